@@ -1,0 +1,1 @@
+"""The fake OpenAI/Anthropic provider used by tests, benchmarks and offline demos."""

@@ -1,0 +1,53 @@
+"""Task-aware BoolQ answers. Passages state facts the fake can check again, so its generator can plant
+wrong labels that its own evaluator then corrects, the way a strong judge catches a weak writer."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from .words import ADJECTIVES, FEATURES, FILLER, NOUNS, PEOPLE, PLACES
+
+FACT = re.compile(
+    r"The (?P<name>[A-Z]\w+ \w+ of [A-Z][\w ]+?) was founded in (?P<year>\d{4}) "
+    r"by (?P<person>[A-Z]\w+ [A-Z]\w+)\."
+)
+
+
+def passage(rng: random.Random, setting: str) -> str:
+    name = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} of {rng.choice(PLACES)}"
+    year, person = rng.randint(1650, 1990), rng.choice(PEOPLE)
+    members = rng.randint(12, 4000)
+    filler = " ".join(rng.sample(FILLER, 3))
+    return (
+        f"The {name} was founded in {year} by {person}. It grew out of an interest in {setting}. "
+        f"By {year + rng.randint(5, 30)} it counted {members} members. {filler} "
+        f"Today the {name.split(' of ')[0]} is best known for {rng.choice(FEATURES)}."
+    )
+
+
+def near_duplicate(rng: random.Random, text: str) -> str:
+    """A light edit: one filler sentence swapped, so only a semantic filter catches it."""
+    for sentence in FILLER:
+        if sentence in text:
+            return text.replace(sentence, rng.choice([s for s in FILLER if s not in text]), 1)
+    return text + " It is still active."
+
+
+def question(fact: dict, truth: bool, rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        year = int(fact["year"]) if truth else int(fact["year"]) + rng.choice([-7, -3, 4, 11])
+        return f"Was the {fact['name']} founded in {year}?"
+    person = fact["person"] if truth else rng.choice([p for p in PEOPLE if p != fact["person"]])
+    return f"Was the {fact['name']} founded by {person}?"
+
+
+def truth_of(passage_text: str, question_text: str) -> bool | None:
+    fact = FACT.search(passage_text)
+    if not fact:
+        return None
+    if re.search(r"founded in (\d{4})", question_text):
+        return fact["year"] in question_text
+    if "founded by" in question_text:
+        return fact["person"] in question_text
+    return None

@@ -1,0 +1,74 @@
+"""A job ready to run: the spec, the endpoints it uses, its prompts and task, cross-checked."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .prompts import PromptSet
+from .spec import STEPS, EndpointSpec, JobSpec, SpecError, load_endpoints, load_job
+from .tasks import Task, get_task
+
+
+@dataclass(frozen=True)
+class Job:
+    spec: JobSpec
+    endpoints: dict[str, EndpointSpec]  # only the ones the steps use
+    prompts: PromptSet
+    path: str
+
+    @property
+    def task(self) -> Task:
+        return get_task(self.spec.task)
+
+    def endpoint(self, step: str) -> tuple[str, EndpointSpec]:
+        name = getattr(self.spec.steps, step).endpoint
+        return name, self.endpoints[name]
+
+    def sampling(self, step: str) -> tuple[int, float, float]:
+        """(max_tokens, temperature, top_p) for a step: the step's overrides over the endpoint's params."""
+        step_spec = getattr(self.spec.steps, step)
+        params = self.endpoint(step)[1].params
+        return (
+            step_spec.max_tokens or params.max_tokens,
+            params.temperature if step_spec.temperature is None else step_spec.temperature,
+            params.top_p,
+        )
+
+
+def default_endpoints(job_path: Path) -> Path:
+    return job_path.parent / "endpoints" / "local.yaml"
+
+
+def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, check_keys: bool = True) -> Job:
+    """Load and cross-check everything a run needs; any problem is one SpecError line."""
+    job_path = Path(job_path)
+    spec = load_job(job_path)
+    try:
+        task = get_task(spec.task)
+    except KeyError as e:
+        raise SpecError(f"{job_path}: task: {e.args[0]}") from None
+    if len(spec.labels) != len(task.label_names):
+        raise SpecError(
+            f"{job_path}: labels: task {task.name} has {len(task.label_names)} labels "
+            f"({', '.join(task.label_names)}), got {len(spec.labels)}"
+        )
+    ep_path = Path(endpoints_path) if endpoints_path else default_endpoints(job_path)
+    endpoints = load_endpoints(ep_path)
+    used = {}
+    for step in STEPS:
+        name = getattr(spec.steps, step).endpoint
+        if name not in endpoints:
+            raise SpecError(
+                f"{job_path}: steps.{step}.endpoint: {name!r} is not defined in {ep_path} "
+                f"(defined: {', '.join(sorted(endpoints))})"
+            )
+        ep = endpoints[name]
+        if check_keys and ep.api_key_env and not os.environ.get(ep.api_key_env):
+            raise SpecError(
+                f"{ep_path}: endpoints.{name}.api_key_env: environment variable {ep.api_key_env} is not set"
+            )
+        used[name] = ep
+    prompts = PromptSet.load((job_path.parent / spec.prompts).resolve())
+    return Job(spec=spec, endpoints=used, prompts=prompts, path=str(job_path))

@@ -1,0 +1,73 @@
+"""How many rows of which split and label to make, and which seed each planned row gets."""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+
+from .spec import SPLITS, JobSpec
+from .steps import stable_id
+
+Quotas = dict[tuple[str, int], int]  # (split, label index) -> rows
+
+
+def apportion(total: int, weights: list[float]) -> list[int]:
+    """Largest-remainder rounding: integer shares of `total` proportional to `weights`, summing to it."""
+    wsum = sum(weights)
+    if total == 0 or wsum == 0:
+        return [0] * len(weights)
+    raw = [total * w / wsum for w in weights]
+    out = [math.floor(r) for r in raw]
+    by_remainder = sorted(range(len(raw)), key=lambda i: (out[i] - raw[i], i))
+    for i in by_remainder[: total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+def split_sizes(spec: JobSpec, limit: int | None = None) -> dict[str, int]:
+    """The job's split sizes, or scaled down proportionally to `limit` rows in total."""
+    sizes = spec.splits.model_dump()
+    if limit is None or limit >= sum(sizes.values()):
+        return sizes
+    return dict(zip(SPLITS, apportion(limit, [sizes[s] for s in SPLITS]), strict=True))
+
+
+def quotas(spec: JobSpec, limit: int | None = None) -> Quotas:
+    """Exact rows per (split, label): balanced unless the job gives label_weights."""
+    weights = [(spec.label_weights or {}).get(lbl, 1.0) for lbl in spec.labels]
+    out: Quotas = {}
+    for split, n in split_sizes(spec, limit).items():
+        for label, q in enumerate(apportion(n, weights)):
+            out[(split, label)] = q
+    return out
+
+
+def slots(need: Quotas, overgenerate: float, job_name: str, round_no: int) -> list[tuple[str, int]]:
+    """One (split, target label) per row to generate this round, interleaved in a stable order."""
+    out = [(s, lbl) for (s, lbl), n in need.items() for _ in range(math.ceil(n * (1 + overgenerate)))]
+    keyed = [(stable_id(job_name, "slot", round_no, s, lbl, i), (s, lbl)) for i, (s, lbl) in enumerate(out)]
+    return [slot for _, slot in sorted(keyed)]
+
+
+def assign(job_name: str, round_no: int, todo: list[tuple[str, int]], seeds: pa.Table) -> pa.Table:
+    """Pair each slot with one unused seed. Slots left without a seed are topped up next round."""
+    seeds = seeds.slice(0, len(todo))
+    n = seeds.num_rows
+    seed_ids = seeds["seed_id"].to_pylist()
+    return pa.table(
+        {
+            "id": [stable_id(job_name, "generate", sid, 0) for sid in seed_ids],
+            "round": pa.array([round_no] * n, pa.int32()),
+            "split": [s for s, _ in todo[:n]],
+            "target_label": pa.array([lbl for _, lbl in todo[:n]], pa.int64()),
+            "seed_id": seed_ids,
+            "seed": seeds["seed"],
+            "context_id": seeds["context_id"],
+            "context": seeds["context"],
+        }
+    )
+
+
+def shortfall(quota: Quotas, have: dict[tuple[str, int], int]) -> Quotas:
+    return {k: q - have.get(k, 0) for k, q in quota.items() if q > have.get(k, 0)}

@@ -1,0 +1,60 @@
+"""OpenAI chat completions, and any OpenAI-compatible server (vLLM, llama.cpp server) via base_url."""
+
+from __future__ import annotations
+
+from .base import AuthError, Provider, ProviderError, Request, Response, api_key, register
+
+
+class OpenAIProvider(Provider):
+    def __init__(self, name, spec):
+        super().__init__(name, spec)
+        import openai
+
+        self._openai = openai
+        # max_retries=0: every attempt must go through this project's own retry policy.
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key(name, spec), base_url=spec.base_url, max_retries=0, timeout=spec.timeout_s
+        )
+
+    async def complete(self, request: Request) -> Response:
+        openai = self._openai
+        kwargs = {}
+        if request.seed is not None:
+            kwargs["seed"] = request.seed
+        try:
+            resp = await self._client.chat.completions.create(
+                model=self.spec.model,
+                messages=[
+                    {"role": "system", "content": request.system},
+                    {"role": "user", "content": request.prompt},
+                ],
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
+                },
+                **kwargs,
+            )
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
+            raise AuthError(
+                f"endpoint {self.name!r} rejected the API key ({e.status_code})", e.status_code
+            ) from None
+        except openai.APIStatusError as e:
+            retryable = e.status_code in (408, 409, 429) or e.status_code >= 500
+            raise ProviderError(f"HTTP {e.status_code}", retryable=retryable, status=e.status_code) from None
+        except openai.APIConnectionError as e:  # includes timeouts
+            raise ProviderError(f"{type(e).__name__}: {e}", retryable=True) from None
+        usage = resp.usage
+        return Response(
+            text=resp.choices[0].message.content or "",
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+register("openai", OpenAIProvider)

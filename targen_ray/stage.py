@@ -1,0 +1,98 @@
+"""Runs one TarGEN step as a Ray Data map stage over an actor pool, streaming results to the run dir."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+
+from .job import Job
+from .pool import Pool
+from .steps import STEP_CLASSES
+from .store import RunDir
+
+
+class StepWorker:
+    """One Ray actor: the step, its templates and the endpoint client (or local model) are built once.
+
+    `__call__` is a coroutine, so Ray Data runs several batches at once on the actor's event loop;
+    the pool bounds requests in flight to the endpoint's `concurrency`.
+    """
+
+    def __init__(self, job: Job, step: str):
+        self.step = STEP_CLASSES[step](job)
+        self.pool = Pool(self.step.endpoint_name, self.step.endpoint)
+
+    async def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        out = await asyncio.gather(*(self.step.run(r, self.pool) for r in rows))
+        return pa.Table.from_pylist(out, schema=self.step.output_schema(batch.schema))
+
+
+class RunError(Exception):
+    """A run stopped for a reason the user must fix (bad key, ...); the message is one line."""
+
+
+@dataclass
+class StageResult:
+    kept: int = 0
+    rejected: int = 0
+
+
+class Progress:
+    """One line per few seconds, plain text so it reads the same in a terminal and in `ray job logs`."""
+
+    def __init__(self, label: str, total: int, every_s: float = 2.0):
+        self.label, self.total, self.every_s = label, total, every_s
+        self.start = self.last = time.monotonic()
+
+    def update(self, result: StageResult, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.every_s:
+            return
+        self.last = now
+        done = result.kept + result.rejected
+        rate = done / max(now - self.start, 1e-9)
+        print(
+            f"[{self.label}] {done}/{self.total} rows, {result.rejected} rejected, {rate:.1f} rows/s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def run_stage(job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str) -> StageResult:
+    """Send every input row through `step`; kept rows go to the stage dir, failures to rejects/."""
+    result = StageResult()
+    if inputs.num_rows == 0:
+        return result
+    _, endpoint = job.endpoint(step)
+    size = job.spec.batch_size
+    blocks = [inputs.slice(i, size) for i in range(0, inputs.num_rows, size)]
+    ds = ray.data.from_arrow(blocks).map_batches(
+        StepWorker,
+        fn_constructor_kwargs={"job": job, "step": step},
+        batch_size=None,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=endpoint.workers),
+        num_cpus=endpoint.worker_cpus,
+        zero_copy_batch=True,
+    )
+    progress = Progress(f"{step} {tag}", inputs.num_rows)
+    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        if pc.any(batch["fatal"]).as_py():
+            raise RunError(pc.filter(batch["error"], batch["fatal"])[0].as_py())
+        batch = batch.drop_columns(["fatal"])
+        failed = pc.is_valid(batch["error"])
+        ok, bad = batch.filter(pc.invert(failed)), batch.filter(failed)
+        run.write_part(run.stage_dir(step).name, tag, ok.drop_columns(["error"]))
+        run.write_part(f"rejects/{step}", tag, bad)
+        result.kept += ok.num_rows
+        result.rejected += bad.num_rows
+        progress.update(result)
+    progress.update(result, force=True)
+    return result

@@ -1,0 +1,132 @@
+"""What every TarGEN step shares: prompt -> request -> validated JSON -> output row or reject row.
+
+A step only says what it asks (`variables`, `schema`) and how to read the answer (`parse`). Failures
+become data: the row comes back with `error` and `raw` set, and the stage writes it to rejects/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import ClassVar
+
+import jsonschema
+import pyarrow as pa
+
+from ..job import Job
+from ..pool import Pool, Usage
+from ..providers import AuthError, ProviderError, Request
+
+SYSTEM = (
+    "You write data for a machine-learning dataset. Reply with one JSON object that matches the "
+    "requested schema and nothing else."
+)
+
+
+def stable_id(*parts: object) -> str:
+    """Deterministic row id: the same job, stage, parent and sample index give the same id on any machine."""
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:20]
+
+
+class Step:
+    name: ClassVar[str]
+    fields: ClassVar[list[tuple[str, pa.DataType]]]  # the columns this step adds to its input row
+
+    def __init__(self, job: Job):
+        self.job, self.spec, self.task = job, job.spec, job.task
+        self.labels = list(job.spec.labels)
+        self.endpoint_name, self.endpoint = job.endpoint(self.name)
+        self.max_tokens, self.temperature, self.top_p = job.sampling(self.name)
+        self._renderer = job.prompts.renderer()
+        self._validator = jsonschema.Draft202012Validator(self.schema())
+
+    # -- what a step defines -------------------------------------------------------------------------
+    def schema(self) -> dict:
+        raise NotImplementedError
+
+    def variables(self, row: dict) -> dict:
+        raise NotImplementedError
+
+    def parse(self, answer: dict, row: dict) -> dict | str:
+        """The step's fields from a schema-valid answer, or the reason the answer is unusable."""
+        raise NotImplementedError
+
+    # -- shared machinery ----------------------------------------------------------------------------
+    @classmethod
+    def output_schema(cls, input_schema: pa.Schema) -> pa.Schema:
+        extra = [
+            *cls.fields,
+            *[(f"{cls.name}_{k}", t) for k, t in USAGE_FIELDS],
+            ("error", pa.string()),
+            (f"{cls.name}_raw", pa.string()),
+            ("fatal", pa.bool_()),
+        ]
+        return pa.schema([*input_schema, *[pa.field(k, t) for k, t in extra]])
+
+    def request(self, row: dict, attempt: int) -> Request:
+        prompt = self._renderer.render(
+            self.name, task=self.task.name, description=self.spec.description, **self.variables(row)
+        )
+        return Request(
+            system=SYSTEM,
+            prompt=prompt,
+            schema_name=f"{self.task.name}_{self.name}",
+            schema=self.schema(),
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=int(stable_id(row["id"], attempt), 16) % 2**31,
+        )
+
+    async def run(self, row: dict, pool: Pool) -> dict:
+        usage, raw, reason = Usage(), "", ""
+        for attempt in range(self.spec.parse_retries + 1):
+            try:
+                response = await pool.call(self.request(row, attempt), usage)
+            except AuthError as e:  # the run must stop: say so in the row, the stage aborts on it
+                return self._row(row, dict.fromkeys(k for k, _ in self.fields), usage, "", str(e), fatal=True)
+            except ProviderError as e:
+                reason = f"provider error after {usage.requests} attempts: {e}"
+                break
+            raw = response.text
+            try:
+                answer = json.loads(raw)
+            except json.JSONDecodeError as e:
+                reason = f"invalid JSON: {e.msg}"
+                continue
+            problem = jsonschema.exceptions.best_match(self._validator.iter_errors(answer))
+            if problem is not None:
+                where = "/".join(map(str, problem.absolute_path)) or "(root)"
+                reason = f"schema violation at {where}: {problem.message[:200]}"
+                continue
+            parsed = self.parse(answer, row)
+            if isinstance(parsed, str):
+                reason = parsed
+                continue
+            return self._row(row, parsed, usage, raw, None)
+        return self._row(row, dict.fromkeys(k for k, _ in self.fields), usage, raw, reason)
+
+    def _row(self, row: dict, fields: dict, usage: Usage, raw: str, error: str | None, fatal=False) -> dict:
+        meta = {
+            "endpoint": self.endpoint_name,
+            "model": self.endpoint.model,
+            "requests": usage.requests,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+        }
+        return {
+            **row,
+            **fields,
+            **{f"{self.name}_{k}": v for k, v in meta.items()},
+            "error": error,
+            "raw": raw,
+        }
+
+
+USAGE_FIELDS = [
+    ("endpoint", pa.string()),
+    ("model", pa.string()),
+    ("requests", pa.int32()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+]
