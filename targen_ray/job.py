@@ -27,11 +27,14 @@ class Job:
         return name, self.endpoints[name]
 
     def sampling(self, step: str) -> tuple[int, float, float]:
-        """(max_tokens, temperature, top_p) for a step: the step's overrides over the endpoint's params."""
+        """(max_tokens, temperature, top_p) for a step: the step's overrides over the endpoint's params.
+
+        The endpoint's max_tokens is a ceiling (what the model or budget allows); a step asks for less.
+        """
         step_spec = getattr(self.spec.steps, step)
         params = self.endpoint(step)[1].params
         return (
-            step_spec.max_tokens or params.max_tokens,
+            min(step_spec.max_tokens or params.max_tokens, params.max_tokens),
             params.temperature if step_spec.temperature is None else step_spec.temperature,
             params.top_p,
         )

@@ -10,6 +10,7 @@ from .spec import SPLITS, JobSpec
 from .steps import stable_id
 
 Quotas = dict[tuple[str, int], int]  # (split, label index) -> rows
+MIN_YIELD = 0.2  # never plan more than 5x the missing rows in one round
 
 
 def apportion(total: int, weights: list[float]) -> list[int]:
@@ -43,9 +44,16 @@ def quotas(spec: JobSpec, limit: int | None = None) -> Quotas:
     return out
 
 
-def slots(need: Quotas, overgenerate: float, job_name: str, round_no: int) -> list[tuple[str, int]]:
-    """One (split, target label) per row to generate this round, interleaved in a stable order."""
-    out = [(s, lbl) for (s, lbl), n in need.items() for _ in range(math.ceil(n * (1 + overgenerate)))]
+def slots(
+    need: Quotas, overgenerate: float, job_name: str, round_no: int, yield_: float = 1.0
+) -> list[tuple[str, int]]:
+    """One (split, target label) per row to generate this round, interleaved in a stable order.
+
+    `yield_` is the share of planned rows the last round kept; planning ÷ yield means a top-up round
+    on a model that rejects half its output asks for twice the missing rows, not 10% more.
+    """
+    factor = (1 + overgenerate) / max(yield_, MIN_YIELD)
+    out = [(s, lbl) for (s, lbl), n in need.items() for _ in range(math.ceil(n * factor))]
     keyed = [(stable_id(job_name, "slot", round_no, s, lbl, i), (s, lbl)) for i, (s, lbl) in enumerate(out)]
     return [slot for _, slot in sorted(keyed)]
 

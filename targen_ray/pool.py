@@ -9,7 +9,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
-from .providers import AuthError, ProviderError, Request, Response, build_provider
+from .providers import FatalError, Provider, ProviderError, Request, Response, build_provider
 from .spec import EndpointSpec
 
 
@@ -40,7 +40,7 @@ class Pool:
     def __init__(self, name: str, spec: EndpointSpec, policy: RetryPolicy | None = None):
         self.name, self.spec = name, spec
         self.policy = policy or RetryPolicy()
-        self._provider = build_provider(name, spec)
+        self._provider: Provider | None = None  # built on first use, so a setup error stops the run cleanly
         self._slots = asyncio.Semaphore(spec.concurrency)
         self._rng = random.Random()
 
@@ -49,9 +49,11 @@ class Pool:
         for attempt in range(self.policy.attempts):
             usage.requests += 1
             try:
+                if self._provider is None:
+                    self._provider = build_provider(self.name, self.spec)
                 async with self._slots:
                     response = await self._provider.complete(request)
-            except AuthError:
+            except FatalError:
                 raise
             except ProviderError as e:
                 usage.errors.append(str(e))
@@ -64,4 +66,5 @@ class Pool:
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
-        await self._provider.aclose()
+        if self._provider is not None:
+            await self._provider.aclose()

@@ -69,7 +69,9 @@ class Runner:
             ids = [stable_id(self.spec.name, "contexts", calls + i) for i in range(n_calls)]
             calls += n_calls
             self._stage("contexts", pa.table({"id": ids, "n": [PER_CALL] * n_calls}), f"r{attempt}")
-            made = _explode(self.run_dir.read("01_contexts"), "contexts", "context", self.spec.name, [])
+            done = self.run_dir.read("01_contexts")
+            if done is not None:
+                made = _explode(done, "contexts", "context", self.spec.name, [])
             if made.num_rows >= want:
                 break
         if made.num_rows == 0:
@@ -101,14 +103,12 @@ class Runner:
         started = time.time()
         self.run_dir.prepare()
         contexts = self.contexts()
-        need, rounds = dict(self.quotas), 0
+        need, rounds, yield_ = dict(self.quotas), 0, 1.0
         for round_no in range(self.spec.max_rounds):
             tag = f"r{round_no}"
-            todo = plan.slots(need, self.spec.overgenerate, self.spec.name, round_no)
+            todo = plan.slots(need, self.spec.overgenerate, self.spec.name, round_no, yield_)
             print(
-                f"[round {round_no}] generating {len(todo)} rows for {sum(need.values())} still needed",
-                file=sys.stderr,
-                flush=True,
+                f"[round {round_no}] generating {len(todo)} rows for {sum(need.values())} still needed", file=sys.stderr
             )
             seeds = self.seeds(contexts, len(todo), tag)
             self._stage("generate", plan.assign(self.spec.name, round_no, todo, seeds), tag)
@@ -116,6 +116,8 @@ class Runner:
             if generated is not None:
                 self._stage("correct", generated, tag)
             rounds = round_no + 1
+            kept = self.run_dir.read("04_corrected", tag)
+            yield_ = (kept.num_rows if kept is not None else 0) / max(len(todo), 1)
             need = plan.shortfall(self.quotas, _label_counts(self.run_dir.read("04_corrected")))
             if not need:
                 break

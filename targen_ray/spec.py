@@ -25,7 +25,7 @@ class _Frozen(BaseModel):
 class GenerationParams(_Frozen):
     temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
-    max_tokens: int = Field(512, gt=0, description="Upper bound on output tokens per request.")
+    max_tokens: int = Field(4096, gt=0, description="Ceiling on output tokens per request; steps ask for less.")
 
 
 class EndpointSpec(_Frozen):
@@ -61,9 +61,7 @@ class EndpointsFile(_Frozen):
 
 class StepSpec(_Frozen):
     endpoint: str = Field(description="Name of the endpoint (in the endpoints file) that serves this step.")
-    max_tokens: int | None = Field(
-        None, gt=0, description="Overrides the endpoint's max_tokens for this step."
-    )
+    max_tokens: int | None = Field(None, gt=0, description="Output tokens this step needs (capped by the endpoint's).")
     temperature: float | None = Field(None, ge=0, le=2, description="Overrides the endpoint's temperature.")
 
 

@@ -50,16 +50,16 @@ class Progress:
     def __init__(self, label: str, total: int, every_s: float = 2.0):
         self.label, self.total, self.every_s = label, total, every_s
         self.start = self.last = time.monotonic()
+        self.shown = -1
 
     def update(self, result: StageResult, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < self.every_s:
+        now, done = time.monotonic(), result.kept + result.rejected
+        if done == self.shown or (not force and now - self.last < self.every_s):
             return
-        self.last = now
-        done = result.kept + result.rejected
+        self.last, self.shown = now, done
         rate = done / max(now - self.start, 1e-9)
         print(
-            f"[{self.label}] {done}/{self.total} rows, {result.rejected} rejected, {rate:.1f} rows/s",
+            f"[{self.label}] {done}/{self.total} rows, {result.rejected} rejected, {rate:.2g} rows/s",
             file=sys.stderr,
             flush=True,
         )
@@ -78,7 +78,7 @@ def run_stage(job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str) -> S
         fn_constructor_kwargs={"job": job, "step": step},
         batch_size=None,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=endpoint.workers),
+        compute=ray.data.ActorPoolStrategy(size=min(endpoint.workers, len(blocks))),
         num_cpus=endpoint.worker_cpus,
         zero_copy_batch=True,
     )

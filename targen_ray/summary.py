@@ -26,8 +26,7 @@ def build(job: Job, run: RunDir, quotas: Quotas, rounds: int, wall_s: float) -> 
     for step in STEPS:
         ok, bad = run.read(run.stage_dir(step).name), run.read(f"rejects/{step}")
         usage = {
-            k: _sum(ok, f"{step}_{k}") + _sum(bad, f"{step}_{k}")
-            for k in ("requests", "input_tokens", "output_tokens")
+            k: _sum(ok, f"{step}_{k}") + _sum(bad, f"{step}_{k}") for k in ("requests", "input_tokens", "output_tokens")
         }
         stages[step] = {"inputs": _rows(ok) + _rows(bad), "kept": _rows(ok), "rejected": _rows(bad), **usage}
         if bad is not None:

@@ -59,9 +59,7 @@ def _boolq_generate(prompt: str, rng: random.Random, cfg: ContentConfig, schema:
 def _boolq_correct(prompt: str, rng: random.Random, cfg: ContentConfig, schema: dict) -> dict:
     labels = schema["properties"]["label"]["enum"]
     proposed = _grab(r"Proposed answer: (\S+)", prompt).strip('".')
-    truth = boolq.truth_of(
-        _grab(r"Passage:\n(.*?)\n\nQuestion:", prompt), _grab(r"Question: ([^\n]*)", prompt)
-    )
+    truth = boolq.truth_of(_grab(r"Passage:\n(.*?)\n\nQuestion:", prompt), _grab(r"Question: ([^\n]*)", prompt))
     if truth is None:
         return {"rationale": "The passage does not settle the question.", "label": proposed or labels[0]}
     label = labels[int(truth)]

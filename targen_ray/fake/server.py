@@ -64,9 +64,7 @@ class FakeServer:
         key = _bearer(request)
         fmt = (body.get("response_format") or {}).get("json_schema") or {}
         prompt = "\n".join(m["content"] for m in body["messages"] if m["role"] == "user")
-        result = await self.handle(
-            "openai", key, fmt.get("name", ""), fmt.get("schema", {}), prompt, body.get("seed")
-        )
+        result = await self.handle("openai", key, fmt.get("name", ""), fmt.get("schema", {}), prompt, body.get("seed"))
         text = json.dumps(result)
         usage_in, usage_out = tokens(" ".join(m["content"] for m in body["messages"])), tokens(text)
         return web.json_response(
@@ -75,9 +73,7 @@ class FakeServer:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body["model"],
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                ],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 "usage": {
                     "prompt_tokens": usage_in,
                     "completion_tokens": usage_out,
@@ -89,14 +85,11 @@ class FakeServer:
     async def anthropic_messages(self, request: web.Request) -> web.Response:
         body = await request.json()
         key = (
-            request.headers.get("x-api-key")
-            or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         )
         tool = (body.get("tools") or [{}])[0]
         prompt = "\n".join(m["content"] for m in body["messages"] if isinstance(m["content"], str))
-        result = await self.handle(
-            "anthropic", key, tool.get("name", ""), tool.get("input_schema", {}), prompt, None
-        )
+        result = await self.handle("anthropic", key, tool.get("name", ""), tool.get("input_schema", {}), prompt, None)
         return web.json_response(
             {
                 "id": f"msg_{uuid.uuid4().hex[:12]}",

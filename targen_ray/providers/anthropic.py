@@ -38,9 +38,7 @@ class AnthropicProvider(Provider):
                 tool_choice={"type": "tool", "name": request.schema_name},
             )
         except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as e:
-            raise AuthError(
-                f"endpoint {self.name!r} rejected the API key ({e.status_code})", e.status_code
-            ) from None
+            raise AuthError(f"endpoint {self.name!r} rejected the API key ({e.status_code})", e.status_code) from None
         except anthropic.APIStatusError as e:
             retryable = e.status_code in (408, 409, 429, 529) or e.status_code >= 500
             raise ProviderError(f"HTTP {e.status_code}", retryable=retryable, status=e.status_code) from None
@@ -48,9 +46,7 @@ class AnthropicProvider(Provider):
             raise ProviderError(f"{type(e).__name__}: {e}", retryable=True) from None
         tool = next((b for b in resp.content if b.type == "tool_use"), None)
         text = json.dumps(tool.input) if tool else "".join(getattr(b, "text", "") for b in resp.content)
-        return Response(
-            text=text, input_tokens=resp.usage.input_tokens, output_tokens=resp.usage.output_tokens
-        )
+        return Response(text=text, input_tokens=resp.usage.input_tokens, output_tokens=resp.usage.output_tokens)
 
     async def aclose(self) -> None:
         await self._client.close()

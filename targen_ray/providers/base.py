@@ -37,11 +37,15 @@ class ProviderError(Exception):
         self.status = status
 
 
-class AuthError(ProviderError):
-    """401/403: the key is wrong. Never retried; stops the run."""
+class FatalError(ProviderError):
+    """No request to this endpoint can succeed (bad key, missing package, ...): stop the run, retry nothing."""
 
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message, retryable=False, status=status)
+
+
+class AuthError(FatalError):
+    """401/403: the key is wrong or revoked."""
 
 
 class Provider(ABC):
@@ -76,5 +80,5 @@ def api_key(name: str, spec: EndpointSpec) -> str:
     """
     value = os.environ.get(spec.api_key_env or "", "")
     if not value:
-        raise AuthError(f"endpoint {name!r}: environment variable {spec.api_key_env} is not set")
+        raise FatalError(f"endpoint {name!r}: environment variable {spec.api_key_env} is not set on this node")
     return value

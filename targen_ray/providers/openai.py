@@ -38,9 +38,7 @@ class OpenAIProvider(Provider):
                 **kwargs,
             )
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
-            raise AuthError(
-                f"endpoint {self.name!r} rejected the API key ({e.status_code})", e.status_code
-            ) from None
+            raise AuthError(f"endpoint {self.name!r} rejected the API key ({e.status_code})", e.status_code) from None
         except openai.APIStatusError as e:
             retryable = e.status_code in (408, 409, 429) or e.status_code >= 500
             raise ProviderError(f"HTTP {e.status_code}", retryable=retryable, status=e.status_code) from None

@@ -6,8 +6,6 @@ from .correct import CorrectStep
 from .generate import GenerateStep
 from .seeds import SeedsStep
 
-STEP_CLASSES: dict[str, type[Step]] = {
-    s.name: s for s in (ContextsStep, SeedsStep, GenerateStep, CorrectStep)
-}
+STEP_CLASSES: dict[str, type[Step]] = {s.name: s for s in (ContextsStep, SeedsStep, GenerateStep, CorrectStep)}
 
 __all__ = ["STEP_CLASSES", "Step", "stable_id"]

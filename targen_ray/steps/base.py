@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from ..job import Job
 from ..pool import Pool, Usage
-from ..providers import AuthError, ProviderError, Request
+from ..providers import FatalError, ProviderError, Request
 
 SYSTEM = (
     "You write data for a machine-learning dataset. Reply with one JSON object that matches the "
@@ -83,7 +83,7 @@ class Step:
         for attempt in range(self.spec.parse_retries + 1):
             try:
                 response = await pool.call(self.request(row, attempt), usage)
-            except AuthError as e:  # the run must stop: say so in the row, the stage aborts on it
+            except FatalError as e:  # the run must stop: say so in the row, the stage aborts on it
                 return self._row(row, dict.fromkeys(k for k, _ in self.fields), usage, "", str(e), fatal=True)
             except ProviderError as e:
                 reason = f"provider error after {usage.requests} attempts: {e}"
@@ -114,13 +114,8 @@ class Step:
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
         }
-        return {
-            **row,
-            **fields,
-            **{f"{self.name}_{k}": v for k, v in meta.items()},
-            "error": error,
-            "raw": raw,
-        }
+        usage_cols = {f"{self.name}_{k}": v for k, v in meta.items()}
+        return {**row, **fields, **usage_cols, "error": error, f"{self.name}_raw": raw, "fatal": fatal}
 
 
 USAGE_FIELDS = [

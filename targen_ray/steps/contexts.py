@@ -16,7 +16,9 @@ class ContextsStep(Step):
     def schema(self) -> dict:
         return {
             "type": "object",
-            "properties": {"contexts": {"type": "array", "items": {"type": "string"}}},
+            "properties": {
+                "contexts": {"type": "array", "items": {"type": "string"}, "minItems": PER_CALL, "maxItems": PER_CALL}
+            },
             "required": ["contexts"],
             "additionalProperties": False,
         }

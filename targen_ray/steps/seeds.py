@@ -14,9 +14,10 @@ class SeedsStep(Step):
     fields = [("seeds", pa.list_(pa.string()))]
 
     def schema(self) -> dict:
+        k = self.spec.seeds_per_context
         return {
             "type": "object",
-            "properties": {"seeds": {"type": "array", "items": {"type": "string"}}},
+            "properties": {"seeds": {"type": "array", "items": {"type": "string"}, "minItems": k, "maxItems": k}},
             "required": ["seeds"],
             "additionalProperties": False,
         }

@@ -1,0 +1,106 @@
+"""BoolQ end to end on real Ray against the fake provider over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import BOOLQ, ROOT
+
+from targen_ray import job as job_mod
+from targen_ray import plan
+from targen_ray.fake.boolq import truth_of
+from targen_ray.runner import run
+from targen_ray.spec import SPLITS
+
+LINEAGE = [
+    "id",
+    "context_id",
+    "seed_id",
+    "target_label",
+    "initial_label",
+    "final_label",
+    "corrected",
+    "endpoint",
+    "model",
+    "judge_endpoint",
+    "judge_model",
+    "generate_input_tokens",
+    "generate_output_tokens",
+    "correct_input_tokens",
+    "correct_output_tokens",
+]
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
+    job = job_mod.load(BOOLQ, fake.endpoints(writer=provider, judge=provider))
+    run_dir = tmp_path / "run"
+    summary = run(job, str(run_dir), limit=150)
+
+    quotas = plan.quotas(job.spec, 150)
+    assert sum(quotas.values()) == 150
+    ids = []
+    for split in SPLITS:
+        table = pq.read_table(run_dir / "final" / split)
+        expected = {lbl: quotas[(split, lbl)] for lbl in range(2)}
+        assert table.num_rows == sum(expected.values())
+        assert table.column_names == ["question", "passage", "idx", "label", *LINEAGE]
+        assert sorted(table["idx"].to_pylist()) == list(range(table.num_rows))
+        assert Counter(table["label"].to_pylist()) == Counter(expected)
+        rows = table.to_pylist()
+        assert {(r["endpoint"], r["model"], r["judge_endpoint"], r["judge_model"]) for r in rows} == {
+            ("writer", "fake-writer", "judge", "fake-judge")
+        }
+        assert all(r["label"] == r["final_label"] for r in rows)
+        assert all(r["corrected"] == (r["final_label"] != r["initial_label"]) for r in rows)
+        assert all(r["generate_input_tokens"] > 0 and r["correct_output_tokens"] > 0 for r in rows)
+        # The fake plants wrong labels in 20% of generations; self-correction must have fixed every one,
+        # so each kept label is the passage's truth.
+        assert all(truth_of(r["passage"], r["question"]) == bool(r["label"]) for r in rows)
+        ids += table["id"].to_pylist()
+    assert len(ids) == len(set(ids))
+
+    assert summary["complete"] and summary["rows"]["counts_add_up"]
+    assert summary["rows"]["self_corrected"] > 0
+    assert summary["rows"]["kept"] == 150
+    assert summary["requests"] == sum(s["requests"] for s in summary["stages"].values())
+    assert json.loads((run_dir / "summary.json").read_text()) == summary
+
+
+def test_revoked_key_stops_run_with_one_line(fake, tmp_path):
+    """A 401 is not retried: the CLI exits non-zero naming the endpoint, and publishes no final/."""
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "FAKE_API_KEY": "sk-revoked", "RAY_ADDRESS": ""}
+    before = fake.stats().get("openai.401", 0)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "targen_ray.cli",
+            "run",
+            str(BOOLQ),
+            "--endpoints",
+            str(fake.endpoints()),
+            "--limit",
+            "10",
+            "--run-dir",
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("targen: error:")]
+    assert errors == ["targen: error: endpoint 'writer' rejected the API key (401)"]
+    assert not (run_dir / "final").exists()
+    # Stage 1 makes a single request for 10 rows; no retries after the 401.
+    assert fake.stats()["openai.401"] - before == 1

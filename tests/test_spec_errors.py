@@ -1,0 +1,131 @@
+"""Bad input: one line naming file and field, exit status 2, before any request is sent."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from targen_ray.cli import main
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A copy of jobs/ and prompts/ to break one thing at a time."""
+    shutil.copytree(ROOT / "jobs", tmp_path / "jobs")
+    shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def error_of(capsys, *argv: str) -> str:
+    code = main(["run", *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_unknown_field(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    edit(job, "contexts: 400", "contexts: 400\ncolour: red")
+    assert error_of(capsys, str(job)) == f"targen: error: {job}:15: colour: unknown field"
+
+
+def test_negative_split_size(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    edit(job, "train: 9427", "train: -5")
+    err = error_of(capsys, str(job))
+    assert f"{job}:11: splits.train: Input should be greater than or equal to 0 (got -5)" in err
+
+
+def test_wrong_type(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    edit(job, "seeds_per_context: 5", "seeds_per_context: many")
+    assert "seeds_per_context: Input should be a valid integer" in error_of(capsys, str(job))
+
+
+def test_yaml_syntax_error(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    edit(job, "splits:", "splits: [")
+    assert f"{job}:" in error_of(capsys, str(job)) and "YAML syntax error" in error_of(capsys, str(job))
+
+
+def test_label_weight_not_in_label_space(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    edit(job, "contexts: 400", 'contexts: 400\nlabel_weights: {"yes": 1, maybe: 2}')
+    assert "label_weights names ['maybe'], not in labels" in error_of(capsys, str(job))
+
+
+def test_label_space_does_not_fit_task(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    edit(job, 'labels: ["no", "yes"]', 'labels: ["no", "yes", "unsure"]')
+    assert error_of(capsys, str(job)).endswith("labels: task boolq has 2 labels (False, True), got 3")
+
+
+def test_unknown_task(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    edit(job, "task: boolq", "task: boolqq")
+    assert "task: unknown task 'boolqq' (known: boolq)" in error_of(capsys, str(job))
+
+
+def test_undefined_template_variable(project, capsys):
+    edit(project / "prompts" / "boolq" / "generate.j2", "{{ seed }}", "{{ pasage }}")
+    err = error_of(capsys, str(project / "jobs" / "boolq.yaml"))
+    assert err.endswith(
+        "generate.j2: undefined variable pasage (available: context, description, label, labels, seed, seed_noun, task)"
+    )
+
+
+def test_template_syntax_error(project, capsys):
+    edit(project / "prompts" / "boolq" / "correct.j2", "{{ instance.question }}", "{{ instance.question }")
+    assert "correct.j2:8: template syntax error" in error_of(capsys, str(project / "jobs" / "boolq.yaml"))
+
+
+def test_missing_prompt_file(project, capsys):
+    (project / "prompts" / "boolq" / "seeds.j2").unlink()
+    assert "seeds.j2: missing prompt file for step 'seeds'" in error_of(capsys, str(project / "jobs" / "boolq.yaml"))
+
+
+def test_endpoint_key_env_unset(project, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    ep = project / "jobs" / "endpoints" / "openai.yaml"
+    err = error_of(capsys, str(project / "jobs" / "boolq.yaml"), "--endpoints", str(ep))
+    assert err == f"targen: error: {ep}: endpoints.writer.api_key_env: environment variable OPENAI_API_KEY is not set"
+
+
+def test_unknown_provider(project, capsys):
+    ep = project / "jobs" / "endpoints" / "openai.yaml"
+    edit(ep, "provider: openai", "provider: openia")
+    err = error_of(capsys, str(project / "jobs" / "boolq.yaml"), "--endpoints", str(ep))
+    assert f"{ep}:4: endpoints.writer.provider: Input should be 'openai', 'anthropic' or 'local'" in err
+
+
+def test_step_uses_undefined_endpoint(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    edit(job, "correct: {endpoint: judge", "correct: {endpoint: jduge")
+    assert "steps.correct.endpoint: 'jduge' is not defined in" in error_of(capsys, str(job))
+
+
+def test_missing_job_file(tmp_path, capsys):
+    assert "cannot read (No such file or directory)" in error_of(capsys, str(tmp_path / "nope.yaml"))
+
+
+def test_bad_limit(capsys):
+    assert "--limit: expected a positive number of rows, got 0" in error_of(
+        capsys, str(ROOT / "jobs" / "boolq.yaml"), "--limit", "0"
+    )
+
+
+def test_run_dir_not_empty(tmp_path, capsys):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "x").write_text("")
+    err = error_of(capsys, str(ROOT / "jobs" / "boolq.yaml"), "--run-dir", str(tmp_path / "old"))
+    assert "already holds files" in err
