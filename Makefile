@@ -3,6 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ROWS ?= 12
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: install demo test lint clean
 
@@ -11,7 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: the CPU build on this machine's disk; unpinned it pulls a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	# llama-cpp-python compiles from source here (a few minutes, once per venv).
+	# llama-cpp-python compiles from source (a few minutes, once per venv) as a portable AVX2 build:
+	# -march=native emits AMX tile instructions where the CPU reports AMX, and a VM that has not
+	# enabled AMX for the process crashes on the first token. No pip cache: a cached native wheel
+	# would come back.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir 'llama-cpp-python==$(LLAMA_VERSION)'
 	$(BIN)/pip install --quiet -e '.[local,test]'
 	touch $(STAMP)
 
