@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument("--duplicate-rate", type=float, default=0.1, help="share of near-duplicate seeds")
     fake.add_argument("--latency-ms", type=float, nargs=2, default=(0.0, 0.0), metavar=("LOW", "HIGH"))
     fake.add_argument("--invalid-key", action="append", default=[], help="answer this key with 401")
+    fake.add_argument("--rpm", type=int, help="requests per minute allowed per key (429 beyond)")
+    fake.add_argument("--tpm", type=int, help="tokens per minute allowed per key (429 beyond)")
+    fake.add_argument("--window-s", type=float, default=10.0, help="sliding window the limits are enforced over")
     return p
 
 
@@ -73,6 +76,9 @@ def _run(args: argparse.Namespace) -> int:
     sizes = ", ".join(f"{s} {v['rows']}/{v['target']}" for s, v in summary["splits"].items())
     print(f"dataset: {run_dir / 'final'} ({sizes})")
     print(f"summary: {run_dir / 'summary.json'}")
+    if summary["stopped"]:
+        print(f"targen: stopped: {summary['stopped']}; what was paid for is in {run_dir}", file=sys.stderr)
+        return 3
     if not summary["complete"]:
         print(
             f"targen: warning: quotas not met after {summary['rounds']} rounds; see summary.json",
@@ -83,10 +89,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def _fake_server(args: argparse.Namespace) -> int:
     from .fake.content import ContentConfig
+    from .fake.ratelimit import Limits
     from .fake.server import FakeConfig, serve
 
     config = FakeConfig(
         content=ContentConfig(wrong_label_rate=args.wrong_label_rate, duplicate_rate=args.duplicate_rate),
+        limits=Limits(rpm=args.rpm, tpm=args.tpm, window_s=args.window_s),
         latency_ms=tuple(args.latency_ms),
         invalid_keys=frozenset(args.invalid_key),
     )

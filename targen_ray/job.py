@@ -22,19 +22,21 @@ class Job:
     def task(self) -> Task:
         return get_task(self.spec.task)
 
-    def endpoint(self, step: str) -> tuple[str, EndpointSpec]:
-        name = getattr(self.spec.steps, step).endpoint
-        return name, self.endpoints[name]
+    def pool(self, step: str) -> list[tuple[str, EndpointSpec]]:
+        """The endpoints serving a step, by name."""
+        return [(name, self.endpoints[name]) for name in getattr(self.spec.steps, step).endpoints]
 
     def sampling(self, step: str) -> tuple[int, float, float]:
-        """(max_tokens, temperature, top_p) for a step: the step's overrides over the endpoint's params.
+        """(max_tokens, temperature, top_p) for a step: the step's overrides over the pool's first endpoint.
 
-        The endpoint's max_tokens is a ceiling (what the model or budget allows); a step asks for less.
+        Every endpoint's max_tokens is a ceiling (what the model allows); a step asks for less.
         """
         step_spec = getattr(self.spec.steps, step)
-        params = self.endpoint(step)[1].params
+        specs = [spec for _, spec in self.pool(step)]
+        ceiling = min(spec.params.max_tokens for spec in specs)
+        params = specs[0].params
         return (
-            min(step_spec.max_tokens or params.max_tokens, params.max_tokens),
+            min(step_spec.max_tokens or ceiling, ceiling),
             params.temperature if step_spec.temperature is None else step_spec.temperature,
             params.top_p,
         )
@@ -61,17 +63,17 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
     endpoints = load_endpoints(ep_path)
     used = {}
     for step in STEPS:
-        name = getattr(spec.steps, step).endpoint
-        if name not in endpoints:
-            raise SpecError(
-                f"{job_path}: steps.{step}.endpoint: {name!r} is not defined in {ep_path} "
-                f"(defined: {', '.join(sorted(endpoints))})"
-            )
-        ep = endpoints[name]
-        if check_keys and ep.api_key_env and not os.environ.get(ep.api_key_env):
-            raise SpecError(
-                f"{ep_path}: endpoints.{name}.api_key_env: environment variable {ep.api_key_env} is not set"
-            )
-        used[name] = ep
+        for name in getattr(spec.steps, step).endpoints:
+            if name not in endpoints:
+                raise SpecError(
+                    f"{job_path}: steps.{step}.endpoint: {name!r} is not defined in {ep_path} "
+                    f"(defined: {', '.join(sorted(endpoints))})"
+                )
+            ep = endpoints[name]
+            if check_keys and ep.api_key_env and not os.environ.get(ep.api_key_env):
+                raise SpecError(
+                    f"{ep_path}: endpoints.{name}.api_key_env: environment variable {ep.api_key_env} is not set"
+                )
+            used[name] = ep
     prompts = PromptSet.load((job_path.parent / spec.prompts).resolve())
     return Job(spec=spec, endpoints=used, prompts=prompts, path=str(job_path))

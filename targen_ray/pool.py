@@ -1,6 +1,7 @@
-"""Calls an endpoint for a step: bounded concurrency and this project's retry policy.
+"""A step's pool of endpoints: routing by weight and spare capacity, failover, retries, cost ledger.
 
-SDK retries are off (max_retries=0) so every attempt passes through here and is counted.
+SDK retries are off (max_retries=0) so every attempt passes through here: through the cluster-wide
+limiter before it is sent, and into the row's ledger after, whatever its outcome.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
-from .providers import FatalError, Provider, ProviderError, Request, Response, build_provider
+from .health import AdaptiveLimit, Breaker
+from .limits import BudgetClient, Gate
+from .providers import FatalError, Provider, ProviderError, RateLimited, Request, Response, build_provider
 from .spec import EndpointSpec
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5
+    attempts: int = 5  # failures (5xx, timeouts) per request before it is rejected
+    rate_limited_attempts: int = 30  # 429s per request before it is rejected
     base_s: float = 0.5
     cap_s: float = 30.0
 
@@ -24,47 +28,139 @@ class RetryPolicy:
         return rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
 
+def estimate_tokens(text: str) -> int:
+    """Tokens a prompt will cost, before a tokenizer sees it: about four characters per token."""
+    return len(text) // 4 + 1
+
+
 @dataclass
 class Usage:
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    errors: list[str] = field(default_factory=list)
+    """What one row's requests cost, per endpoint: every attempt counts, failed and retried ones too."""
 
-    def add(self, response: Response) -> None:
-        self.input_tokens += response.input_tokens
-        self.output_tokens += response.output_tokens
+    by_endpoint: dict[str, dict] = field(default_factory=dict)
+
+    def add(self, endpoint: Endpoint, response: Response | None, outcome: str) -> None:
+        entry = self.by_endpoint.setdefault(
+            endpoint.name,
+            {
+                "model": endpoint.spec.model,
+                "requests": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "usd": 0.0,
+                "rate_limited": 0,
+                "errors": 0,
+            },
+        )
+        entry["requests"] += 1
+        if outcome == "rate_limited":
+            entry["rate_limited"] += 1
+        elif outcome == "error":
+            entry["errors"] += 1
+        if response is not None:
+            entry["input_tokens"] += response.input_tokens
+            entry["output_tokens"] += response.output_tokens
+            entry["usd"] += endpoint.spec.price.usd(response.input_tokens, response.output_tokens)
+
+    def total(self, key: str) -> float:
+        return sum(e[key] for e in self.by_endpoint.values())
+
+
+class Endpoint:
+    """One endpoint as seen from one worker: its client, its gate to the limiter, its health."""
+
+    def __init__(self, name: str, spec: EndpointSpec, limiter=None):
+        self.name, self.spec = name, spec
+        self.gate = Gate(limiter) if limiter is not None else None
+        self.breaker = Breaker()
+        self.slots = AdaptiveLimit(spec.max_concurrency, adaptive=limiter is None)
+        self._provider: Provider | None = None
+
+    def provider(self) -> Provider:
+        if self._provider is None:  # built on first use, so a setup error stops the run cleanly
+            self._provider = build_provider(self.name, self.spec)
+        return self._provider
+
+    def load(self) -> float:
+        """How busy this endpoint is here, relative to what it may carry."""
+        return self.slots.in_flight / max(self.slots.limit, 1)
 
 
 class Pool:
-    def __init__(self, name: str, spec: EndpointSpec, policy: RetryPolicy | None = None):
-        self.name, self.spec = name, spec
+    def __init__(self, endpoints: list[Endpoint], budget=None, policy: RetryPolicy | None = None):
+        self.endpoints = endpoints
+        self.budget = BudgetClient(budget) if budget is not None else None
         self.policy = policy or RetryPolicy()
-        self._provider: Provider | None = None  # built on first use, so a setup error stops the run cleanly
-        self._slots = asyncio.Semaphore(spec.concurrency)
         self._rng = random.Random()
 
-    async def call(self, request: Request, usage: Usage) -> Response:
-        """One logical request; raises ProviderError once the retry budget is spent, AuthError at once."""
-        for attempt in range(self.policy.attempts):
-            usage.requests += 1
+    async def _choose(self) -> Endpoint:
+        """Weighted choice among endpoints whose breaker lets traffic through, favouring spare capacity."""
+        while True:
+            ready = [e for e in self.endpoints if e.breaker.available()]
+            if ready:
+                weights = [e.spec.weight * (1.0 - 0.9 * min(e.load(), 1.0)) for e in ready]
+                return self._rng.choices(ready, weights)[0]
+            await asyncio.sleep(min(e.breaker.ready_in() for e in self.endpoints) + 0.01)
+
+    async def call(self, request: Request, usage: Usage) -> tuple[Response, Endpoint]:
+        """One logical request. Raises ProviderError when its retries are spent, FatalError at once,
+        BudgetExhausted when the budget admits no more."""
+        failures = limited = 0
+        estimate = (estimate_tokens(request.system + request.prompt), request.max_tokens)
+        while True:
+            endpoint = await self._choose()
+            reserved = endpoint.spec.price.usd(*estimate)
+            if self.budget is not None:
+                await self.budget.reserve(reserved)
+            if endpoint.gate is not None:
+                await endpoint.gate.acquire(estimate)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
             try:
-                if self._provider is None:
-                    self._provider = build_provider(self.name, self.spec)
-                async with self._slots:
-                    response = await self._provider.complete(request)
+                async with endpoint.slots:
+                    response = await endpoint.provider().complete(request)
             except FatalError:
                 raise
-            except ProviderError as e:
-                usage.errors.append(str(e))
-                if not e.retryable or attempt + 1 == self.policy.attempts:
+            except RateLimited as e:
+                usage.add(endpoint, None, "rate_limited")
+                self._settle(endpoint, estimate, None, reserved)
+                limited += 1
+                if limited >= self.policy.rate_limited_attempts:
                     raise
-                await asyncio.sleep(self.policy.delay(attempt, self._rng))
+                wait = e.retry_after if e.retry_after is not None else self.policy.delay(limited, self._rng)
+                if e.rate is not None and endpoint.gate is not None:
+                    endpoint.gate.observe(e.rate.limit_requests, e.rate.limit_tokens)
+                if endpoint.gate is not None:
+                    endpoint.gate.pause(wait)
+                else:
+                    await asyncio.sleep(wait)
                 continue
-            usage.add(response)
-            return response
-        raise AssertionError("unreachable")
+            except ProviderError:
+                usage.add(endpoint, None, "error")
+                self._settle(endpoint, estimate, None, reserved)
+                endpoint.breaker.failure()
+                endpoint.slots.failure()
+                failures += 1
+                if failures >= self.policy.attempts:
+                    raise
+                await asyncio.sleep(self.policy.delay(failures, self._rng))
+                continue
+            endpoint.breaker.success()
+            endpoint.slots.success(loop.time() - started)
+            usage.add(endpoint, response, "ok")
+            self._settle(endpoint, estimate, response, reserved)
+            if response.rate is not None and endpoint.gate is not None:
+                endpoint.gate.observe(response.rate.limit_requests, response.rate.limit_tokens)
+            return response, endpoint
+
+    def _settle(self, endpoint: Endpoint, estimate, response: Response | None, reserved_usd: float) -> None:
+        actual = (response.input_tokens, response.output_tokens) if response else (0, 0)
+        if endpoint.gate is not None:
+            endpoint.gate.settle(estimate, actual)
+        if self.budget is not None:
+            self.budget.settle(reserved_usd, endpoint.spec.price.usd(*actual))
 
     async def aclose(self) -> None:
-        if self._provider is not None:
-            await self._provider.aclose()
+        for e in self.endpoints:
+            if e._provider is not None:
+                await e._provider.aclose()

@@ -15,7 +15,8 @@ import ray
 
 from . import plan, split, summary
 from .job import Job
-from .stage import RunError, run_stage
+from .limits import BudgetActor, limiters_for
+from .stage import BudgetStop, RunError, run_stage
 from .steps import stable_id
 from .steps.contexts import PER_CALL
 from .store import RunDir
@@ -57,9 +58,15 @@ class Runner:
         self.quotas = plan.quotas(job.spec, limit)
         self.total = sum(self.quotas.values())
         self.seed_calls = 0  # stage-2 requests made so far; numbers the next ones
+        self.limiters = limiters_for(job.endpoints, stable_id(job.spec.name, str(run.root.resolve()))[:8])
+        self.budget = BudgetActor.remote(job.spec.budget_usd) if job.spec.budget_usd else None
 
     def _stage(self, step: str, inputs: pa.Table, tag: str) -> None:
-        run_stage(self.job, step, inputs, self.run_dir, tag)
+        try:
+            run_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget)
+        finally:
+            if self.budget is not None:  # no request in flight now: the written ledger is the truth
+                ray.get(self.budget.sync.remote(summary.spent_usd(self.run_dir)))
 
     def contexts(self) -> pa.Table:
         want = min(self.spec.contexts, max(1, math.ceil(self.total / self.spec.seeds_per_context)))
@@ -103,26 +110,30 @@ class Runner:
         started = time.time()
         self.run_dir.prepare()
         contexts = self.contexts()
-        need, rounds, yield_ = dict(self.quotas), 0, 1.0
-        for round_no in range(self.spec.max_rounds):
-            tag = f"r{round_no}"
-            todo = plan.slots(need, self.spec.overgenerate, self.spec.name, round_no, yield_)
-            print(
-                f"[round {round_no}] generating {len(todo)} rows for {sum(need.values())} still needed", file=sys.stderr
-            )
-            seeds = self.seeds(contexts, len(todo), tag)
-            self._stage("generate", plan.assign(self.spec.name, round_no, todo, seeds), tag)
-            generated = self.run_dir.read("03_generated", tag)
-            if generated is not None:
-                self._stage("correct", generated, tag)
-            rounds = round_no + 1
-            kept = self.run_dir.read("04_corrected", tag)
-            yield_ = (kept.num_rows if kept is not None else 0) / max(len(todo), 1)
-            need = plan.shortfall(self.quotas, _label_counts(self.run_dir.read("04_corrected")))
-            if not need:
-                break
+        need, rounds, yield_, stopped = dict(self.quotas), 0, 1.0, None
+        try:
+            for round_no in range(self.spec.max_rounds):
+                tag = f"r{round_no}"
+                todo = plan.slots(need, self.spec.overgenerate, self.spec.name, round_no, yield_)
+                print(
+                    f"[round {round_no}] generating {len(todo)} rows for {sum(need.values())} still needed",
+                    file=sys.stderr,
+                )
+                rounds = round_no + 1
+                seeds = self.seeds(contexts, len(todo), tag)
+                self._stage("generate", plan.assign(self.spec.name, round_no, todo, seeds), tag)
+                generated = self.run_dir.read("03_generated", tag)
+                if generated is not None:
+                    self._stage("correct", generated, tag)
+                kept = self.run_dir.read("04_corrected", tag)
+                yield_ = (kept.num_rows if kept is not None else 0) / max(len(todo), 1)
+                need = plan.shortfall(self.quotas, _label_counts(self.run_dir.read("04_corrected")))
+                if not need:
+                    break
+        except BudgetStop as e:  # keep and split everything paid for so far
+            stopped = str(e)
         split.write(self.job, self.run_dir, self.quotas)
-        result = summary.build(self.job, self.run_dir, self.quotas, rounds, time.time() - started)
+        result = summary.build(self.job, self.run_dir, self.quotas, rounds, time.time() - started, stopped)
         self.run_dir.write_json("summary.json", result)
         return result
 
@@ -139,4 +150,4 @@ def run(job: Job, run_dir: str, limit: int | None = None) -> dict:
     return Runner(job, RunDir(run_dir), limit).execute()
 
 
-__all__ = ["RunError", "run"]
+__all__ = ["BudgetStop", "RunError", "run"]

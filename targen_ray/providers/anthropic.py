@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from .base import AuthError, Provider, ProviderError, Request, Response, api_key, register
+from .base import Provider, ProviderError, Request, Response, api_key, rate_info, register, status_error
 
 
 class AnthropicProvider(Provider):
@@ -23,7 +23,7 @@ class AnthropicProvider(Provider):
     async def complete(self, request: Request) -> Response:
         anthropic = self._anthropic
         try:
-            resp = await self._client.messages.create(
+            raw = await self._client.messages.with_raw_response.create(
                 model=self.spec.model,
                 system=request.system,
                 messages=[{"role": "user", "content": request.prompt}],
@@ -37,16 +37,19 @@ class AnthropicProvider(Provider):
                 ],
                 tool_choice={"type": "tool", "name": request.schema_name},
             )
-        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as e:
-            raise AuthError(f"endpoint {self.name!r} rejected the API key ({e.status_code})", e.status_code) from None
         except anthropic.APIStatusError as e:
-            retryable = e.status_code in (408, 409, 429, 529) or e.status_code >= 500
-            raise ProviderError(f"HTTP {e.status_code}", retryable=retryable, status=e.status_code) from None
+            raise status_error(self.name, e.status_code, e.response.headers) from None
         except anthropic.APIConnectionError as e:
-            raise ProviderError(f"{type(e).__name__}: {e}", retryable=True) from None
+            raise ProviderError(f"{type(e).__name__} from {self.name!r}", retryable=True) from None
+        resp = await raw.parse()  # the async SDK's raw response parses asynchronously
         tool = next((b for b in resp.content if b.type == "tool_use"), None)
         text = json.dumps(tool.input) if tool else "".join(getattr(b, "text", "") for b in resp.content)
-        return Response(text=text, input_tokens=resp.usage.input_tokens, output_tokens=resp.usage.output_tokens)
+        return Response(
+            text=text,
+            input_tokens=resp.usage.input_tokens,
+            output_tokens=resp.usage.output_tokens,
+            rate=rate_info(raw.headers),
+        )
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 from ..spec import EndpointSpec
 
@@ -22,10 +25,55 @@ class Request:
 
 
 @dataclass(frozen=True)
+class RateInfo:
+    """Per-minute limits a provider reported in its response headers."""
+
+    limit_requests: float | None = None
+    limit_tokens: float | None = None
+
+
+@dataclass(frozen=True)
 class Response:
     text: str
     input_tokens: int
     output_tokens: int
+    rate: RateInfo | None = None
+
+
+def rate_info(headers: Mapping[str, str]) -> RateInfo | None:
+    """x-ratelimit-limit-* (OpenAI, vLLM behind a gateway) or anthropic-ratelimit-*-limit headers."""
+
+    def num(*names: str) -> float | None:
+        for name in names:
+            try:
+                return float(headers[name])
+            except (KeyError, ValueError):
+                continue
+        return None
+
+    info = RateInfo(
+        num("x-ratelimit-limit-requests", "anthropic-ratelimit-requests-limit"),
+        num("x-ratelimit-limit-tokens", "anthropic-ratelimit-tokens-limit"),
+    )
+    return info if info.limit_requests or info.limit_tokens else None
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `retry-after` as seconds or an HTTP date."""
+    try:
+        return float(headers["retry-after-ms"]) / 1000
+    except (KeyError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
 
 
 class ProviderError(Exception):
@@ -35,6 +83,24 @@ class ProviderError(Exception):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+
+
+class RateLimited(ProviderError):
+    """429: wait `retry_after` seconds (all workers), then try again."""
+
+    def __init__(self, message: str, retry_after: float | None, rate: RateInfo | None):
+        super().__init__(message, retryable=True, status=429)
+        self.retry_after, self.rate = retry_after, rate
+
+
+def status_error(name: str, status: int, headers: Mapping[str, str]) -> ProviderError:
+    """The provider-neutral error for an HTTP error status."""
+    if status in (401, 403):
+        return AuthError(f"endpoint {name!r} rejected the API key ({status})", status)
+    if status == 429:
+        return RateLimited(f"HTTP 429 from {name!r}", retry_after(headers), rate_info(headers))
+    retryable = status in (408, 409, 529) or status >= 500
+    return ProviderError(f"HTTP {status} from {name!r}", retryable=retryable, status=status)
 
 
 class FatalError(ProviderError):

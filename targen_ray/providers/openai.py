@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import AuthError, Provider, ProviderError, Request, Response, api_key, register
+from .base import Provider, ProviderError, Request, Response, api_key, rate_info, register, status_error
 
 
 class OpenAIProvider(Provider):
@@ -22,7 +22,7 @@ class OpenAIProvider(Provider):
         if request.seed is not None:
             kwargs["seed"] = request.seed
         try:
-            resp = await self._client.chat.completions.create(
+            raw = await self._client.chat.completions.with_raw_response.create(
                 model=self.spec.model,
                 messages=[
                     {"role": "system", "content": request.system},
@@ -37,18 +37,17 @@ class OpenAIProvider(Provider):
                 },
                 **kwargs,
             )
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
-            raise AuthError(f"endpoint {self.name!r} rejected the API key ({e.status_code})", e.status_code) from None
         except openai.APIStatusError as e:
-            retryable = e.status_code in (408, 409, 429) or e.status_code >= 500
-            raise ProviderError(f"HTTP {e.status_code}", retryable=retryable, status=e.status_code) from None
+            raise status_error(self.name, e.status_code, e.response.headers) from None
         except openai.APIConnectionError as e:  # includes timeouts
-            raise ProviderError(f"{type(e).__name__}: {e}", retryable=True) from None
+            raise ProviderError(f"{type(e).__name__} from {self.name!r}", retryable=True) from None
+        resp = raw.parse()
         usage = resp.usage
         return Response(
             text=resp.choices[0].message.content or "",
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
+            rate=rate_info(raw.headers),
         )
 
     async def aclose(self) -> None:

@@ -14,6 +14,7 @@ import jsonschema
 import pyarrow as pa
 
 from ..job import Job
+from ..limits import BudgetExhausted
 from ..pool import Pool, Usage
 from ..providers import FatalError, ProviderError, Request
 
@@ -35,7 +36,6 @@ class Step:
     def __init__(self, job: Job):
         self.job, self.spec, self.task = job, job.spec, job.task
         self.labels = list(job.spec.labels)
-        self.endpoint_name, self.endpoint = job.endpoint(self.name)
         self.max_tokens, self.temperature, self.top_p = job.sampling(self.name)
         self._renderer = job.prompts.renderer()
         self._validator = jsonschema.Draft202012Validator(self.schema())
@@ -58,8 +58,7 @@ class Step:
             *cls.fields,
             *[(f"{cls.name}_{k}", t) for k, t in USAGE_FIELDS],
             ("error", pa.string()),
-            (f"{cls.name}_raw", pa.string()),
-            ("fatal", pa.bool_()),
+            ("fatal", pa.string()),  # why the stage must stop on this row: "budget" or "error"
         ]
         return pa.schema([*input_schema, *[pa.field(k, t) for k, t in extra]])
 
@@ -79,14 +78,16 @@ class Step:
         )
 
     async def run(self, row: dict, pool: Pool) -> dict:
-        usage, raw, reason = Usage(), "", ""
+        usage, raw, reason, endpoint = Usage(), "", "", None
         for attempt in range(self.spec.parse_retries + 1):
             try:
-                response = await pool.call(self.request(row, attempt), usage)
-            except FatalError as e:  # the run must stop: say so in the row, the stage aborts on it
-                return self._row(row, dict.fromkeys(k for k, _ in self.fields), usage, "", str(e), fatal=True)
+                response, endpoint = await pool.call(self.request(row, attempt), usage)
+            except BudgetExhausted:
+                return self._row(row, None, usage, None, "", "budget exhausted", fatal="budget")
+            except FatalError as e:  # no request can succeed: the stage stops on this row
+                return self._row(row, None, usage, None, "", str(e), fatal="error")
             except ProviderError as e:
-                reason = f"provider error after {usage.requests} attempts: {e}"
+                reason = f"provider error: {e} (after {int(usage.total('requests'))} attempts)"
                 break
             raw = response.text
             try:
@@ -97,25 +98,39 @@ class Step:
             problem = jsonschema.exceptions.best_match(self._validator.iter_errors(answer))
             if problem is not None:
                 where = "/".join(map(str, problem.absolute_path)) or "(root)"
-                reason = f"schema violation at {where}: {problem.message[:200]}"
+                reason = f"schema violation: at {where}: {problem.message[:200]}"
                 continue
             parsed = self.parse(answer, row)
             if isinstance(parsed, str):
                 reason = parsed
                 continue
-            return self._row(row, parsed, usage, raw, None)
-        return self._row(row, dict.fromkeys(k for k, _ in self.fields), usage, raw, reason)
+            return self._row(row, parsed, usage, endpoint, raw, None)
+        return self._row(row, None, usage, endpoint, raw, reason)
 
-    def _row(self, row: dict, fields: dict, usage: Usage, raw: str, error: str | None, fatal=False) -> dict:
+    def _row(
+        self,
+        row: dict,
+        fields: dict | None,
+        usage: Usage,
+        endpoint,
+        raw: str,
+        error: str | None,
+        fatal: str | None = None,
+    ) -> dict:
+        """The input row plus this step's fields and its ledger; `endpoint` is the one that answered last."""
         meta = {
-            "endpoint": self.endpoint_name,
-            "model": self.endpoint.model,
-            "requests": usage.requests,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
+            "endpoint": endpoint.name if endpoint else None,
+            "model": endpoint.spec.model if endpoint else None,
+            "requests": int(usage.total("requests")),
+            "input_tokens": int(usage.total("input_tokens")),
+            "output_tokens": int(usage.total("output_tokens")),
+            "usd": usage.total("usd"),
+            "ledger": json.dumps(usage.by_endpoint),
+            "raw": raw,
         }
+        fields = fields or dict.fromkeys(k for k, _ in self.fields)
         usage_cols = {f"{self.name}_{k}": v for k, v in meta.items()}
-        return {**row, **fields, **usage_cols, "error": error, f"{self.name}_raw": raw, "fatal": fatal}
+        return {**row, **fields, **usage_cols, "error": error, "fatal": fatal}
 
 
 USAGE_FIELDS = [
@@ -124,4 +139,7 @@ USAGE_FIELDS = [
     ("requests", pa.int32()),
     ("input_tokens", pa.int64()),
     ("output_tokens", pa.int64()),
+    ("usd", pa.float64()),
+    ("ledger", pa.string()),  # JSON: per endpoint, every attempt's requests, tokens, USD, 429s, errors
+    ("raw", pa.string()),  # the last answer's text, kept for audit and for rejects
 ]

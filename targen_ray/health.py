@@ -1,0 +1,77 @@
+"""Per-endpoint health inside one worker: a circuit breaker and an adaptive concurrency limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class Breaker:
+    """Takes an endpoint out after a streak of failures (5xx, timeouts) and lets one probe back in."""
+
+    def __init__(self, threshold: int = 5, cooldown_s: float = 10.0, clock=time.monotonic):
+        self.threshold, self.cooldown_s, self.clock = threshold, cooldown_s, clock
+        self.streak, self.open_until, self.probing = 0, 0.0, False
+        self.trips = 0
+
+    def available(self) -> bool:
+        """Closed, or open long enough that one probe may go (half-open)."""
+        if self.streak < self.threshold:
+            return True
+        if self.probing or self.clock() < self.open_until:
+            return False
+        self.probing = True
+        return True
+
+    def success(self) -> None:
+        self.streak, self.probing = 0, False
+
+    def failure(self) -> None:
+        self.streak += 1
+        self.probing = False
+        if self.streak >= self.threshold:
+            if self.streak == self.threshold:
+                self.trips += 1
+            self.open_until = self.clock() + self.cooldown_s
+
+    def ready_in(self) -> float:
+        return max(0.0, self.open_until - self.clock())
+
+
+class AdaptiveLimit:
+    """Requests in flight from this worker. Fixed at `ceiling` for endpoints with known rate limits; for
+    endpoints that never send 429 (self-hosted vLLM) it is AIMD: +1 per window of fast successes, x0.7
+    on a 5xx/timeout or when latency doubles over the best seen."""
+
+    def __init__(self, ceiling: int, adaptive: bool):
+        self.ceiling, self.adaptive = ceiling, adaptive
+        self.limit = float(min(ceiling, 4) if adaptive else ceiling)
+        self.in_flight = 0
+        self._best_latency: float | None = None
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < int(self.limit))
+            self.in_flight += 1
+
+    async def __aexit__(self, *exc) -> None:
+        async with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
+    def success(self, latency_s: float) -> None:
+        if not self.adaptive:
+            return
+        best = self._best_latency = min(self._best_latency or latency_s, latency_s)
+        if latency_s > 2 * best + 0.05:
+            self._decrease()
+        else:
+            self.limit = min(self.ceiling, self.limit + 1 / self.limit)
+
+    def failure(self) -> None:
+        if self.adaptive:
+            self._decrease()
+
+    def _decrease(self) -> None:
+        self.limit = max(1.0, self.limit * 0.7)
