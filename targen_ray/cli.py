@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument("--duplicate-rate", type=float, default=0.1, help="share of near-duplicate seeds")
     fake.add_argument("--latency-ms", type=float, nargs=2, default=(0.0, 0.0), metavar=("LOW", "HIGH"))
     fake.add_argument("--invalid-key", action="append", default=[], help="answer this key with 401")
+    fake.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 500")
     fake.add_argument("--rpm", type=int, help="requests per minute allowed per key (429 beyond)")
     fake.add_argument("--tpm", type=int, help="tokens per minute allowed per key (429 beyond)")
     fake.add_argument("--window-s", type=float, default=10.0, help="sliding window the limits are enforced over")
@@ -97,6 +98,7 @@ def _fake_server(args: argparse.Namespace) -> int:
         limits=Limits(rpm=args.rpm, tpm=args.tpm, window_s=args.window_s),
         latency_ms=tuple(args.latency_ms),
         invalid_keys=frozenset(args.invalid_key),
+        error_rate=args.error_rate,
     )
     serve(args.host, args.port, config)
     return 0

@@ -24,7 +24,7 @@ NAMESPACE = "targen"
 
 @dataclass(frozen=True)
 class Lease:
-    delays: list[float]  # seconds from now at which each granted request may start, in order
+    starts: list[float]  # wall-clock times (time.time()) at which each granted request may start, in order
     retry_in: float  # when not all were granted: ask again after this many seconds
     paused_for: float  # seconds the endpoint stays paused (0 when it is not)
     limits: dict[str, float | None]  # per-minute limits in force, after corrections
@@ -41,7 +41,9 @@ class Limiter:
     the time from which it can afford the next request. A request starts when every clock allows it.
     """
 
-    def __init__(self, rpm=None, tpm=None, itpm=None, otpm=None, margin: float = MARGIN, clock=time.monotonic):
+    # Start times are wall-clock, not delays: a reply that spends 50 ms on the wire must not shift its
+    # slots into the next worker's. Nodes of a cluster keep their clocks in step (NTP).
+    def __init__(self, rpm=None, tpm=None, itpm=None, otpm=None, margin: float = MARGIN, clock=time.time):
         self.limits = {"requests": rpm, "tokens": tpm, "input_tokens": itpm, "output_tokens": otpm}
         self.margin, self.clock = margin, clock
         self._next = dict.fromkeys(self.limits, 0.0)
@@ -59,20 +61,20 @@ class Limiter:
         for kind in active:
             if kind != "requests" and (back := _cost(kind, *refund)):
                 self._next[kind] = max(now, self._next[kind] - self._seconds(kind, back))
-        delays: list[float] = []
+        starts: list[float] = []
         for est_in, est_out in estimates:
             start = max([now, self._paused_until, *(self._next[k] for k in active)])
             if start - now > HORIZON_S:
                 break
             for kind in active:
                 self._next[kind] = start + self._seconds(kind, _cost(kind, est_in, est_out))
-            delays.append(start - now)
-        self.granted += len(delays)
+            starts.append(start)
+        self.granted += len(starts)
         retry_in = 0.0
-        if len(delays) < len(estimates):
+        if len(starts) < len(estimates):
             ready = max([self._paused_until, *(self._next[k] for k in active)])
             retry_in = max(0.01, ready - now - HORIZON_S / 2)
-        return Lease(delays, retry_in, max(0.0, self._paused_until - now), dict(self.limits))
+        return Lease(starts, retry_in, max(0.0, self._paused_until - now), dict(self.limits))
 
     def pause(self, seconds: float) -> None:
         """A 429: nobody sends to this endpoint for `seconds`."""
@@ -144,7 +146,7 @@ class Gate:
             if self._leasing is None or self._leasing.done():
                 self._leasing = asyncio.create_task(self._lease())
             await future
-            wait = self.paused_until - time.monotonic()
+            wait = self.paused_until - time.time()
             if wait <= 0:
                 return
             await asyncio.sleep(wait)  # the slot fell inside a pause: give it up and queue again
@@ -155,10 +157,11 @@ class Gate:
             batch = [self._waiters.popleft() for _ in range(min(self.CHUNK, len(self._waiters)))]
             refund, self._refund = tuple(self._refund), [0, 0]
             lease = await self._limiter.lease.remote([est for est, _ in batch], refund)
-            self.paused_until = max(self.paused_until, time.monotonic() + lease.paused_for)
-            for (_, future), delay in zip(batch, lease.delays, strict=False):
-                loop.call_later(delay, _resolve, future)
-            rest = batch[len(lease.delays) :]
+            now = time.time()
+            self.paused_until = max(self.paused_until, now + lease.paused_for)
+            for (_, future), start in zip(batch, lease.starts, strict=False):
+                loop.call_later(max(0.0, start - now), _resolve, future)
+            rest = batch[len(lease.starts) :]
             if rest:
                 self._waiters.extendleft(reversed(rest))
                 await asyncio.sleep(lease.retry_in)
@@ -168,7 +171,7 @@ class Gate:
         self._refund[1] += max(0, estimate[1] - actual[1])
 
     def pause(self, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+        self.paused_until = max(self.paused_until, time.time() + seconds)
         self._limiter.pause.remote(seconds)
 
     def observe(self, limit_requests: float | None, limit_tokens: float | None) -> None:

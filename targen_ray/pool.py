@@ -109,6 +109,7 @@ class Pool:
         estimate = (estimate_tokens(request.system + request.prompt), request.max_tokens)
         while True:
             endpoint = await self._choose()
+            provider = endpoint.provider()  # built (SDK imported) before a start time is taken, not after
             reserved = endpoint.spec.price.usd(*estimate)
             if self.budget is not None:
                 await self.budget.reserve(reserved)
@@ -118,7 +119,7 @@ class Pool:
             started = loop.time()
             try:
                 async with endpoint.slots:
-                    response = await endpoint.provider().complete(request)
+                    response = await provider.complete(request)
             except FatalError:
                 raise
             except RateLimited as e:

@@ -27,6 +27,7 @@ class FakeConfig:
     limits: Limits = field(default_factory=Limits)
     latency_ms: tuple[float, float] = (0.0, 0.0)  # uniform range per request
     invalid_keys: frozenset[str] = frozenset()  # keys answered with 401
+    error_rate: float = 0.0  # share of admitted requests answered 500
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class FakeServer:
         self.stats: Counter = Counter()
         self.window = SlidingWindow(self.config.limits)
         self._nonce = itertools.count()
+        self.log: list[dict] = []  # one entry per request: what tests count (sent, re-sent, 429ed)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 2**20, middlewares=[_errors])
@@ -83,9 +85,19 @@ class FakeServer:
         app.router.add_post("/v1/messages", self.anthropic_messages)
         app.router.add_get("/health", lambda _: web.json_response({"ok": True}))
         app.router.add_get("/stats", lambda _: web.json_response({**self.stats, "over_limit": self.window.over_limit}))
+        app.router.add_get("/log", lambda _: web.json_response(self.log))
         return app
 
     async def handle(self, call: Call) -> Answer:
+        entry = {"t": time.time(), "api": call.api, "schema": call.schema_name, "status": 200}
+        self.log.append(entry)
+        try:
+            return await self._answer(call)
+        except FakeError as e:
+            entry["status"] = e.status
+            raise
+
+    async def _answer(self, call: Call) -> Answer:
         api = call.api
         self.stats[f"{api}.requests"] += 1
         if not call.key or call.key in self.config.invalid_keys:
@@ -103,6 +115,9 @@ class FakeServer:
         low, high = self.config.latency_ms
         if high > 0:
             await asyncio.sleep(random.uniform(low, high) / 1000)
+        if random.random() < self.config.error_rate:
+            self.stats[f"{api}.500"] += 1
+            raise FakeError(api, 500, "api_error", "injected server error")
         # A request seed (OpenAI) makes the answer reproducible; without one, vary like a sampler would.
         rng = random.Random(f"{call.prompt}|{call.seed}" if call.seed is not None else next(self._nonce))
         try:

@@ -1,0 +1,124 @@
+"""The limiter's arithmetic, the breaker and header parsing, on an injected clock."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+
+import pytest
+
+from targen_ray.fake.ratelimit import Limits, SlidingWindow
+from targen_ray.health import Breaker
+from targen_ray.limits import HORIZON_S, Budget, Limiter
+from targen_ray.providers.base import rate_info, retry_after
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def delays(lease, clock) -> list[float]:
+    return [t - clock.now for t in lease.starts]
+
+
+def test_requests_are_paced_a_hair_under_the_limit():
+    clock = Clock()
+    lim = Limiter(rpm=600, margin=0.98, clock=clock)
+    lease = lim.lease([(10, 10)] * 100)
+    gap = 60 / (600 * 0.98)
+    assert delays(lease, clock) == pytest.approx([i * gap for i in range(len(lease.starts))])
+    assert len(lease.starts) == int(HORIZON_S / gap) + 1  # nothing promised beyond the horizon
+    assert lease.retry_in > 0
+
+
+def test_leases_from_many_workers_share_one_schedule():
+    clock = Clock()
+    lim = Limiter(rpm=6000, clock=clock)
+    a, b = lim.lease([(1, 1)] * 5), lim.lease([(1, 1)] * 5)
+    assert min(b.starts) > max(a.starts)
+
+
+def test_tokens_pace_and_refunds_give_capacity_back():
+    clock = Clock()
+    lim = Limiter(tpm=60_000, margin=1.0, clock=clock)  # 1,000 tokens/s
+    lease = lim.lease([(100, 400)] * 3)  # 500 tokens each: 0.5 s apart
+    assert delays(lease, clock) == pytest.approx([0.0, 0.5, 1.0])
+    # the three used 100 tokens each, not 500: 1,200 tokens (1.2 s) come back
+    lease = lim.lease([(100, 400)], refund=(0, 1200))
+    assert delays(lease, clock) == pytest.approx([0.3])
+
+
+def test_input_and_output_token_limits_apart():
+    clock = Clock()
+    lim = Limiter(itpm=60_000, otpm=6_000, margin=1.0, clock=clock)  # output is the binding one
+    lease = lim.lease([(100, 50)] * 3)  # input needs 0.1 s each, output 0.5 s
+    assert delays(lease, clock) == pytest.approx([0.0, 0.5, 1.0])
+
+
+def test_a_429_pauses_every_lease():
+    clock = Clock()
+    lim = Limiter(rpm=6000, clock=clock)
+    lim.pause(5.0)
+    lease = lim.lease([(1, 1)] * 3)
+    assert lease.starts == [] and lease.paused_for == pytest.approx(5.0)
+    assert lease.retry_in == pytest.approx(5.0 - HORIZON_S / 2)
+    clock.now += 5.0
+    assert delays(lim.lease([(1, 1)]), clock) == [0.0]
+
+
+def test_headers_lower_limits_configured_too_high_and_fill_missing_ones():
+    lim = Limiter(rpm=6000)
+    lim.observe(3000, 90_000)
+    assert lim.limits["requests"] == 3000 and lim.limits["tokens"] == 90_000
+    lim.observe(5000, None)  # a higher report never raises a limit
+    assert lim.limits["requests"] == 3000
+
+
+def test_retry_after_forms():
+    assert retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after({"retry-after": "7"}) == 7.0
+    assert 9 <= retry_after({"retry-after": formatdate(__import__("time").time() + 10, usegmt=True)}) <= 10
+    assert retry_after({}) is None
+
+
+def test_rate_info_from_either_provider():
+    assert rate_info({"x-ratelimit-limit-requests": "3000", "x-ratelimit-limit-tokens": "1e6"}).limit_tokens == 1e6
+    assert rate_info({"anthropic-ratelimit-requests-limit": "50"}).limit_requests == 50
+    assert rate_info({"content-type": "application/json"}) is None
+
+
+def test_breaker_opens_after_a_streak_and_probes_back():
+    clock = Clock()
+    b = Breaker(threshold=5, cooldown_s=10, clock=clock)
+    for _ in range(4):
+        b.failure()
+    assert b.available()
+    b.failure()
+    assert not b.available()
+    clock.now += 10
+    assert b.available()  # one probe
+    assert not b.available()  # and only one
+    b.success()
+    assert b.available() and b.trips == 1
+
+
+def test_budget_refuses_what_would_pass_the_cap():
+    budget = Budget(1.0)
+    assert budget.reserve(0.6)
+    assert not budget.reserve(0.6)
+    assert budget.reserve(0.3, settle=(0.6, 0.5))  # spent 0.5 of the 0.6 reserved
+    assert budget.spent == pytest.approx(0.5) and budget.reserved == pytest.approx(0.3)
+
+
+def test_fake_window_admits_the_limit_then_429s():
+    window = SlidingWindow(Limits(rpm=60, window_s=10))  # 10 per 10 s
+    admitted = [window.admit("k", 100.0 + i * 0.1)[0] is not None for i in range(12)]
+    assert admitted == [True] * 10 + [False] * 2 and window.over_limit == 2
+    _, wait = window.admit("k", 101.5)
+    assert wait == pytest.approx(8.5)
+    assert window.admit("k", 110.01)[0] is not None
+    headers = window.headers("openai", "k", 110.01)
+    assert headers["x-ratelimit-limit-requests"] == "60"
