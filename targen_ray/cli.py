@@ -12,6 +12,7 @@ from .spec import SpecError
 EXAMPLES = {
     "run": "example:\n  targen run jobs/boolq.yaml --limit 40\n"
     "  targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --run-dir runs/boolq-fake",
+    "estimate": "example:\n  targen estimate jobs/boolq.yaml --endpoints jobs/endpoints/openai.yaml",
     "fake-server": "example:\n  targen fake-server --port 8999 --wrong-label-rate 0.2 &\n"
     "  FAKE_API_KEY=x targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --limit 200",
 }
@@ -39,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="scale all splits down proportionally to N rows in total")
     run.add_argument("--run-dir", help="where to write the run (default: runs/NAME-TIMESTAMP)")
 
+    est = sub.add_parser(
+        "estimate",
+        help="print requests, tokens, USD and the time rate limits imply, without calling any model",
+        description="Estimate a job per step from its own templates, sizes, prices and rate limits.",
+        epilog=EXAMPLES["estimate"],
+        formatter_class=fmt,
+    )
+    est.add_argument("job", help="job YAML, e.g. jobs/boolq.yaml")
+    est.add_argument("--endpoints", help="endpoints YAML (default: endpoints/local.yaml next to the job)")
+    est.add_argument("--limit", type=int, help="estimate for N rows in total instead of the full size")
+    est.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     fake = sub.add_parser(
         "fake-server",
         help="serve a fake OpenAI/Anthropic API on loopback for tests and offline runs",
@@ -64,8 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     from .runner import RunError, run
 
     job = job_mod.load(args.job, args.endpoints)
-    if args.limit is not None and args.limit < 1:
-        raise SpecError(f"--limit: expected a positive number of rows, got {args.limit}")
+    _check_limit(args.limit)
     run_dir = Path(args.run_dir or f"runs/{job.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise SpecError(f"--run-dir: {run_dir} already holds files; choose an empty or new directory")
@@ -88,6 +100,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _estimate(args: argparse.Namespace) -> int:
+    import json
+
+    from . import job as job_mod
+    from .estimate import estimate, table
+
+    job = job_mod.load(args.job, args.endpoints, check_keys=False)
+    _check_limit(args.limit)
+    result = estimate(job, args.limit)
+    print(json.dumps(result, indent=2) if args.json else table(result))
+    return 0
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise SpecError(f"--limit: expected a positive number of rows, got {limit}")
+
+
 def _fake_server(args: argparse.Namespace) -> int:
     from .fake.content import ContentConfig
     from .fake.ratelimit import Limits
@@ -107,7 +137,7 @@ def _fake_server(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "fake-server": _fake_server}[args.command](args)
+        return {"run": _run, "estimate": _estimate, "fake-server": _fake_server}[args.command](args)
     except SpecError as e:
         print(f"targen: error: {e}", file=sys.stderr)
         return 2

@@ -111,14 +111,16 @@ class Pool:
             endpoint = await self._choose()
             provider = endpoint.provider()  # built (SDK imported) before a start time is taken, not after
             reserved = endpoint.spec.price.usd(*estimate)
-            if self.budget is not None:
-                await self.budget.reserve(reserved)
-            if endpoint.gate is not None:
-                await endpoint.gate.acquire(estimate)
             loop = asyncio.get_running_loop()
-            started = loop.time()
             try:
+                # In this order: a start time is leased only for a request that can go at once, and money
+                # is reserved only for a request about to be sent.
                 async with endpoint.slots:
+                    if endpoint.gate is not None:
+                        await endpoint.gate.acquire(estimate)
+                    if self.budget is not None:
+                        await self.budget.reserve(reserved)
+                    started = loop.time()
                     response = await provider.complete(request)
             except FatalError:
                 raise

@@ -14,6 +14,7 @@ import pyarrow as pa
 import ray
 
 from . import plan, split, summary
+from .estimate import estimate
 from .job import Job
 from .limits import BudgetActor, limiters_for
 from .stage import BudgetStop, RunError, run_stage
@@ -60,13 +61,13 @@ class Runner:
         self.seed_calls = 0  # stage-2 requests made so far; numbers the next ones
         self.limiters = limiters_for(job.endpoints, stable_id(job.spec.name, str(run.root.resolve()))[:8])
         self.budget = BudgetActor.remote(job.spec.budget_usd) if job.spec.budget_usd else None
+        self.estimate = estimate(job, limit)
 
     def _stage(self, step: str, inputs: pa.Table, tag: str) -> None:
-        try:
-            run_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget)
-        finally:
-            if self.budget is not None:  # no request in flight now: the written ledger is the truth
-                ray.get(self.budget.sync.remote(summary.spent_usd(self.run_dir)))
+        spent = summary.spent_usd(self.run_dir)
+        if self.budget is not None:  # no request in flight between stages: the written ledger is the truth
+            ray.get(self.budget.sync.remote(spent))
+        run_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent)
 
     def contexts(self) -> pa.Table:
         want = min(self.spec.contexts, max(1, math.ceil(self.total / self.spec.seeds_per_context)))
@@ -134,6 +135,7 @@ class Runner:
             stopped = str(e)
         split.write(self.job, self.run_dir, self.quotas)
         result = summary.build(self.job, self.run_dir, self.quotas, rounds, time.time() - started, stopped)
+        result["estimate_vs_actual"] = summary.versus(self.estimate, result["stages"])
         self.run_dir.write_json("summary.json", result)
         return result
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-import time
-from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,6 +10,7 @@ import ray
 
 from .job import Job
 from .pool import Endpoint, Pool
+from .progress import Progress, StageResult
 from .steps import STEP_CLASSES
 from .store import RunDir
 
@@ -43,34 +41,9 @@ class BudgetStop(RunError):
     """The budget admits no more requests; everything paid for so far is written."""
 
 
-@dataclass
-class StageResult:
-    kept: int = 0
-    rejected: int = 0
-
-
-class Progress:
-    """One line per few seconds, plain text so it reads the same in a terminal and in `ray job logs`."""
-
-    def __init__(self, label: str, total: int, every_s: float = 2.0):
-        self.label, self.total, self.every_s = label, total, every_s
-        self.start = self.last = time.monotonic()
-        self.shown = -1
-
-    def update(self, result: StageResult, force: bool = False) -> None:
-        now, done = time.monotonic(), result.kept + result.rejected
-        if done == self.shown or (not force and now - self.last < self.every_s):
-            return
-        self.last, self.shown = now, done
-        rate = done / max(now - self.start, 1e-9)
-        print(
-            f"[{self.label}] {done}/{self.total} rows, {result.rejected} rejected, {rate:.2g} rows/s",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-def run_stage(job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str, limiters: dict, budget=None) -> StageResult:
+def run_stage(
+    job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str, limiters: dict, budget=None, spent_before=0.0
+) -> StageResult:
     """Send every input row through `step`; kept rows go to the stage dir, failures to rejects/."""
     result = StageResult()
     if inputs.num_rows == 0:
@@ -87,7 +60,7 @@ def run_stage(job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str, limi
         num_cpus=max(s.worker_cpus for s in specs),
         zero_copy_batch=True,
     )
-    progress = Progress(f"{step} {tag}", inputs.num_rows)
+    progress = Progress(f"{step} {tag}", inputs.num_rows, spent_before)
     unadmitted = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         fatal = batch["fatal"]
@@ -98,8 +71,7 @@ def run_stage(job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str, limi
         ok, bad = batch.filter(pc.invert(failed)), batch.filter(failed)
         run.write_part(run.stage_dir(step).name, tag, ok.drop_columns(["error"]))
         run.write_part(f"rejects/{step}", tag, bad)
-        result.kept += ok.num_rows
-        result.rejected += bad.num_rows
+        result.add(step, ok, bad)
         progress.update(result)
         if stops:  # rows done in this batch are written above; the rest of the stage is abandoned
             raise RunError(stops[0])

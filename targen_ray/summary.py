@@ -106,3 +106,9 @@ def build(job: Job, run: RunDir, quotas: Quotas, rounds: int, wall_s: float, sto
         "ledger": ledger(run),
         "wall_time_s": round(wall_s, 2),
     }
+
+
+def versus(estimate: dict, stages: dict) -> dict:
+    """Estimate next to actual, per step, for requests, tokens and USD."""
+    keys = ("requests", "input_tokens", "output_tokens", "usd")
+    return {step: {k: {"estimate": estimate[step][k], "actual": stages[step][k]} for k in keys} for step in stages}

@@ -17,6 +17,8 @@ class Task:
     label_names: tuple[str, ...]  # Hugging Face `super_glue` ClassLabel names, label 0 first
     record_schema: pa.Schema  # the final split's SuperGLUE fields, in order
     seed_noun: str  # what a step-2 seed is, for prompts and errors
+    seed_tokens: int  # typical length of one seed, for `targen estimate`
+    instance_tokens: int  # typical length of what step 3 writes
     instance_schema: dict  # JSON schema of the task fields step 3 writes (label excluded)
     # (seed, instance) -> the task fields that go into the record; the seed is raw material step 3 may
     # not rewrite (e.g. BoolQ's passage).
@@ -47,6 +49,8 @@ BOOLQ = Task(
         [("question", pa.string()), ("passage", pa.string()), ("idx", pa.int32()), ("label", pa.int64())]
     ),
     seed_noun="passage",
+    seed_tokens=140,  # BoolQ passages average ~108 words
+    instance_tokens=20,  # a question of ~9 words, and the label
     instance_schema={
         "type": "object",
         "properties": {"question": {"type": "string", "minLength": 1, "maxLength": 300}},

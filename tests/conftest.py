@@ -53,7 +53,11 @@ class FakeProvider:
         self.stop()
         raise RuntimeError("fake server did not start")
 
-    def endpoints(self, writer: str = "openai", judge: str = "anthropic", key_env: str = "FAKE_API_KEY") -> Path:
+    def endpoints(
+        self, writer: str = "openai", judge: str = "anthropic", key_env: str = "FAKE_API_KEY", **extra
+    ) -> Path:
+        """An endpoints file with `writer` and `judge` on this server; `extra` fields go into both."""
+
         def ep(provider: str, model: str) -> dict:
             base = f"{self.url}/v1" if provider == "openai" else self.url
             return {
@@ -64,9 +68,10 @@ class FakeProvider:
                 "workers": 2,
                 "max_concurrency": 8,
                 "timeout_s": 30,
+                **extra,
             }
 
-        path = self.tmp / f"endpoints-{writer}-{judge}-{key_env}.yaml"
+        path = self.tmp / f"endpoints-{free_port()}.yaml"
         path.write_text(
             yaml.safe_dump({"endpoints": {"writer": ep(writer, "fake-writer"), "judge": ep(judge, "fake-judge")}})
         )

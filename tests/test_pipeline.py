@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -104,3 +105,33 @@ def test_revoked_key_stops_run_with_one_line(fake, tmp_path):
     assert not (run_dir / "final").exists()
     # Stage 1 makes a single request for 10 rows; no retries after the 401.
     assert fake.stats()["openai.401"] - before == 1
+
+
+def test_budget_stops_at_the_cap_and_keeps_what_was_paid(ray_session, fake, tmp_path):
+    """One worker, one request at a time: the spend ends within one reservation under the cap."""
+    price = {"input": 0.0, "output": 1000.0}  # $0.001 per output token: a seeds request reserves $1.20
+    endpoints = fake.endpoints(price=price, workers=1, max_concurrency=1)
+    job = job_mod.load(BOOLQ, endpoints)
+    job = dataclasses.replace(job, spec=job.spec.model_copy(update={"budget_usd": 6.0}))
+    run_dir = tmp_path / "run"
+    summary = run(job, str(run_dir), limit=60)
+
+    assert summary["stopped"].startswith("budget_usd 6.0 reached")
+    largest_reservation = 1200 * price["output"] / 1e6
+    assert 6.0 - largest_reservation <= summary["usd"] <= 6.0
+    assert summary["usd"] == pytest.approx(sum(e["usd"] for e in summary["ledger"].values()))
+    assert summary["rows"]["counts_add_up"]  # what was generated before the stop is split, not lost
+
+
+def test_estimate_needs_no_key_and_matches_a_real_run_in_requests(fake, tmp_path, capsys, monkeypatch):
+    from targen_ray.cli import main
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["estimate", str(BOOLQ), "--endpoints", str(ROOT / "jobs/endpoints/openai.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "total" in out and "min" in out
+    assert main(["estimate", str(BOOLQ), "--endpoints", str(fake.endpoints()), "--json", "--limit", "150"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    planned = len(plan.slots(plan.quotas(job_mod.load(BOOLQ, fake.endpoints()).spec, 150), 0.1, "boolq", 0))
+    assert est["generate"]["requests"] == est["correct"]["requests"] == planned  # 150 rows + ~10% planned extra
+    assert est["total"]["minutes"] is None  # no rate limits set: time is not implied

@@ -105,7 +105,7 @@ def test_unknown_provider(project, capsys):
     ep = project / "jobs" / "endpoints" / "openai.yaml"
     edit(ep, "provider: openai", "provider: openia")
     err = error_of(capsys, str(project / "jobs" / "boolq.yaml"), "--endpoints", str(ep))
-    assert f"{ep}:4: endpoints.writer.provider: Input should be 'openai', 'anthropic' or 'local'" in err
+    assert f"{ep}:7: endpoints.writer.provider: Input should be 'openai', 'anthropic' or 'local'" in err
 
 
 def test_step_uses_undefined_endpoint(project, capsys):
