@@ -6,7 +6,7 @@ DEMO_ROWS ?= 12
 LLAMA_VERSION := 0.3.36
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check targen_ray tests
 	$(BIN)/pytest
+
+# Performance measurements behind BENCHMARKS.md (minutes; never part of `make test`).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/limits_utilisation.py
+	$(BIN)/python benchmarks/pool_overhead.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -58,7 +58,7 @@ class Limiter:
         reservations did not use."""
         now = self.clock()
         active = [k for k, v in self.limits.items() if v]
-        for kind in active:
+        for kind in active:  # what earlier reservations did not use goes back on the clock
             if kind != "requests" and (back := _cost(kind, *refund)):
                 self._next[kind] = max(now, self._next[kind] - self._seconds(kind, back))
         starts: list[float] = []
@@ -66,8 +66,10 @@ class Limiter:
             start = max([now, self._paused_until, *(self._next[k] for k in active)])
             if start - now > HORIZON_S:
                 break
+            # Each clock advances by its own cost from where it stood, not from `start`: when another
+            # limit binds, this one keeps its headroom instead of losing it.
             for kind in active:
-                self._next[kind] = start + self._seconds(kind, _cost(kind, est_in, est_out))
+                self._next[kind] = max(self._next[kind], now) + self._seconds(kind, _cost(kind, est_in, est_out))
             starts.append(start)
         self.granted += len(starts)
         retry_in = 0.0
@@ -80,6 +82,8 @@ class Limiter:
         """A 429: nobody sends to this endpoint for `seconds`."""
         self.rate_limited += 1
         self._paused_until = max(self._paused_until, self.clock() + seconds)
+        for kind in self._next:  # resume at the paced rate, not with a burst of everything that waited
+            self._next[kind] = max(self._next[kind], self._paused_until)
 
     def observe(self, limit_requests: float | None, limit_tokens: float | None) -> None:
         """Limits a provider reported in its headers win over configured ones that are higher (or absent)."""

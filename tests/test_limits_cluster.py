@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import ray
-from conftest import FakeProvider, free_port
 
 from targen_ray.fake.load import LoadWorker
+from targen_ray.fake.process import FakeProcess, free_port
 from targen_ray.limits import limiters_for
 from targen_ray.spec import EndpointSpec
 
 
-def endpoint(fake: FakeProvider | None, **kw) -> EndpointSpec:
+def endpoint(fake: FakeProcess | None, **kw) -> EndpointSpec:
     url = fake.url if fake else f"http://127.0.0.1:{free_port()}"  # nothing listens there
     return EndpointSpec(
         provider="openai", model="m", base_url=f"{url}/v1", api_key_env="FAKE_API_KEY", timeout_s=10, **kw
@@ -27,13 +24,8 @@ def run_load(endpoints: dict[str, EndpointSpec], actors: int, per_actor: int, co
     return results, limiters
 
 
-def log_of(fake: FakeProvider) -> list[dict]:
-    with urllib.request.urlopen(f"{fake.url}/log", timeout=5) as r:
-        return json.load(r)
-
-
 def test_limit_holds_across_four_actors(ray_session, tmp_path):
-    fake = FakeProvider(tmp_path, "--rpm", "600", "--window-s", "10")  # 100 requests per 10 s, per key
+    fake = FakeProcess(tmp_path, "--rpm", "600", "--window-s", "10")  # 100 requests per 10 s, per key
     try:
         results, _ = run_load({"a": endpoint(fake, rpm=600)}, actors=4, per_actor=40)
         assert sum(r["served"].get("a", 0) for r in results) == 160
@@ -43,11 +35,11 @@ def test_limit_holds_across_four_actors(ray_session, tmp_path):
 
 
 def test_retry_after_pauses_every_worker_and_headers_fix_the_limit(ray_session, tmp_path):
-    fake = FakeProvider(tmp_path, "--rpm", "150", "--window-s", "4")  # 10 per 4 s; we claim 10x that
+    fake = FakeProcess(tmp_path, "--rpm", "150", "--window-s", "4")  # 10 per 4 s; we claim 10x that
     try:
         results, limiters = run_load({"a": endpoint(fake, rpm=1500)}, actors=4, per_actor=8)
         assert sum(r["served"].get("a", 0) for r in results) == 32
-        log = log_of(fake)
+        log = fake.log()
         first = min(e["t"] for e in log if e["status"] == 429)
         # Leases already handed out may still fire for a moment; after that nobody sends until the
         # window the 429 named has passed (about 4 s after the first request).
@@ -70,7 +62,7 @@ def test_breaker_moves_traffic_to_the_healthy_endpoint(ray_session, fake):
 
 
 def test_ledger_counts_every_attempt(ray_session, tmp_path):
-    fake = FakeProvider(tmp_path, "--error-rate", "0.3")
+    fake = FakeProcess(tmp_path, "--error-rate", "0.3")
     try:
         results, _ = run_load({"a": endpoint(fake)}, actors=2, per_actor=30)
         ledger = [r["ledger"]["a"] for r in results]

@@ -122,3 +122,38 @@ def test_fake_window_admits_the_limit_then_429s():
     assert window.admit("k", 110.01)[0] is not None
     headers = window.headers("openai", "k", 110.01)
     assert headers["x-ratelimit-limit-requests"] == "60"
+
+
+def test_adaptive_limit_grows_on_fast_answers_and_backs_off():
+    from targen_ray.health import AdaptiveLimit
+
+    aimd = AdaptiveLimit(ceiling=32, adaptive=True)
+    start = aimd.limit
+    for _ in range(40):
+        aimd.success(0.1)
+    grown = aimd.limit
+    assert start < grown <= 32
+    aimd.failure()  # a 5xx or a timeout
+    assert aimd.limit == pytest.approx(grown * 0.7)
+    aimd.success(0.5)  # latency five times the best seen: the server is queueing
+    assert aimd.limit == pytest.approx(grown * 0.49)
+    fixed = AdaptiveLimit(ceiling=8, adaptive=False)
+    fixed.failure()
+    assert fixed.limit == 8
+
+
+def test_no_burst_when_a_pause_ends():
+    clock = Clock()
+    lim = Limiter(rpm=600, margin=1.0, clock=clock)
+    lim.pause(3.0)
+    clock.now += 3.0
+    assert delays(lim.lease([(1, 1)] * 3), clock) == pytest.approx([0.0, 0.1, 0.2])
+
+
+def test_a_binding_limit_does_not_waste_the_others_headroom():
+    clock = Clock()
+    lim = Limiter(rpm=600, tpm=60_000, margin=1.0, clock=clock)  # 0.1 s per request, 1,000 tokens/s
+    small = delays(lim.lease([(10, 40)] * 5), clock)  # 50 tokens: requests bind, tokens bank 0.05 s each
+    assert small == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    big = delays(lim.lease([(50, 100)] * 2), clock)  # 150 tokens each: the banked headroom is used
+    assert big == pytest.approx([0.5, 0.6])

@@ -1,0 +1,92 @@
+"""Utilisation of a provider's rate limit, measured side by side in one run.
+
+8 worker actors send >= 5,000 step-2-sized requests to the fake server, which enforces RPM 3,000 and
+TPM 450,000 per key over a 10 s sliding window, with 50-300 ms latency. Three ways to pace them:
+
+  cluster      this project's cluster-wide limiter, configured with the right limits
+  cluster-2x   the same, configured 2x too high: it must learn the limits from 429s and headers
+  per-actor    a private limiter per actor at limit / 8 (Ray Data LLM's per-actor `qps`)
+
+Reported: achieved RPM / limit over the whole run (first to last request), requests over the limit
+(429s the server counted), and requests lost (not served after retries).
+
+    .venv/bin/python benchmarks/limits_utilisation.py [--requests 5200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+
+import ray
+
+from targen_ray.fake.load import LoadWorker
+from targen_ray.fake.process import FakeProcess, free_port
+from targen_ray.limits import limiters_for
+from targen_ray.spec import EndpointSpec
+
+RPM, TPM, ACTORS = 3000, 450_000, 8
+
+
+def measure(name: str, requests: int, rpm: float | None, tpm: float | None, per_actor_rpm=None) -> dict:
+    fake = FakeProcess(
+        tempfile.mkdtemp(), "--rpm", str(RPM), "--tpm", str(TPM), "--window-s", "10", "--latency-ms", "50", "300"
+    )
+    try:
+        spec = EndpointSpec(
+            provider="openai",
+            model="bench",
+            base_url=f"{fake.url}/v1",
+            api_key_env="FAKE_API_KEY",
+            rpm=rpm,
+            tpm=tpm,
+            max_concurrency=32,
+        )
+        endpoints = {"a": spec}
+        limiters = {} if per_actor_rpm else limiters_for(endpoints, run_id=f"{name}-{free_port()}")
+        workers = [
+            LoadWorker.remote(list(endpoints.items()), limiters, per_actor_rpm=per_actor_rpm) for _ in range(ACTORS)
+        ]
+        share = requests // ACTORS
+        results = ray.get([w.send.remote(i * share, share, 32) for i, w in enumerate(workers)])
+        log = [e for e in fake.log() if e["status"] == 200]
+        span = max(e["t"] for e in log) - min(e["t"] for e in log)
+        served = sum(sum(r["served"].values()) for r in results)
+        return {
+            "variant": name,
+            "requests": share * ACTORS,
+            "served": served,
+            "lost": share * ACTORS - served,
+            "achieved_rpm": round(len(log) / span * 60, 1),
+            "utilisation": round(len(log) / span * 60 / RPM, 3),
+            "over_limit": fake.stats()["over_limit"],
+            "seconds": round(span, 1),
+        }
+    finally:
+        fake.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5200)
+    args = parser.parse_args()
+    os.environ.setdefault("FAKE_API_KEY", "sk-bench")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    rows = [
+        measure("cluster", args.requests, RPM, TPM),
+        measure("cluster-2x", args.requests, 2 * RPM, 2 * TPM),
+        measure("per-actor", args.requests, None, None, per_actor_rpm=RPM / ACTORS),
+    ]
+    print(f"{'variant':<12}{'requests':>9}{'lost':>6}{'RPM':>9}{'util':>7}{'over-limit':>12}{'seconds':>9}")
+    for r in rows:
+        print(
+            f"{r['variant']:<12}{r['requests']:>9}{r['lost']:>6}{r['achieved_rpm']:>9}{r['utilisation']:>7}"
+            f"{r['over_limit']:>12}{r['seconds']:>9}"
+        )
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
