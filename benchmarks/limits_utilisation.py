@@ -3,12 +3,16 @@
 8 worker actors send >= 5,000 step-2-sized requests to the fake server, which enforces RPM 3,000 and
 TPM 450,000 per key over a 10 s sliding window, with 50-300 ms latency. Three ways to pace them:
 
-  cluster      this project's cluster-wide limiter, configured with the right limits
-  cluster-2x   the same, configured 2x too high: it must learn the limits from 429s and headers
-  per-actor    a private limiter per actor at limit / 8 (Ray Data LLM's per-actor `qps`)
+  cluster         this project's cluster-wide limiter, configured with the right limits
+  cluster-2x      the same, configured 2x too high: it must learn the limits from 429s and headers
+  per-actor       a private limiter per actor at limit / 8 (Ray Data LLM's per-actor `qps`, set by a
+                  user who knows how many actors there will be)
+  per-actor-full  the same at the full limit per actor (the actor count is not known in advance, e.g.
+                  an autoscaling pool): the limit multiplies with the actors
 
 Reported: achieved RPM / limit over the whole run (first to last request), requests over the limit
-(429s the server counted), and requests lost (not served after retries).
+(429s the server counted; of them, over the token limit), and requests lost (not served after
+retries). Private limiters retry 429s after Retry-After too, but only in their own actor.
 
     .venv/bin/python benchmarks/limits_utilisation.py [--requests 5200]
 """
@@ -62,6 +66,7 @@ def measure(name: str, requests: int, rpm: float | None, tpm: float | None, per_
             "achieved_rpm": round(len(log) / span * 60, 1),
             "utilisation": round(len(log) / span * 60 / RPM, 3),
             "over_limit": fake.stats()["over_limit"],
+            "over_limit_tokens": fake.stats()["over_limit_tokens"],
             "seconds": round(span, 1),
         }
     finally:
@@ -71,14 +76,17 @@ def measure(name: str, requests: int, rpm: float | None, tpm: float | None, per_
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5200)
+    parser.add_argument("--variants", default="cluster,cluster-2x,per-actor,per-actor-full")
     args = parser.parse_args()
     os.environ.setdefault("FAKE_API_KEY", "sk-bench")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    rows = [
-        measure("cluster", args.requests, RPM, TPM),
-        measure("cluster-2x", args.requests, 2 * RPM, 2 * TPM),
-        measure("per-actor", args.requests, None, None, per_actor_rpm=RPM / ACTORS),
-    ]
+    variants = {
+        "cluster": lambda: measure("cluster", args.requests, RPM, TPM),
+        "cluster-2x": lambda: measure("cluster-2x", args.requests, 2 * RPM, 2 * TPM),
+        "per-actor": lambda: measure("per-actor", args.requests, None, None, per_actor_rpm=RPM / ACTORS),
+        "per-actor-full": lambda: measure("per-actor-full", args.requests, None, None, per_actor_rpm=RPM),
+    }
+    rows = [variants[v]() for v in args.variants.split(",")]
     print(f"{'variant':<12}{'requests':>9}{'lost':>6}{'RPM':>9}{'util':>7}{'over-limit':>12}{'seconds':>9}")
     for r in rows:
         print(

@@ -19,6 +19,7 @@ import ray
 
 MARGIN = 0.98  # pace a hair under the limit: arrival jitter at exactly the limit draws 429s
 HORIZON_S = 1.0  # grant no start time further ahead than this, so refunds and pauses take effect soon
+LATE_S = 0.1  # a start time missed by more than this (a busy loop, a slow lease reply) is not used
 NAMESPACE = "targen"
 
 
@@ -55,21 +56,23 @@ class Limiter:
 
     def lease(self, estimates: list[tuple[int, int]], refund: tuple[int, int] = (0, 0)) -> Lease:
         """Start times for requests with estimated (input, output) tokens; `refund` returns what earlier
-        reservations did not use."""
+        reservations did not use (negative: what they underestimated)."""
         now = self.clock()
         active = [k for k, v in self.limits.items() if v]
         for kind in active:  # what earlier reservations did not use goes back on the clock
             if kind != "requests" and (back := _cost(kind, *refund)):
-                self._next[kind] = max(now, self._next[kind] - self._seconds(kind, back))
+                self._next[kind] = max(now, self._next[kind] - self._seconds(kind, back))  # back < 0: charged
         starts: list[float] = []
         for est_in, est_out in estimates:
             start = max([now, self._paused_until, *(self._next[k] for k in active)])
             if start - now > HORIZON_S:
                 break
-            # Each clock advances by its own cost from where it stood, not from `start`: when another
-            # limit binds, this one keeps its headroom instead of losing it.
+            # Requests are spaced from the start just granted, so they never bunch. Token clocks advance
+            # from where they stood: when requests bind, refunded tokens stay as headroom instead of
+            # being lost (they can run at most HORIZON_S ahead of their own pace).
             for kind in active:
-                self._next[kind] = max(self._next[kind], now) + self._seconds(kind, _cost(kind, est_in, est_out))
+                base = start if kind == "requests" else max(self._next[kind], now)
+                self._next[kind] = base + self._seconds(kind, _cost(kind, est_in, est_out))
             starts.append(start)
         self.granted += len(starts)
         retry_in = 0.0
@@ -142,6 +145,7 @@ class Gate:
         self._refund = [0, 0]
         self._seen: tuple | None = None
         self.paused_until = 0.0
+        self.late = 0  # slots given up because they came too late to use
 
     async def acquire(self, estimate: tuple[int, int]) -> None:
         while True:
@@ -149,8 +153,12 @@ class Gate:
             self._waiters.append((estimate, future))
             if self._leasing is None or self._leasing.done():
                 self._leasing = asyncio.create_task(self._lease())
-            await future
-            wait = self.paused_until - time.time()
+            start = await future
+            now = time.time()
+            if now - start > LATE_S:  # a slot used late would bunch with the next ones: let it go
+                self.late += 1
+                continue
+            wait = self.paused_until - now
             if wait <= 0:
                 return
             await asyncio.sleep(wait)  # the slot fell inside a pause: give it up and queue again
@@ -164,15 +172,17 @@ class Gate:
             now = time.time()
             self.paused_until = max(self.paused_until, now + lease.paused_for)
             for (_, future), start in zip(batch, lease.starts, strict=False):
-                loop.call_later(max(0.0, start - now), _resolve, future)
+                loop.call_later(max(0.0, start - now), _resolve, future, start)
             rest = batch[len(lease.starts) :]
             if rest:
                 self._waiters.extendleft(reversed(rest))
                 await asyncio.sleep(lease.retry_in)
 
     def settle(self, estimate: tuple[int, int], actual: tuple[int, int]) -> None:
-        self._refund[0] += max(0, estimate[0] - actual[0])
-        self._refund[1] += max(0, estimate[1] - actual[1])
+        """What the reservation did not use goes back; what it underestimated (a longer prompt than
+        four characters a token) is charged, so the limiter's clocks follow the provider's count."""
+        self._refund[0] += estimate[0] - actual[0]
+        self._refund[1] += estimate[1] - actual[1]
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.time() + seconds)
@@ -184,9 +194,9 @@ class Gate:
             self._limiter.observe.remote(limit_requests, limit_tokens)
 
 
-def _resolve(future: asyncio.Future) -> None:
+def _resolve(future: asyncio.Future, start: float) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(start)
 
 
 class BudgetClient:

@@ -28,6 +28,7 @@ class SlidingWindow:
         self.limits = limits
         self._log: dict[str, deque[_Entry]] = defaultdict(deque)
         self.over_limit = 0
+        self.over_limit_by = {"requests": 0, "tokens": 0}
 
     def _caps(self) -> tuple[float, float]:
         scale = self.limits.window_s / 60
@@ -39,8 +40,10 @@ class SlidingWindow:
         while log and log[0].t <= now - self.limits.window_s:
             log.popleft()
         max_req, max_tok = self._caps()
-        if len(log) + 1 > max_req or sum(e.tokens for e in log) >= max_tok:
+        over_requests, over_tokens = len(log) + 1 > max_req, sum(e.tokens for e in log) >= max_tok
+        if over_requests or over_tokens:
             self.over_limit += 1
+            self.over_limit_by["requests" if over_requests else "tokens"] += 1
             return None, max(0.001, log[0].t + self.limits.window_s - now) if log else 0.001
         entry = _Entry(now)
         log.append(entry)

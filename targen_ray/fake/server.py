@@ -84,7 +84,16 @@ class FakeServer:
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/v1/messages", self.anthropic_messages)
         app.router.add_get("/health", lambda _: web.json_response({"ok": True}))
-        app.router.add_get("/stats", lambda _: web.json_response({**self.stats, "over_limit": self.window.over_limit}))
+        app.router.add_get(
+            "/stats",
+            lambda _: web.json_response(
+                {
+                    **self.stats,
+                    "over_limit": self.window.over_limit,
+                    **{f"over_limit_{k}": v for k, v in self.window.over_limit_by.items()},
+                }
+            ),
+        )
         app.router.add_get("/log", lambda _: web.json_response(self.log))
         return app
 
