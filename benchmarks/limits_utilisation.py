@@ -87,11 +87,11 @@ def main() -> None:
         "per-actor-full": lambda: measure("per-actor-full", args.requests, None, None, per_actor_rpm=RPM),
     }
     rows = [variants[v]() for v in args.variants.split(",")]
-    print(f"{'variant':<12}{'requests':>9}{'lost':>6}{'RPM':>9}{'util':>7}{'over-limit':>12}{'seconds':>9}")
+    print(f"{'variant':<16}{'requests':>9}{'lost':>6}{'RPM':>9}{'util':>7}{'over-limit':>12}{'(tokens)':>9}{'s':>7}")
     for r in rows:
         print(
-            f"{r['variant']:<12}{r['requests']:>9}{r['lost']:>6}{r['achieved_rpm']:>9}{r['utilisation']:>7}"
-            f"{r['over_limit']:>12}{r['seconds']:>9}"
+            f"{r['variant']:<16}{r['requests']:>9}{r['lost']:>6}{r['achieved_rpm']:>9}{r['utilisation']:>7}"
+            f"{r['over_limit']:>12}{r['over_limit_tokens']:>9}{r['seconds']:>7}"
         )
     print(json.dumps(rows))
 

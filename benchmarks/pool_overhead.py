@@ -5,7 +5,8 @@ The fake server answers at once with no limits. The same N step-2-sized requests
   pool     through one Ray worker actor running this project's Pool (routing, breaker, retry policy,
            ledger, and the cluster-wide limiter actor leasing start times; limits set far above reach),
            the same `concurrency` in flight.
-Reported: requests/s of each and pool / bare.
+Reported: requests/s of each and pool / bare, and the client's CPU per request (the fake server,
+one process, can be the ceiling for both; CPU per request shows the client's own cost regardless).
 
     .venv/bin/python benchmarks/pool_overhead.py [--requests 20000] [--concurrency 64]
 """
@@ -28,7 +29,7 @@ from targen_ray.limits import limiters_for
 from targen_ray.spec import EndpointSpec
 
 
-async def bare(url: str, n: int, concurrency: int) -> float:
+async def bare(url: str, n: int, concurrency: int) -> tuple[float, float]:
     client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="sk-bench", max_retries=0)
     slots = asyncio.Semaphore(concurrency)
 
@@ -47,13 +48,14 @@ async def bare(url: str, n: int, concurrency: int) -> float:
                 },
             )
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
     await client.close()
-    return n / (time.monotonic() - started)
+    return n / elapsed, cpu * 1000 / n
 
 
-def pool(url: str, n: int, concurrency: int) -> float:
+def pool(url: str, n: int, concurrency: int) -> tuple[float, float]:
     spec = EndpointSpec(
         provider="openai",
         model="bench",
@@ -70,7 +72,7 @@ def pool(url: str, n: int, concurrency: int) -> float:
     result = ray.get(worker.send.remote(0, n, concurrency))
     elapsed = time.monotonic() - started
     assert sum(result["served"].values()) == n, result["failed"][:3]
-    return n / elapsed
+    return n / elapsed, result["cpu_s"] * 1000 / n
 
 
 def main() -> None:
@@ -83,8 +85,8 @@ def main() -> None:
     fake = FakeProcess(tempfile.mkdtemp())
     try:
         asyncio.run(bare(fake.url, 50, args.concurrency))  # warm up
-        bare_rps = asyncio.run(bare(fake.url, args.requests, args.concurrency))
-        pool_rps = pool(fake.url, args.requests, args.concurrency)
+        bare_rps, bare_cpu = asyncio.run(bare(fake.url, args.requests, args.concurrency))
+        pool_rps, pool_cpu = pool(fake.url, args.requests, args.concurrency)
     finally:
         fake.stop()
     row = {
@@ -93,8 +95,13 @@ def main() -> None:
         "bare_rps": round(bare_rps, 1),
         "pool_rps": round(pool_rps, 1),
         "ratio": round(pool_rps / bare_rps, 3),
+        "bare_cpu_ms_per_request": round(bare_cpu, 3),
+        "pool_cpu_ms_per_request": round(pool_cpu, 3),
     }
-    print(f"bare AsyncOpenAI {row['bare_rps']} req/s, pool {row['pool_rps']} req/s, pool / bare = {row['ratio']}")
+    print(
+        f"bare AsyncOpenAI {row['bare_rps']} req/s ({row['bare_cpu_ms_per_request']} ms CPU/request), "
+        f"pool {row['pool_rps']} req/s ({row['pool_cpu_ms_per_request']} ms CPU/request), pool / bare = {row['ratio']}"
+    )
     print(json.dumps(row))
 
 

@@ -76,11 +76,12 @@ class LoadWorker:
                 except ProviderError as e:
                     failed.append(str(e))
 
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         await asyncio.gather(*(one(first + i) for i in range(n)))
         return {
             "served": served,
             "failed": failed,
             "ledger": usage.by_endpoint,
             "elapsed_s": time.monotonic() - started,
+            "cpu_s": time.process_time() - cpu,
         }
