@@ -38,9 +38,13 @@ def _normal(text: str) -> str:
 
 
 def _explode(table: pa.Table, list_col: str, id_stage: str, job_name: str, keep: list[str]) -> pa.Table:
-    """One row per list item, with a stable id and exact (normalised) duplicates removed."""
+    """One row per list item, with a stable id and exact (normalised) duplicates removed.
+
+    Rows are taken in id order, not in the order requests happened to complete, so which duplicate
+    is kept, and which seed goes to which slot, is the same in every run of the job.
+    """
     seen, cols = set(), {c: [] for c in ["item_id", "item", *keep]}
-    for row in table.select(["id", list_col, *keep]).to_pylist():
+    for row in table.select(["id", list_col, *keep]).sort_by("id").to_pylist():
         for pos, item in enumerate(row[list_col]):
             key = _normal(item)
             if key in seen:

@@ -16,6 +16,7 @@ from conftest import BOOLQ, ROOT
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.fake.boolq import truth_of
+from targen_ray.fake.process import FakeProcess
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS
 
@@ -135,3 +136,19 @@ def test_estimate_needs_no_key_and_matches_a_real_run_in_requests(fake, tmp_path
     planned = len(plan.slots(plan.quotas(job_mod.load(BOOLQ, fake.endpoints()).spec, 150), 0.1, "boolq", 0))
     assert est["generate"]["requests"] == est["correct"]["requests"] == planned  # 150 rows + ~10% planned extra
     assert est["total"]["minutes"] is None  # no rate limits set: time is not implied
+
+
+def test_same_job_same_ids(ray_session, tmp_path):
+    """Ids derive from the job and the request, never from the order requests complete in: with one
+    row per batch and random latency, two runs still agree."""
+    fake = FakeProcess(tmp_path, "--latency-ms", "0", "80")
+    try:
+        job = job_mod.load(BOOLQ, fake.endpoints(writer="openai", judge="openai"))
+        job = dataclasses.replace(job, spec=job.spec.model_copy(update={"batch_size": 1}))
+        ids = []
+        for name in ("a", "b"):
+            run(job, str(tmp_path / name), limit=40)
+            ids.append({s: sorted(pq.read_table(tmp_path / name / "final" / s)["id"].to_pylist()) for s in SPLITS})
+        assert ids[0] == ids[1]
+    finally:
+        fake.stop()
