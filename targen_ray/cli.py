@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("job", help="job YAML, e.g. jobs/boolq.yaml")
     run.add_argument("--endpoints", help="endpoints YAML (default: endpoints/local.yaml next to the job)")
     run.add_argument("--limit", type=int, help="scale all splits down proportionally to N rows in total")
-    run.add_argument("--run-dir", help="where to write the run (default: runs/NAME-TIMESTAMP)")
+    run.add_argument(
+        "--run-dir", help="where to write the run (default: runs/NAME-TIMESTAMP); an existing run there is continued"
+    )
 
     est = sub.add_parser(
         "estimate",
@@ -75,14 +77,15 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from . import job as job_mod
     from .runner import RunError, run
+    from .store import RunDirError
 
     job = job_mod.load(args.job, args.endpoints)
     _check_limit(args.limit)
     run_dir = Path(args.run_dir or f"runs/{job.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise SpecError(f"--run-dir: {run_dir} already holds files; choose an empty or new directory")
     try:
         summary = run(job, str(run_dir), args.limit)
+    except RunDirError as e:
+        raise SpecError(f"--run-dir: {e}") from None
     except (RunError, OSError) as e:
         print(f"targen: error: {e}", file=sys.stderr)
         return 1

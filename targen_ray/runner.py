@@ -113,7 +113,6 @@ class Runner:
 
     def execute(self) -> dict:
         started = time.time()
-        self.run_dir.prepare()
         contexts = self.contexts()
         need, rounds, yield_, stopped = dict(self.quotas), 0, 1.0, None
         try:
@@ -151,9 +150,18 @@ def _label_counts(table: pa.Table | None) -> Counter:
     return Counter(pairs)
 
 
+def identity(job: Job, limit: int | None) -> dict:
+    """What makes a run directory this run: resuming needs the same job spec and the same --limit."""
+    return {"job": job.spec.name, "spec_hash": job.spec.spec_hash(), "limit": limit}
+
+
 def run(job: Job, run_dir: str, limit: int | None = None) -> dict:
+    """Run the job into `run_dir`, or continue the run already there."""
+    folder = RunDir(run_dir)
+    if folder.claim(identity(job, limit)):
+        print(f"[resume] continuing the run in {run_dir}", file=sys.stderr)
     ensure_ray()
-    return Runner(job, RunDir(run_dir), limit).execute()
+    return Runner(job, folder, limit).execute()
 
 
 __all__ = ["BudgetStop", "RunError", "run"]

@@ -65,13 +65,12 @@ def records(job: Job, rows: pa.Table) -> pa.Table:
 
 
 def write(job: Job, run: RunDir, quotas: Quotas) -> None:
+    """Replace final/ and surplus/ with the selection from everything corrected so far (idempotent)."""
     rows = run.read("04_corrected")
     if rows is None:
         return
     mask = choose(rows, quotas)
-    run.write_part("surplus", "all", rows.filter(pc.invert(mask)))
-    chosen = rows.filter(mask)
-    for split in SPLITS:
-        part = chosen.filter(pc.equal(chosen["split"], split))
-        if part.num_rows:
-            run.write_part(f"final/{split}", "final", records(job, part))
+    surplus, chosen = rows.filter(pc.invert(mask)), rows.filter(mask)
+    run.replace("surplus", {"": surplus} if surplus.num_rows else {})
+    splits = {s: chosen.filter(pc.equal(chosen["split"], s)) for s in SPLITS}
+    run.replace("final", {s: records(job, t) for s, t in splits.items() if t.num_rows})

@@ -46,6 +46,9 @@ def run_stage(
 ) -> StageResult:
     """Send every input row through `step`; kept rows go to the stage dir, failures to rejects/."""
     result = StageResult()
+    done = run.done_ids(step)
+    if len(done):  # resuming: rows answered before (kept or rejected) are not sent again
+        inputs = inputs.filter(pc.invert(pc.is_in(inputs["id"], done)))
     if inputs.num_rows == 0:
         return result
     specs = [spec for _, spec in job.pool(step)]

@@ -128,4 +128,4 @@ def test_run_dir_not_empty(tmp_path, capsys):
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "x").write_text("")
     err = error_of(capsys, str(ROOT / "jobs" / "boolq.yaml"), "--run-dir", str(tmp_path / "old"))
-    assert "already holds files" in err
+    assert f"--run-dir: {tmp_path / 'old'} holds files that are not a targen run; use a new --run-dir" in err
