@@ -98,7 +98,7 @@ class FakeServer:
         return app
 
     async def handle(self, call: Call) -> Answer:
-        entry = {"t": time.time(), "api": call.api, "schema": call.schema_name, "status": 200}
+        entry = {"t": time.time(), "api": call.api, "schema": call.schema_name, "seed": call.seed, "status": 200}
         self.log.append(entry)
         try:
             return await self._answer(call)
