@@ -1,0 +1,52 @@
+"""A recognisable key planted in the environment appears in no file the run writes and in no log."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from conftest import BOOLQ, ROOT
+
+PLANTED = "sk-planted-7c1e5d3a9b2f4e6d8c0a"
+
+
+def files_containing(folder: Path, needle: bytes) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_planted_key_is_written_nowhere(fake, tmp_path):
+    run_dir = tmp_path / "run"
+    ray_tmp = Path(tempfile.mkdtemp(prefix="tr", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    env = {**os.environ, "FAKE_API_KEY": PLANTED, "RAY_ADDRESS": "", "RAY_TMPDIR": str(ray_tmp)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "targen_ray.cli",
+            "run",
+            str(BOOLQ),
+            "--endpoints",
+            str(fake.endpoints()),
+            "--limit",
+            "30",
+            "--run-dir",
+            str(run_dir),
+        ],
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (run_dir / "final" / "train").exists()
+    needle = PLANTED.encode()
+    assert needle not in proc.stdout and needle not in proc.stderr
+    assert files_containing(run_dir, needle) == []
+    ray_logs = list(ray_tmp.rglob("logs"))
+    assert ray_logs, "the run's Ray session logs were not where RAY_TMPDIR put them"
+    assert [p for logs in ray_logs for p in files_containing(logs, needle)] == []
+    shutil.rmtree(ray_tmp, ignore_errors=True)
