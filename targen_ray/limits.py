@@ -28,7 +28,6 @@ class Lease:
     starts: list[float]  # wall-clock times (time.time()) at which each granted request may start, in order
     retry_in: float  # when not all were granted: ask again after this many seconds
     paused_for: float  # seconds the endpoint stays paused (0 when it is not)
-    limits: dict[str, float | None]  # per-minute limits in force, after corrections
 
 
 def _cost(kind: str, est_in: int, est_out: int) -> int:
@@ -79,7 +78,7 @@ class Limiter:
         if len(starts) < len(estimates):
             ready = max([self._paused_until, *(self._next[k] for k in active)])
             retry_in = max(0.01, ready - now - HORIZON_S / 2)
-        return Lease(starts, retry_in, max(0.0, self._paused_until - now), dict(self.limits))
+        return Lease(starts, retry_in, max(0.0, self._paused_until - now))
 
     def pause(self, seconds: float) -> None:
         """A 429: nobody sends to this endpoint for `seconds`."""
@@ -117,9 +116,6 @@ class Budget:
         """Between stages, when no request is in flight: the durable ledger says what was spent."""
         self.spent, self.reserved = spent, 0.0
 
-    def state(self) -> dict:
-        return {"limit": self.limit, "spent": self.spent, "reserved": self.reserved}
-
 
 LimiterActor = ray.remote(num_cpus=0, max_restarts=-1)(Limiter)
 BudgetActor = ray.remote(num_cpus=0, max_restarts=-1)(Budget)
@@ -145,7 +141,6 @@ class Gate:
         self._refund = [0, 0]
         self._seen: tuple | None = None
         self.paused_until = 0.0
-        self.late = 0  # slots given up because they came too late to use
 
     async def acquire(self, estimate: tuple[int, int]) -> None:
         while True:
@@ -156,7 +151,6 @@ class Gate:
             start = await future
             now = time.time()
             if now - start > LATE_S:  # a slot used late would bunch with the next ones: let it go
-                self.late += 1
                 continue
             wait = self.paused_until - now
             if wait <= 0:

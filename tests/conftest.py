@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import ray
 
 from targen_ray.fake.process import FakeProcess
+from targen_ray.spec import SPLITS
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOLQ = ROOT / "jobs" / "boolq.yaml"
 FAKE_KEY = "sk-test-fake-0123456789"
+
+
+def driver(endpoints, limit: int, run_dir, **env: str) -> tuple[list[str], dict]:
+    """Command and environment for `targen run` of the BoolQ job as its own driver process, which
+    starts its own local Ray (not the test session's)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "targen_ray.cli",
+        "run",
+        str(BOOLQ),
+        "--endpoints",
+        str(endpoints),
+        "--limit",
+        str(limit),
+        "--run-dir",
+        str(run_dir),
+    ]
+    return cmd, {**os.environ, "RAY_ADDRESS": "", **env}
+
+
+def final_ids(run_dir) -> dict[str, list[str]]:
+    return {s: sorted(pq.read_table(Path(run_dir) / "final" / s)["id"].to_pylist()) for s in SPLITS}
 
 
 @pytest.fixture(scope="session")

@@ -6,21 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pyarrow.parquet as pq
-from conftest import BOOLQ, ROOT
+from conftest import BOOLQ, ROOT, driver, final_ids
 
 from targen_ray import job as job_mod
 from targen_ray.fake.process import FakeProcess
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS
 from targen_ray.steps import stable_id
-
-
-def final_ids(run_dir) -> dict:
-    return {s: sorted(pq.read_table(run_dir / "final" / s)["id"].to_pylist()) for s in SPLITS}
 
 
 def request_seed(row_id: str) -> int:
@@ -41,20 +35,7 @@ def test_sigkill_in_stage_3_then_resume(ray_session, tmp_path):
     try:
         endpoints = fake.endpoints(writer="openai", judge="openai")
         crashed = tmp_path / "crashed"
-        cmd = [
-            sys.executable,
-            "-m",
-            "targen_ray.cli",
-            "run",
-            str(BOOLQ),
-            "--endpoints",
-            str(endpoints),
-            "--limit",
-            "300",
-            "--run-dir",
-            str(crashed),
-        ]
-        env = {**os.environ, "RAY_ADDRESS": ""}
+        cmd, env = driver(endpoints, 300, crashed)
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import BOOLQ, ROOT
+from conftest import BOOLQ, ROOT, driver, final_ids
 
 from targen_ray import job as job_mod
 from targen_ray import plan
@@ -78,22 +76,10 @@ def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
 def test_revoked_key_stops_run_with_one_line(fake, tmp_path):
     """A 401 is not retried: the CLI exits non-zero naming the endpoint, and publishes no final/."""
     run_dir = tmp_path / "run"
-    env = {**os.environ, "FAKE_API_KEY": "sk-revoked", "RAY_ADDRESS": ""}
+    cmd, env = driver(fake.endpoints(), 10, run_dir, FAKE_API_KEY="sk-revoked")
     before = fake.stats().get("openai.401", 0)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "targen_ray.cli",
-            "run",
-            str(BOOLQ),
-            "--endpoints",
-            str(fake.endpoints()),
-            "--limit",
-            "10",
-            "--run-dir",
-            str(run_dir),
-        ],
+        cmd,
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -148,7 +134,7 @@ def test_same_job_same_ids(ray_session, tmp_path):
         ids = []
         for name in ("a", "b"):
             run(job, str(tmp_path / name), limit=40)
-            ids.append({s: sorted(pq.read_table(tmp_path / name / "final" / s)["id"].to_pylist()) for s in SPLITS})
+            ids.append(final_ids(tmp_path / name))
         assert ids[0] == ids[1]
     finally:
         fake.stop()

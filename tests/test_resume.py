@@ -7,17 +7,12 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import BOOLQ
+from conftest import BOOLQ, final_ids
 
 from targen_ray import job as job_mod
 from targen_ray.fake.process import FakeProcess
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS
 from targen_ray.store import RunDirError
-
-
-def final_ids(run_dir) -> dict:
-    return {s: sorted(pq.read_table(run_dir / "final" / s)["id"].to_pylist()) for s in SPLITS}
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from conftest import BOOLQ, ROOT
+from conftest import ROOT, driver
 
 PLANTED = "sk-planted-7c1e5d3a9b2f4e6d8c0a"
 
@@ -21,21 +19,9 @@ def files_containing(folder: Path, needle: bytes) -> list[Path]:
 def test_planted_key_is_written_nowhere(fake, tmp_path):
     run_dir = tmp_path / "run"
     ray_tmp = Path(tempfile.mkdtemp(prefix="tr", dir="/tmp"))  # short: Ray's socket paths have a length limit
-    env = {**os.environ, "FAKE_API_KEY": PLANTED, "RAY_ADDRESS": "", "RAY_TMPDIR": str(ray_tmp)}
+    cmd, env = driver(fake.endpoints(), 30, run_dir, FAKE_API_KEY=PLANTED, RAY_TMPDIR=str(ray_tmp))
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "targen_ray.cli",
-            "run",
-            str(BOOLQ),
-            "--endpoints",
-            str(fake.endpoints()),
-            "--limit",
-            "30",
-            "--run-dir",
-            str(run_dir),
-        ],
+        cmd,
         capture_output=True,
         cwd=ROOT,
         env=env,
