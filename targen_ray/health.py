@@ -1,9 +1,11 @@
-"""Per-endpoint health inside one worker: a circuit breaker and an adaptive concurrency limit."""
+"""Health: per endpoint inside one worker (a circuit breaker, an adaptive concurrency limit), and per
+stage in the driver (an error-rate breaker that stops a run burning money on failures)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter, deque
 
 
 class Breaker:
@@ -75,3 +77,23 @@ class AdaptiveLimit:
 
     def _decrease(self) -> None:
         self.limit = max(1.0, self.limit * 0.7)
+
+
+class ErrorRate:
+    """The share of a stage's last `window` rows that failed, after all their retries. Past `limit`, the
+    stage stops: every row failing means a bad key, a dead endpoint or a broken prompt, and each
+    further row costs money."""
+
+    def __init__(self, limit: float, window: int):
+        self.limit, self.recent = limit, deque(maxlen=window)
+
+    def add(self, errors: list[str | None]) -> str | None:
+        """Record rows' errors (None for success); the reason to stop, if the breaker trips."""
+        self.recent.extend(errors)
+        if len(self.recent) < self.recent.maxlen:
+            return None
+        failed = [e for e in self.recent if e is not None]
+        if len(failed) <= self.limit * len(self.recent):
+            return None
+        common = Counter(e.split(" (after")[0] for e in failed).most_common(1)[0][0]
+        return f"{len(failed)} of the last {len(self.recent)} rows failed (most often: {common})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
@@ -17,6 +19,7 @@ from . import plan, split, summary
 from .estimate import estimate
 from .job import Job
 from .limits import BudgetActor, limiters_for
+from .spec import STEPS
 from .stage import BudgetStop, RunError, run_stage
 from .steps import stable_id
 from .steps.contexts import PER_CALL
@@ -63,7 +66,7 @@ class Runner:
         self.quotas = plan.quotas(job.spec, limit)
         self.total = sum(self.quotas.values())
         self.seed_calls = 0  # stage-2 requests made so far; numbers the next ones
-        self.limiters = limiters_for(job.endpoints, stable_id(job.spec.name, str(run.root.resolve()))[:8])
+        self.limiters = limiters_for(job.endpoints, stable_id(job.spec.name, run.uri)[:8])
         self.budget = BudgetActor.remote(job.spec.budget_usd) if job.spec.budget_usd else None
         self.estimate = estimate(job, limit)
 
@@ -131,7 +134,8 @@ class Runner:
                     self._stage("correct", generated, tag)
                 kept = self.run_dir.read("04_corrected", tag)
                 yield_ = (kept.num_rows if kept is not None else 0) / max(len(todo), 1)
-                need = plan.shortfall(self.quotas, _label_counts(self.run_dir.read("04_corrected")))
+                done = [self.run_dir.read("04_corrected", f"r{k}") for k in range(round_no + 1)]
+                need = plan.shortfall(self.quotas, sum(map(_label_counts, done), Counter()))
                 if not need:
                     break
         except BudgetStop as e:  # keep and split everything paid for so far
@@ -151,17 +155,56 @@ def _label_counts(table: pa.Table | None) -> Counter:
 
 
 def identity(job: Job, limit: int | None) -> dict:
-    """What makes a run directory this run: resuming needs the same job spec and the same --limit."""
-    return {"job": job.spec.name, "spec_hash": job.spec.spec_hash(), "limit": limit}
+    """What makes a run directory this run: the same job spec, the same prompts and the same --limit."""
+    prompts = json.dumps(job.prompts.sources, sort_keys=True).encode()
+    return {
+        "job": job.spec.name,
+        "spec_hash": job.spec.spec_hash(),
+        "prompts_hash": hashlib.sha256(prompts).hexdigest()[:16],
+        "limit": limit,
+    }
 
 
-def run(job: Job, run_dir: str, limit: int | None = None) -> dict:
-    """Run the job into `run_dir`, or continue the run already there."""
+def later_stages(stages: list[str]) -> list[str]:
+    """The stages to redo when `stages` change: the earliest named and every one after it."""
+    unknown = sorted(set(stages) - set(STEPS))
+    if unknown:
+        raise ValueError(f"unknown stage {', '.join(unknown)} (stages: {', '.join(STEPS)})")
+    return list(STEPS[min(STEPS.index(s) for s in stages) :]) if stages else []
+
+
+def run(job: Job, run_dir: str, limit: int | None = None, force: list[str] = (), files: dict | None = None) -> dict:
+    """Run the job into `run_dir`, or continue the run already there; with `force`, a run of a changed
+    job redoes those stages (and all later ones) and keeps the rest."""
     folder = RunDir(run_dir)
-    if folder.claim(identity(job, limit)):
-        print(f"[resume] continuing the run in {run_dir}", file=sys.stderr)
+    redo = later_stages(list(force))
+    state = folder.claim(identity(job, limit), files, redo)
+    if state == "resume":
+        print(
+            f"[resume] continuing the run in {folder}" + (" (spec unchanged: --force ignored)" if redo else ""),
+            file=sys.stderr,
+        )
+    elif state == "redo":
+        print(f"[redo] job changed: redoing {', '.join(redo)} in {folder}; earlier stages kept", file=sys.stderr)
     ensure_ray()
     return Runner(job, folder, limit).execute()
 
 
-__all__ = ["BudgetStop", "RunError", "run"]
+def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str]) -> dict:
+    """Send a run's rejected rows of `steps` again, then finish the run (split, summary).
+
+    The rejects move to retried/ (still in the cost ledger, no longer done), so the stages send them
+    again under the same ids, each with a new sample number and so a new request seed.
+    """
+    folder = RunDir(run_dir)
+    folder.claim(identity(job, limit))
+    moved = {}
+    for step in steps:
+        moved[step] = sum(t.num_rows for t in folder.iter_parts(f"rejects/{step}", columns=["id"]))
+        folder.move(f"rejects/{step}", f"retried/{step}", time.strftime("%Y%m%dT%H%M%S"))
+    print(f"[retry] sending again: {', '.join(f'{n} {s}' for s, n in moved.items())} rejected rows", file=sys.stderr)
+    ensure_ray()
+    return Runner(job, folder, limit).execute()
+
+
+__all__ = ["BudgetStop", "RunError", "retry_rejects", "run"]

@@ -119,6 +119,10 @@ class JobSpec(_Frozen):
     max_rounds: int = Field(3, ge=1, le=10, description="Generation rounds to fill label quotas.")
     parse_retries: int = Field(2, ge=0, le=10, description="Re-asks after an invalid response.")
     batch_size: int = Field(16, ge=1, description="Rows per Ray Data batch sent to a worker.")
+    stop_error_rate: float = Field(
+        0.2, gt=0, le=1, description="Stop a stage once more than this share of its last stop_window rows failed."
+    )
+    stop_window: int = Field(100, ge=10, description="Rows the error-rate breaker looks back over.")
     budget_usd: float | None = Field(None, gt=0, description="Stop admitting requests once this would be passed.")
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
+from .health import ErrorRate
 from .job import Job
 from .pool import Endpoint, Pool
 from .progress import Progress, StageResult
@@ -44,13 +45,32 @@ class BudgetStop(RunError):
 def run_stage(
     job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str, limiters: dict, budget=None, spent_before=0.0
 ) -> StageResult:
-    """Send every input row through `step`; kept rows go to the stage dir, failures to rejects/."""
+    """Send every input row through `step`; kept rows go to the stage dir, failures to rejects/.
+
+    Rows answered before (kept or rejected) are not sent again. A row `targen retry-rejects` sends
+    again carries its sample number, so that its request seed, and so its answer, differ from before.
+    When every row is answered, the stage's parts are compacted.
+    """
     result = StageResult()
     done = run.done_ids(step)
-    if len(done):  # resuming: rows answered before (kept or rejected) are not sent again
+    if len(done):
         inputs = inputs.filter(pc.invert(pc.is_in(inputs["id"], done)))
-    if inputs.num_rows == 0:
-        return result
+    retried = run.done_ids(step, folders=[f"retried/{step}"])
+    if len(retried) and inputs.num_rows:
+        counts = pc.value_counts(retried)
+        index = pc.index_in(inputs["id"], counts.field("values"))
+        sample = pc.fill_null(pc.take(counts.field("counts"), index), 0).cast(pa.int32())
+        inputs = inputs.drop_columns([c for c in ["sample"] if c in inputs.column_names]).append_column(
+            "sample", sample
+        )
+    if inputs.num_rows:
+        _send(job, step, inputs, run, tag, limiters, budget, spent_before, result)
+    for where in (run.stage_dir(step), f"rejects/{step}"):
+        run.compact(where, tag)
+    return result
+
+
+def _send(job, step, inputs, run, tag, limiters, budget, spent_before, result) -> None:
     specs = [spec for _, spec in job.pool(step)]
     size = job.spec.batch_size
     blocks = [inputs.slice(i, size) for i in range(0, inputs.num_rows, size)]
@@ -64,6 +84,7 @@ def run_stage(
         zero_copy_batch=True,
     )
     progress = Progress(f"{step} {tag}", inputs.num_rows, spent_before)
+    breaker = ErrorRate(job.spec.stop_error_rate, job.spec.stop_window)
     unadmitted = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         fatal = batch["fatal"]
@@ -72,13 +93,18 @@ def run_stage(
         batch = batch.filter(pc.is_null(fatal)).drop_columns(["fatal"])
         failed = pc.is_valid(batch["error"])
         ok, bad = batch.filter(pc.invert(failed)), batch.filter(failed)
-        run.write_part(run.stage_dir(step).name, tag, ok.drop_columns(["error"]))
+        run.write_part(run.stage_dir(step), tag, ok.drop_columns(["error"]))
         run.write_part(f"rejects/{step}", tag, bad)
         result.add(step, ok, bad)
         progress.update(result)
         if stops:  # rows done in this batch are written above; the rest of the stage is abandoned
             raise RunError(stops[0])
+        tripped = breaker.add(batch["error"].to_pylist())
+        if tripped:
+            raise RunError(
+                f"step {step} stopped: {tripped}. Everything finished is kept in {run}; fix the cause, then "
+                f"rerun the same command to continue, or `targen retry-rejects {run}` to send failed rows again"
+            )
     progress.update(result, force=True)
     if unadmitted:
         raise BudgetStop(f"budget_usd {job.spec.budget_usd} reached: {unadmitted} rows of step {step} not sent")
-    return result

@@ -1,24 +1,29 @@
 """The run directory, the only state of a run: every stage appends Parquet parts here as rows complete.
 
-Running the same job on the same directory again continues it: `run.json` says which job made it,
-and a stage sends only the rows whose ids none of its parts (kept or rejected) hold yet.
+A run directory is a local path or an object-store URI (`s3://bucket/prefix`, through pyarrow's
+filesystems). Running the same job on the same directory again continues it: `run.json` says which
+job made it, and a stage sends only the rows whose ids none of its parts (kept, rejected or
+superseded) hold yet.
+
+Every file appears whole or not at all: a local file is written under a temporary name and renamed;
+an object-store PUT is atomic by itself. Compaction merges a finished stage's parts, with a small
+intent file so that a crash half-way is finished (or undone) the next time the directory is opened.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import posixpath
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 RUN_FILE = "run.json"
-
-
-class RunDirError(Exception):
-    """The run directory cannot be used for this job; the message is one line."""
-
+COMPACT_BYTES = 128 * 2**20  # in-memory size of a compacted file: large enough to scan fast, small enough to split
 
 STAGE_DIRS = {
     "contexts": "01_contexts",
@@ -28,73 +33,214 @@ STAGE_DIRS = {
 }
 
 
+class RunDirError(Exception):
+    """The run directory cannot be used for this job; the message is one line."""
+
+
 class RunDir:
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
+    def __init__(self, uri: str | Path):
+        uri = str(uri)
+        if "://" in uri:
+            self.fs, self.path = pafs.FileSystem.from_uri(uri)
+            self.uri = uri.rstrip("/")
+        else:
+            self.fs, self.path = pafs.LocalFileSystem(), str(Path(uri).resolve())
+            self.uri = self.path
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        self._next_part: dict[tuple[str, str], int] = {}
 
-    def claim(self, identity: dict) -> bool:
-        """Make this directory the run of `identity` (job name, spec hash, limit); True if it resumes one.
+    def __str__(self) -> str:
+        return self.uri
 
-        A directory made by another job spec, or holding files that are not a run, is refused.
+    def _p(self, *parts: str) -> str:
+        return posixpath.join(self.path, *(p for p in parts if p))
+
+    # -- identity ------------------------------------------------------------------------------------
+    def claim(self, identity: dict, files: dict | None = None, redo: list[str] = ()) -> str:
+        """Make this directory the run of `identity` (job, spec and prompt hashes, limit).
+
+        Returns "new", "resume", or "redo" when the identity changed and the stages in `redo` (and
+        every later one) were superseded: moved to superseded/ before the new identity is written, so
+        a crash half-way leaves the old run, and the same command finishes the move. Without `redo` a
+        changed identity is refused, and so is a directory holding files that are not a run.
         """
-        marker = self.root / RUN_FILE
-        if marker.exists():
-            found = json.loads(marker.read_text())
-            if found != identity:
-                diff = ", ".join(f"{k} {found.get(k)!r} -> {v!r}" for k, v in identity.items() if found.get(k) != v)
-                raise RunDirError(f"{self.root} holds a run of a different job ({diff}); use a new --run-dir")
-            return True
-        if self.root.exists() and any(self.root.iterdir()):
-            raise RunDirError(f"{self.root} holds files that are not a targen run; use a new --run-dir")
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.write_json(RUN_FILE, identity)
+            found = self.read_json(RUN_FILE)
+            if found is None and self.files(""):
+                raise RunDirError(f"{self} holds files that are not a targen run; use a new --run-dir")
+            same = found is not None and all(found.get(k) == v for k, v in identity.items())
+            if found is not None and not same:
+                if not redo:
+                    diff = ", ".join(f"{k} {found.get(k)!r} -> {v!r}" for k, v in identity.items() if found.get(k) != v)
+                    raise RunDirError(
+                        f"{self} holds a run of a different job ({diff}); use a new --run-dir, "
+                        "or --force STAGES to redo stages with the new one"
+                    )
+                self._supersede(redo, time.strftime("%Y%m%dT%H%M%S"))
+            if not same or (files and found.get("files") != files):
+                self.fs.create_dir(self.path, recursive=True)
+                self.write_json(RUN_FILE, {**identity, "files": files or {}})
+            self._recover()
         except OSError as e:
-            raise RunDirError(f"run directory {self.root} is not writable ({e.strerror})") from None
-        return False
+            raise RunDirError(f"run directory {self} is not usable: {_reason(e)}") from None
+        return "new" if found is None else "resume" if same else "redo"
 
-    def stage_dir(self, stage: str) -> Path:
-        return self.root / STAGE_DIRS.get(stage, stage)
+    def _supersede(self, stages: list[str], when: str) -> None:
+        """Move what `stages` wrote (kept, rejected, retried) aside: it stays in the cost ledger but no
+        longer counts as done, so those stages are sent again."""
+        for stage in stages:
+            for where in (self.stage_dir(stage), f"rejects/{stage}", f"retried/{stage}"):
+                self.move(where, f"superseded/{stage}", f"{when}-{where.replace('/', '-')}")
 
-    def write_part(self, where: str, tag: str, table: pa.Table) -> None:
-        """Append one part. Written under a temporary name and renamed, so a crash never leaves a
-        truncated part; numbered per tag, so parts are never overwritten."""
-        if table.num_rows == 0:
+    # -- files ---------------------------------------------------------------------------------------
+    def files(self, where: str, recursive: bool = False) -> list[str]:
+        """Paths of the files under a folder (sorted), temporary files left out."""
+        selector = pafs.FileSelector(self._p(where), allow_not_found=True, recursive=recursive)
+        infos = self.fs.get_file_info(selector)
+        return sorted(i.path for i in infos if i.type == pafs.FileType.File and not i.base_name.startswith("."))
+
+    def parts(self, where: str, tag: str = "") -> list[str]:
+        return [p for p in self.files(where) if _is_part(p, tag)]
+
+    def _write(self, path: str, write: Callable[[str], None]) -> None:
+        if not self.local:  # an object appears only once its upload completes
+            write(path)
             return
-        folder = self.root / where
-        folder.mkdir(parents=True, exist_ok=True)
-        n = sum(1 for _ in folder.glob(f"{tag}-part-*.parquet"))
-        tmp = folder / f".{tag}-part-{n:05d}.parquet.tmp"
-        pq.write_table(table, tmp)
-        tmp.replace(folder / f"{tag}-part-{n:05d}.parquet")
+        folder, name = posixpath.split(path)
+        self.fs.create_dir(folder, recursive=True)
+        tmp = posixpath.join(folder, f".{name}.tmp")
+        write(tmp)
+        self.fs.move(tmp, path)
 
-    def replace(self, where: str, parts: dict[str, pa.Table]) -> None:
-        """Swap a whole folder (final/, surplus/) for new content: written aside, then renamed in."""
-        target, fresh = self.root / where, self.root / f".{where.replace('/', '_')}.new"
-        shutil.rmtree(fresh, ignore_errors=True)
-        for sub, table in parts.items():
-            (fresh / sub).mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, fresh / sub / "all-part-00000.parquet")
-        shutil.rmtree(target, ignore_errors=True)
-        if parts:
-            fresh.replace(target)
+    def _write_table(self, path: str, table: pa.Table) -> None:
+        self._write(path, lambda p: pq.write_table(table, p, filesystem=self.fs))
 
-    def done_ids(self, step: str) -> pa.Array:
-        """Ids of the rows a step already answered, kept or rejected."""
-        ids = []
-        for folder in (self.stage_dir(step), self.root / "rejects" / step):
-            ids += [pq.read_table(p, columns=["id"])["id"] for p in sorted(folder.glob("*-part-*.parquet"))]
-        return pa.chunked_array(ids, pa.string()).combine_chunks() if ids else pa.array([], pa.string())
-
-    def read(self, where: str, tag: str = "") -> pa.Table | None:
-        """All parts of a stage (or only those written under `tag`), or None if there are none."""
-        folder = self.root / where
-        parts = sorted(folder.glob(f"{tag}*-part-*.parquet")) if folder.is_dir() else []
-        if not parts:
+    def read_json(self, name: str) -> dict | None:
+        try:
+            with self.fs.open_input_stream(self._p(name)) as f:
+                return json.loads(f.read())
+        except FileNotFoundError:
             return None
-        return pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
 
     def write_json(self, name: str, data: dict) -> None:
-        tmp = self.root / f".{name}.tmp"
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-        tmp.replace(self.root / name)
+        body = (json.dumps(data, indent=2) + "\n").encode()
+
+        def write(path: str) -> None:
+            with self.fs.open_output_stream(path) as f:
+                f.write(body)
+
+        self._write(self._p(name), write)
+
+    def delete(self, paths: list[str]) -> None:
+        for path in paths:
+            try:
+                self.fs.delete_file(path)
+            except FileNotFoundError:
+                pass
+
+    # -- stages --------------------------------------------------------------------------------------
+    def stage_dir(self, stage: str) -> str:
+        return STAGE_DIRS.get(stage, stage)
+
+    def write_part(self, where: str, tag: str, table: pa.Table) -> None:
+        """Append one part, numbered per folder and tag so that parts are never overwritten."""
+        if table.num_rows == 0:
+            return
+        self._write_table(self._p(where, self._part_name(where, tag)), table)
+
+    def _part_name(self, where: str, tag: str) -> str:
+        key = (where, tag)
+        if key not in self._next_part:  # list once; afterwards this process is the only writer
+            self._next_part[key] = max(map(_number, self.parts(where, tag)), default=-1) + 1
+        n = self._next_part[key]
+        self._next_part[key] += 1
+        return f"{tag}-part-{n:05d}.parquet"
+
+    def iter_parts(self, where: str, tag: str = "", columns: list[str] | None = None) -> Iterator[pa.Table]:
+        for path in self.parts(where, tag):
+            yield pq.read_table(path, filesystem=self.fs, columns=columns)
+
+    def read(self, where: str, tag: str = "") -> pa.Table | None:
+        """All parts of a folder (or only those written under `tag`), or None if there are none."""
+        tables = list(self.iter_parts(where, tag))
+        return pa.concat_tables(tables, promote_options="default") if tables else None
+
+    def done_ids(self, step: str, folders: list[str] | None = None) -> pa.Array:
+        """Ids of the rows a step already answered, kept or rejected (or those in other `folders`)."""
+        folders = folders or [self.stage_dir(step), f"rejects/{step}"]
+        ids = [t["id"] for where in folders for t in self.iter_parts(where, columns=["id"])]
+        return pa.chunked_array(ids, pa.string()).combine_chunks() if ids else pa.array([], pa.string())
+
+    def replace(self, where: str, parts: dict[str, pa.Table]) -> None:
+        """Make a folder (final/, surplus/) hold exactly `parts`, one file per subfolder; rebuilt whole
+        on every run, so a crash half-way is repaired by the next."""
+        keep = set()
+        for sub, table in parts.items():
+            path = self._p(where, sub, "all-part-00000.parquet")
+            self._write_table(path, table)
+            keep.add(path)
+        self.delete([p for p in self.files(where, recursive=True) if p not in keep])
+
+    def move(self, src: str, dest: str, prefix: str) -> None:
+        """Move every file of folder `src` into folder `dest` (e.g. rejects/ to retried/), names prefixed
+        with `prefix` (unique per move) so nothing there is overwritten; a rerun finishes a half-done move."""
+        for path in self.files(src, recursive=True):
+            rel = posixpath.relpath(path, self._p(src)).replace("/", "-")
+            target = self._p(dest, f"{prefix}-{rel}")
+            self.fs.create_dir(posixpath.dirname(target), recursive=True)
+            self.fs.move(path, target)
+
+    # -- compaction ----------------------------------------------------------------------------------
+    def compact(self, where: str, tag: str) -> None:
+        """Merge the parts of a finished stage (one tag) into files of about COMPACT_BYTES.
+
+        The intent file names the parts to replace and the first number of the merged files before
+        anything changes, so that `_recover` can finish or undo a compaction a crash interrupted.
+        """
+        old = self.parts(where, tag)
+        if len(old) < 2:
+            return
+        first = max(map(_number, old)) + 1
+        self._next_part[(where, tag)] = first
+        intent = f"{where}/_compacting-{tag}.json"
+        self.write_json(intent, {"replaces": [posixpath.basename(p) for p in old], "first": first})
+        batch, size = [], 0
+        for path in old:
+            batch.append(pq.read_table(path, filesystem=self.fs))
+            size += batch[-1].nbytes
+            if size >= COMPACT_BYTES or path == old[-1]:
+                self.write_part(where, tag, pa.concat_tables(batch, promote_options="default"))
+                batch, size = [], 0
+        self.write_json(intent, {"replaces": [posixpath.basename(p) for p in old], "done": True})
+        self.delete(old)
+        self.delete([self._p(intent)])
+
+    def _recover(self) -> None:
+        """Finish or undo compactions a crash interrupted: once `done` is recorded the replaced parts
+        go; before, the merged files written so far go."""
+        for intent in self.files("", recursive=True):
+            name = posixpath.basename(intent)
+            if not name.startswith("_compacting-"):
+                continue
+            folder, tag = posixpath.dirname(intent), name[len("_compacting-") : -len(".json")]
+            with self.fs.open_input_stream(intent) as f:
+                state = json.loads(f.read())
+            if state.get("done"):
+                self.delete([posixpath.join(folder, n) for n in state["replaces"]])
+            else:
+                where = posixpath.relpath(folder, self.path)
+                self.delete([p for p in self.parts(where, tag) if _number(p) >= state["first"]])
+            self.delete([intent])
+
+
+def _is_part(path: str, tag: str) -> bool:
+    name = posixpath.basename(path)
+    return name.endswith(".parquet") and (name.startswith(f"{tag}-part-") if tag else "-part-" in name)
+
+
+def _number(path: str) -> int:
+    return int(posixpath.basename(path).rsplit("-", 1)[1].split(".")[0])
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e).splitlines()[0]

@@ -25,15 +25,17 @@ def _sum(t: pa.Table | None, col: str) -> int:
 LEDGER_KEYS = ("requests", "input_tokens", "output_tokens", "usd", "rate_limited", "errors")
 
 
-def _stage_tables(run: RunDir, step: str) -> list[pa.Table]:
-    return [t for t in (run.read(run.stage_dir(step).name), run.read(f"rejects/{step}")) if t is not None]
+def _paid_tables(run: RunDir, step: str) -> list[pa.Table]:
+    """Every row a step has paid for: kept, rejected, sent again since (retried), or redone (superseded)."""
+    folders = (run.stage_dir(step), f"rejects/{step}", f"retried/{step}", f"superseded/{step}")
+    return [t for t in map(run.read, folders) if t is not None]
 
 
 def ledger(run: RunDir) -> dict[str, dict]:
     """Per endpoint, every attempt of every row of every stage: the durable cost ledger."""
     out: dict[str, dict] = {}
     for step in STEPS:
-        for table in _stage_tables(run, step):
+        for table in _paid_tables(run, step):
             for cell in table[f"{step}_ledger"].to_pylist():
                 for endpoint, used in json.loads(cell).items():
                     entry = out.setdefault(endpoint, {"model": used["model"], **dict.fromkeys(LEDGER_KEYS, 0)})
@@ -46,21 +48,21 @@ def ledger(run: RunDir) -> dict[str, dict]:
 
 def spent_usd(run: RunDir) -> float:
     """What every attempt so far cost: an Arrow sum of each stage's USD column, no JSON parsed."""
-    return sum(pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for step in STEPS for t in _stage_tables(run, step))
+    return sum(pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for step in STEPS for t in _paid_tables(run, step))
 
 
 def build(job: Job, run: RunDir, quotas: Quotas, rounds: int, wall_s: float, stopped: str | None = None) -> dict:
     stages, reasons = {}, Counter()
     for step in STEPS:
-        ok, bad = run.read(run.stage_dir(step).name), run.read(f"rejects/{step}")
-        usage = {
-            k: _sum(ok, f"{step}_{k}") + _sum(bad, f"{step}_{k}") for k in ("requests", "input_tokens", "output_tokens")
-        }
-        usd = sum(pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for t in _stage_tables(run, step))
+        ok, bad = run.read(run.stage_dir(step)), run.read(f"rejects/{step}")
+        paid = _paid_tables(run, step)
+        usage = {k: sum(_sum(t, f"{step}_{k}") for t in paid) for k in ("requests", "input_tokens", "output_tokens")}
+        usd = sum(pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for t in paid)
         stages[step] = {
             "inputs": _rows(ok) + _rows(bad),
             "kept": _rows(ok),
             "rejected": _rows(bad),
+            "retried": _rows(run.read(f"retried/{step}")),
             **usage,
             "usd": round(usd, 6),
         }

@@ -74,7 +74,7 @@ class Step:
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             top_p=self.top_p,
-            seed=int(stable_id(row["id"], attempt), 16) % 2**31,
+            seed=int(stable_id(row["id"], *([row["sample"]] if row.get("sample") else []), attempt), 16) % 2**31,
         )
 
     async def run(self, row: dict, pool: Pool) -> dict:
