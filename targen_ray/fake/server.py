@@ -1,7 +1,12 @@
 """A fake OpenAI + Anthropic server on loopback: real HTTP, the real wire formats, task-aware content.
 
 Tests and benchmarks point real SDK clients at it. Every request of either API passes through
-`FakeServer.handle`: authentication, rate limits (429 with real headers), latency, content.
+`FakeServer.handle`: authentication, rate limits (429 with real headers), injected faults, latency, content.
+
+Faults are drawn once per request from disjoint shares (so each rate is exactly its share of requests,
+and a request gets at most one): 429, 500, 503, a hang until the client gives up, an HTTP body cut in
+half, well-formed responses whose content breaks the step's schema, and slow answers. Each one is
+counted in `/stats` as `API.FAULT` and named in the request's `/log` entry (`fault`).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import random
 import time
 import uuid
@@ -27,7 +33,36 @@ class FakeConfig:
     limits: Limits = field(default_factory=Limits)
     latency_ms: tuple[float, float] = (0.0, 0.0)  # uniform range per request
     invalid_keys: frozenset[str] = frozenset()  # keys answered with 401
-    error_rate: float = 0.0  # share of admitted requests answered 500
+    error_rate: float = 0.0  # share of requests answered 500
+    rate_limit_rate: float = 0.0  # share answered 429 with a short retry-after, whatever the limits
+    unavailable_rate: float = 0.0  # share answered 503 (overloaded)
+    hang_rate: float = 0.0  # share never answered: held until the client closes the connection (or hang_s)
+    malformed_rate: float = 0.0  # share answered 200 with the HTTP body cut in half (not parseable JSON)
+    bad_content_rate: float = 0.0  # share answered 200, well-formed, but the content breaks the step's schema
+    slow_rate: float = 0.0  # share answered normally after an extra slow_ms
+    slow_ms: float = 2000.0
+    hang_s: float = 3600.0
+    rate_limit_wait_s: tuple[float, float] = (0.2, 1.0)  # retry-after of an injected 429, uniform
+    fault_seed: int | None = None  # fixes which faults the n-th request to arrive gets
+
+    def __post_init__(self):
+        for name, rate in self.fault_rates().items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} rate must be between 0 and 1, got {rate}")
+        if sum(self.fault_rates().values()) > 1.0 + 1e-9:
+            raise ValueError(f"fault rates add up to more than 1: {self.fault_rates()}")
+
+    def fault_rates(self) -> dict[str, float]:
+        """Fault name -> share of requests, in the order the shares are laid out on [0, 1)."""
+        return {
+            "rate_limit": self.rate_limit_rate,
+            "error": self.error_rate,
+            "unavailable": self.unavailable_rate,
+            "hang": self.hang_rate,
+            "malformed": self.malformed_rate,
+            "bad_content": self.bad_content_rate,
+            "slow": self.slow_rate,
+        }
 
 
 @dataclass(frozen=True)
@@ -49,6 +84,7 @@ class Answer:
     input_tokens: int
     output_tokens: int
     headers: dict
+    fault: str | None = None  # "malformed" or "bad_content": how the response must be broken on the wire
 
 
 class FakeError(Exception):
@@ -63,12 +99,18 @@ class FakeError(Exception):
             self.body = {"error": {"message": message, "type": kind, "code": kind}}
 
 
+class _ClientGone(Exception):
+    """The client closed the connection of a hung request: there is no one to answer."""
+
+
 @web.middleware
 async def _errors(request: web.Request, handler):
     try:
         return await handler(request)
     except FakeError as e:
         return web.json_response(e.body, status=e.status, headers=e.headers)
+    except _ClientGone:
+        return web.Response(status=499)  # nginx's "client closed request"; never reaches anyone
 
 
 class FakeServer:
@@ -78,6 +120,12 @@ class FakeServer:
         self.window = SlidingWindow(self.config.limits)
         self._nonce = itertools.count()
         self.log: list[dict] = []  # one entry per request: what tests count (sent, re-sent, 429ed)
+        # Exactly one draw per request from `_faults`, so with a seed the faults of the first n requests are
+        # fixed whatever their timing; the details of a fault (how long, which kind of bad) come from another.
+        seed = self.config.fault_seed
+        self._faults = random.Random(seed)
+        self._fault_detail = random.Random(None if seed is None else f"{seed}:detail")
+        self.hanging = 0  # requests held open right now by the hang fault
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 2**20, middlewares=[_errors])
@@ -90,6 +138,7 @@ class FakeServer:
                 {
                     **self.stats,
                     "over_limit": self.window.over_limit,
+                    "hanging": self.hanging,
                     **{f"over_limit_{k}": v for k, v in self.window.over_limit_by.items()},
                 }
             ),
@@ -97,36 +146,85 @@ class FakeServer:
         app.router.add_get("/log", lambda _: web.json_response(self.log))
         return app
 
-    async def handle(self, call: Call) -> Answer:
-        entry = {"t": time.time(), "api": call.api, "schema": call.schema_name, "seed": call.seed, "status": 200}
+    def draw_fault(self) -> str | None:
+        """The fault of the next request to arrive (None: answer normally)."""
+        u, edge = self._faults.random(), 0.0
+        for name, rate in self.config.fault_rates().items():
+            edge += rate
+            if u < edge:
+                return name
+        return None
+
+    async def handle(self, call: Call, request: web.Request | None = None) -> Answer:
+        entry = {
+            "t": time.time(),
+            "api": call.api,
+            "schema": call.schema_name,
+            "seed": call.seed,
+            "status": 200,
+            "fault": None,
+        }
         self.log.append(entry)
         try:
-            return await self._answer(call)
+            return await self._answer(call, entry, request)
         except FakeError as e:
             entry["status"] = e.status
             raise
 
-    async def _answer(self, call: Call) -> Answer:
+    async def _hang(self, request: web.Request | None) -> bool:
+        """Hold the request until its client closes the connection (polled: aiohttp does not cancel
+        handlers on disconnect) or hang_s passes, so hung requests cost nothing once clients give up.
+        True if the client is still there."""
+        self.hanging += 1
+        try:
+            deadline = time.monotonic() + self.config.hang_s
+            while time.monotonic() < deadline:
+                if request is not None and (request.transport is None or request.transport.is_closing()):
+                    return False
+                await asyncio.sleep(0.1)
+            return True
+        finally:
+            self.hanging -= 1
+
+    async def _answer(self, call: Call, entry: dict, request: web.Request | None) -> Answer:
         api = call.api
         self.stats[f"{api}.requests"] += 1
         if not call.key or call.key in self.config.invalid_keys:
             self.stats[f"{api}.401"] += 1
             raise FakeError(api, 401, "authentication_error", "invalid API key")
+        fault = entry["fault"] = self.draw_fault()
+        if fault is not None:
+            self.stats[f"{api}.{fault}"] += 1
+        if fault == "rate_limit":  # injected, so it takes no place in the sliding window
+            wait = self._fault_detail.uniform(*self.config.rate_limit_wait_s)
+            headers = {"retry-after": str(max(1, math.ceil(wait)))}
+            if api == "openai":
+                headers["retry-after-ms"] = str(int(wait * 1000))
+            raise _rate_limited(api, headers)
         now = time.monotonic()
-        entry, wait = self.window.admit(call.key, now)
-        if entry is None:
+        window_entry, wait = self.window.admit(call.key, now)
+        if window_entry is None:
             self.stats[f"{api}.429"] += 1
             headers = {**self.window.headers(api, call.key, now), "retry-after": str(max(1, round(wait)))}
             if api == "openai":
                 headers["retry-after-ms"] = str(int(wait * 1000))
-            kind = "rate_limit_error" if api == "anthropic" else "rate_limit_exceeded"
-            raise FakeError(api, 429, kind, "rate limit exceeded", headers)
+            raise _rate_limited(api, headers)
         low, high = self.config.latency_ms
         if high > 0:
             await asyncio.sleep(random.uniform(low, high) / 1000)
-        if random.random() < self.config.error_rate:
+        if fault == "slow":
+            await asyncio.sleep(self.config.slow_ms / 1000)
+        elif fault == "hang":
+            entry["status"] = None  # never answered, unless the client is still there after hang_s
+            if not await self._hang(request):
+                raise _ClientGone
+            entry["status"] = 200
+        elif fault == "error":
             self.stats[f"{api}.500"] += 1
             raise FakeError(api, 500, "api_error", "injected server error")
+        elif fault == "unavailable":
+            kind = "overloaded_error" if api == "anthropic" else "server_error"
+            raise FakeError(api, 503, kind, "injected: the server is overloaded, try again later")
         # A request seed (OpenAI) makes the answer reproducible; without one, vary like a sampler would.
         rng = random.Random(f"{call.prompt}|{call.seed}" if call.seed is not None else next(self._nonce))
         try:
@@ -135,8 +233,9 @@ class FakeServer:
             raise FakeError(api, 400, "invalid_request_error", str(e)) from None
         self.stats[f"{api}.{call.schema_name}"] += 1
         usage_in, usage_out = tokens(call.input_text), tokens(json.dumps(result))
-        entry.tokens = usage_in + usage_out
-        return Answer(result, usage_in, usage_out, self.window.headers(api, call.key, time.monotonic()))
+        window_entry.tokens = usage_in + usage_out
+        headers = self.window.headers(api, call.key, time.monotonic())
+        return Answer(result, usage_in, usage_out, headers, fault if fault in ("malformed", "bad_content") else None)
 
     async def openai_chat(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -151,8 +250,13 @@ class FakeServer:
             input_text=" ".join(m["content"] for m in messages),
             seed=body.get("seed"),
         )
-        out = await self.handle(call)
-        return web.json_response(
+        out = await self.handle(call, request)
+        content = json.dumps(out.result)
+        if out.fault == "bad_content":  # either JSON text cut off (as at max_tokens), or an object the schema refuses
+            broken = self._fault_detail.random() < 0.5
+            content = content[: len(content) // 2] if broken else json.dumps(_drop_required(out.result, call.schema))
+        return _respond(
+            out,
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
                 "object": "chat.completion",
@@ -161,7 +265,7 @@ class FakeServer:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": json.dumps(out.result)},
+                        "message": {"role": "assistant", "content": content},
                         "finish_reason": "stop",
                     }
                 ],
@@ -171,7 +275,6 @@ class FakeServer:
                     "total_tokens": out.input_tokens + out.output_tokens,
                 },
             },
-            headers=out.headers,
         )
 
     async def anthropic_messages(self, request: web.Request) -> web.Response:
@@ -187,8 +290,9 @@ class FakeServer:
             input_text=f"{body.get('system', '')} {prompt}",
             seed=None,
         )
-        out = await self.handle(call)
-        return web.json_response(
+        out = await self.handle(call, request)
+        return _respond(
+            out,
             {
                 "id": f"msg_{uuid.uuid4().hex[:12]}",
                 "type": "message",
@@ -199,15 +303,34 @@ class FakeServer:
                         "type": "tool_use",
                         "id": f"toolu_{uuid.uuid4().hex[:12]}",
                         "name": call.schema_name,
-                        "input": out.result,
+                        # tool inputs are always objects: the bad kind here is one missing a required field
+                        "input": _drop_required(out.result, call.schema) if out.fault == "bad_content" else out.result,
                     }
                 ],
                 "stop_reason": "tool_use",
                 "stop_sequence": None,
                 "usage": {"input_tokens": out.input_tokens, "output_tokens": out.output_tokens},
             },
-            headers=out.headers,
         )
+
+
+def _rate_limited(api: str, headers: dict) -> FakeError:
+    kind = "rate_limit_error" if api == "anthropic" else "rate_limit_exceeded"
+    return FakeError(api, 429, kind, "rate limit exceeded", headers)
+
+
+def _drop_required(result: dict, schema: dict) -> dict:
+    """The answer without its last required field: well-formed JSON that breaks the step's schema."""
+    present = [k for k in schema.get("required", []) if k in result] or list(result)
+    return {k: v for k, v in result.items() if k != present[-1]} if present else {"unexpected": True}
+
+
+def _respond(out: Answer, body: dict) -> web.Response:
+    """The API's response; for the malformed fault, a 200 whose JSON body stops halfway."""
+    if out.fault == "malformed":
+        text = json.dumps(body)
+        return web.Response(text=text[: len(text) // 2], content_type="application/json", headers=out.headers)
+    return web.json_response(body, headers=out.headers)
 
 
 def _bearer(request: web.Request) -> str:

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import json
 
-from .base import Provider, ProviderError, Request, Response, api_key, rate_info, register, status_error
+from .base import (
+    UNREADABLE,
+    Provider,
+    ProviderError,
+    Request,
+    Response,
+    api_key,
+    rate_info,
+    register,
+    status_error,
+    unreadable,
+)
 
 
 class AnthropicProvider(Provider):
@@ -41,15 +52,18 @@ class AnthropicProvider(Provider):
             raise status_error(self.name, e.status_code, e.response.headers) from None
         except anthropic.APIConnectionError as e:
             raise ProviderError(f"{type(e).__name__} from {self.name!r}", retryable=True) from None
-        resp = await raw.parse()  # the async SDK's raw response parses asynchronously
-        tool = next((b for b in resp.content if b.type == "tool_use"), None)
-        text = json.dumps(tool.input) if tool else "".join(getattr(b, "text", "") for b in resp.content)
-        return Response(
-            text=text,
-            input_tokens=resp.usage.input_tokens,
-            output_tokens=resp.usage.output_tokens,
-            rate=rate_info(raw.headers),
-        )
+        try:  # a 200 can still carry a broken body (cut off, not JSON, another shape): retry it, never crash
+            resp = await raw.parse()  # the async SDK's raw response parses asynchronously
+            tool = next((b for b in resp.content if b.type == "tool_use"), None)
+            text = json.dumps(tool.input) if tool else "".join(getattr(b, "text", "") for b in resp.content)
+            return Response(
+                text=text,
+                input_tokens=resp.usage.input_tokens,
+                output_tokens=resp.usage.output_tokens,
+                rate=rate_info(raw.headers),
+            )
+        except (*UNREADABLE, anthropic.APIResponseValidationError) as e:
+            raise unreadable(self.name, e) from None
 
     async def aclose(self) -> None:
         await self._client.close()

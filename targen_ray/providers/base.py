@@ -103,6 +103,16 @@ def status_error(name: str, status: int, headers: Mapping[str, str]) -> Provider
     return ProviderError(f"HTTP {status} from {name!r}", retryable=retryable, status=status)
 
 
+# What reading a 200 whose body is not the API's response raises, in either SDK: a cut-off or empty body
+# (json.JSONDecodeError), a non-JSON one (the SDK hands back a str), JSON of another shape (None fields).
+UNREADABLE = (ValueError, TypeError, AttributeError, LookupError)
+
+
+def unreadable(name: str, e: Exception) -> ProviderError:
+    """A 200 whose body could not be read as the API's response: retryable, like a dropped connection."""
+    return ProviderError(f"unreadable response from {name!r}: {type(e).__name__}: {str(e)[:120]}", retryable=True)
+
+
 class FatalError(ProviderError):
     """No request to this endpoint can succeed (bad key, missing package, ...): stop the run, retry nothing."""
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from .base import Provider, ProviderError, Request, Response, api_key, rate_info, register, status_error
+from .base import (
+    UNREADABLE,
+    Provider,
+    ProviderError,
+    Request,
+    Response,
+    api_key,
+    rate_info,
+    register,
+    status_error,
+    unreadable,
+)
 
 
 class OpenAIProvider(Provider):
@@ -41,14 +52,17 @@ class OpenAIProvider(Provider):
             raise status_error(self.name, e.status_code, e.response.headers) from None
         except openai.APIConnectionError as e:  # includes timeouts
             raise ProviderError(f"{type(e).__name__} from {self.name!r}", retryable=True) from None
-        resp = raw.parse()
-        usage = resp.usage
-        return Response(
-            text=resp.choices[0].message.content or "",
-            input_tokens=usage.prompt_tokens if usage else 0,
-            output_tokens=usage.completion_tokens if usage else 0,
-            rate=rate_info(raw.headers),
-        )
+        try:  # a 200 can still carry a broken body (cut off, not JSON, another shape): retry it, never crash
+            resp = raw.parse()
+            usage = resp.usage
+            return Response(
+                text=resp.choices[0].message.content or "",
+                input_tokens=usage.prompt_tokens if usage else 0,
+                output_tokens=usage.completion_tokens if usage else 0,
+                rate=rate_info(raw.headers),
+            )
+        except (*UNREADABLE, openai.APIResponseValidationError) as e:
+            raise unreadable(self.name, e) from None
 
     async def aclose(self) -> None:
         await self._client.close()
