@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .prompts import PromptSet
 from .spec import STEPS, EndpointSpec, JobSpec, SpecError, load_endpoints, load_job
@@ -17,6 +19,7 @@ class Job:
     endpoints: dict[str, EndpointSpec]  # only the ones the steps use
     prompts: PromptSet
     path: str
+    endpoints_path: str = ""
 
     @property
     def task(self) -> Task:
@@ -76,4 +79,23 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
                 )
             used[name] = ep
     prompts = PromptSet.load((job_path.parent / spec.prompts).resolve())
-    return Job(spec=spec, endpoints=used, prompts=prompts, path=str(job_path))
+    return Job(spec=spec, endpoints=used, prompts=prompts, path=str(job_path), endpoints_path=str(ep_path))
+
+
+DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+
+
+def check_reachable(job: Job, timeout_s: float = 5.0) -> None:
+    """Open (and close) a TCP connection to every HTTP endpoint, so that a wrong base_url is one line
+    before a run starts, not hundreds of retried rows after. Nothing is sent; nothing is paid."""
+    for name, ep in job.endpoints.items():
+        url = ep.base_url or DEFAULT_URLS.get(ep.provider)
+        if url is None:
+            continue
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+        except OSError as e:
+            where = f"{job.endpoints_path}: endpoints.{name}.base_url"
+            raise SpecError(f"{where}: cannot connect to {url} ({e.strerror or type(e).__name__})") from None

@@ -8,7 +8,9 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -17,7 +19,7 @@ import ray
 
 from . import plan, split, summary
 from .estimate import estimate
-from .job import Job
+from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
 from .spec import STEPS
 from .stage import BudgetStop, RunError, run_stage
@@ -30,6 +32,10 @@ def ensure_ray() -> None:
     """Join the cluster in RAY_ADDRESS, or start a local Ray."""
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=True)
+        if threading.current_thread() is threading.main_thread():
+            # `ray job stop` and schedulers send SIGTERM. Ray's own handler (installed by ray.init) exits
+            # at once; this one stops the run like Ctrl-C: finished rows are already written.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
     # Our own progress line reads the same in a terminal and in `ray job logs`; Ray Data's bars and
     # per-dataset INFO lines would bury it.
     ray.data.DataContext.get_current().enable_progress_bars = False
@@ -176,6 +182,7 @@ def later_stages(stages: list[str]) -> list[str]:
 def run(job: Job, run_dir: str, limit: int | None = None, force: list[str] = (), files: dict | None = None) -> dict:
     """Run the job into `run_dir`, or continue the run already there; with `force`, a run of a changed
     job redoes those stages (and all later ones) and keeps the rest."""
+    check_reachable(job)
     folder = RunDir(run_dir)
     redo = later_stages(list(force))
     state = folder.claim(identity(job, limit), files, redo)
@@ -196,6 +203,7 @@ def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str]) -
     The rejects move to retried/ (still in the cost ledger, no longer done), so the stages send them
     again under the same ids, each with a new sample number and so a new request seed.
     """
+    check_reachable(job)
     folder = RunDir(run_dir)
     folder.claim(identity(job, limit))
     moved = {}

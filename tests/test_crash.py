@@ -1,12 +1,15 @@
-"""Kill the driver, and with it its local Ray, in the middle of stage 3; the same command finishes
-the run with the ids of an uninterrupted one, re-sending only what was in flight."""
+"""Kill the driver (SIGKILL or SIGTERM) or one worker actor in the middle of stage 3: the run ends with
+the ids of an uninterrupted one, and only what was in flight is sent twice."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
+from collections import Counter
+from pathlib import Path
 
 import pyarrow.parquet as pq
 from conftest import BOOLQ, ROOT, driver, final_ids
@@ -64,5 +67,82 @@ def test_sigkill_in_stage_3_then_resume(ray_session, tmp_path):
         resent = {e["seed"] for e in before} & {e["seed"] for e in after}
         assert len(resent) <= len(before) - len(written)
         assert len(after) == summary["stages"]["generate"]["requests"] - len(written)
+    finally:
+        fake.stop()
+
+
+def _start(endpoints, run_dir) -> subprocess.Popen:
+    cmd, env = driver(endpoints, 300, run_dir)
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for_parts(proc: subprocess.Popen, run_dir: Path, n: int) -> None:
+    deadline = time.monotonic() + 240
+    while len(list((run_dir / "03_generated").glob("r0-part-*.parquet"))) < n:
+        assert proc.poll() is None and time.monotonic() < deadline, "stage 3 never got going"
+        time.sleep(0.1)
+
+
+def _step_workers(session: int) -> list[int]:
+    """Pids of the StepWorker actors of the Ray that the driver in process session `session` started."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if int(fields[3]) == session and "MapWorker(MapBatches(StepWorker))" in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_killed_worker_actor_is_replaced_and_its_rows_redone_once(ray_session, tmp_path):
+    fake = FakeProcess(tmp_path, "--latency-ms", "100", "300")
+    try:
+        endpoints = fake.endpoints(writer="openai", judge="openai")
+        proc = _start(endpoints, tmp_path / "killed")
+        _wait_for_parts(proc, tmp_path / "killed", 2)
+        workers = _step_workers(proc.pid)
+        assert workers, "no StepWorker actor found"
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+
+        run(job_mod.load(BOOLQ, endpoints), str(tmp_path / "whole"), limit=300)
+        assert final_ids(tmp_path / "killed") == final_ids(tmp_path / "whole")
+        generated = pq.read_table(tmp_path / "killed" / "03_generated")["id"].to_pylist()
+        assert len(generated) == len(set(generated))
+        # Each generation was asked for once, except those in flight on the killed actor: twice at most.
+        # (Both runs send the same seeds; the whole run's are the second half of the log.)
+        sent = Counter(e["seed"] for e in fake.log() if e["schema"] == "boolq_generate")
+        twice = [seed for seed in map(request_seed, generated) if sent[seed] > 2]
+        assert len(twice) <= 16 and all(sent[seed] == 3 for seed in twice), twice
+    finally:
+        fake.stop()
+
+
+def test_sigterm_stops_cleanly_and_the_same_command_continues(ray_session, tmp_path):
+    fake = FakeProcess(tmp_path, "--latency-ms", "100", "300")
+    try:
+        endpoints = fake.endpoints(writer="openai", judge="openai")
+        run_dir = tmp_path / "run"
+        proc = _start(endpoints, run_dir)
+        _wait_for_parts(proc, run_dir, 2)
+        proc.send_signal(signal.SIGTERM)  # what `ray job stop` and schedulers send: the driver only
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err[-3000:]
+        assert [line for line in err.splitlines() if line.startswith("targen:")] == [
+            f"targen: interrupted: every finished row is in {run_dir}; the same command continues the run"
+        ]
+        assert not (run_dir / "final").exists() and not list(run_dir.rglob(".*.tmp"))
+
+        proc = _start(endpoints, run_dir)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["complete"] and summary["rows"]["counts_add_up"]
     finally:
         fake.stop()

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT
 
 from targen_ray.cli import main
+from targen_ray.fake.process import free_port
 
 
 @pytest.fixture
@@ -129,3 +130,33 @@ def test_run_dir_not_empty(tmp_path, capsys):
     (tmp_path / "old" / "x").write_text("")
     err = error_of(capsys, str(ROOT / "jobs" / "boolq.yaml"), "--run-dir", str(tmp_path / "old"))
     assert f"--run-dir: {tmp_path / 'old'} holds files that are not a targen run; use a new --run-dir" in err
+
+
+def test_unreachable_base_url(project, capsys, monkeypatch):
+    monkeypatch.setenv("FAKE_API_KEY", "sk-x")
+    ep = project / "jobs" / "endpoints" / "fake.yaml"
+    port = free_port()  # nothing listens there
+    edit(ep, "http://127.0.0.1:8999/v1", f"http://127.0.0.1:{port}/v1")
+    run_dir = project / "run"
+    err = error_of(capsys, str(project / "jobs" / "boolq.yaml"), "--endpoints", str(ep), "--run-dir", str(run_dir))
+    assert err == (
+        f"targen: error: {ep}: endpoints.writer.base_url: cannot connect to http://127.0.0.1:{port}/v1 "
+        "(Connection refused)"
+    )
+    assert not run_dir.exists()
+
+
+def test_run_dir_not_writable(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")  # CI runs as root, where permission bits do not stop a write
+    err = error_of(capsys, str(ROOT / "jobs" / "boolq.yaml"), "--run-dir", str(tmp_path / "a-file" / "run"))
+    assert err.startswith(f"targen: error: --run-dir: run directory {tmp_path / 'a-file' / 'run'} is not usable: ")
+
+
+def test_unknown_stage_to_force(capsys):
+    err = error_of(capsys, str(ROOT / "jobs" / "boolq.yaml"), "--force", "generate,dedupe")
+    assert err == "targen: error: --force: unknown stage dedupe (stages: contexts, seeds, generate, correct)"
+
+
+def test_retry_rejects_of_a_directory_that_is_not_a_run(tmp_path, capsys):
+    assert main(["retry-rejects", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"targen: error: {tmp_path}: not a targen run directory (no run.json)"
