@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from .spec import SpecError
 
@@ -39,8 +38,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--endpoints", help="endpoints YAML (default: endpoints/local.yaml next to the job)")
     run.add_argument("--limit", type=int, help="scale all splits down proportionally to N rows in total")
     run.add_argument(
-        "--run-dir", help="where to write the run (default: runs/NAME-TIMESTAMP); an existing run there is continued"
+        "--run-dir",
+        help="where to write the run: a path or s3://bucket/prefix (default: runs/NAME-TIMESTAMP); "
+        "an existing run there is continued",
     )
+    run.add_argument(
+        "--force",
+        metavar="STAGES",
+        help="comma-separated stages (contexts,seeds,generate,correct) to redo when the run dir holds a run "
+        "of a changed job or prompts; later stages are redone too, earlier ones kept",
+    )
+
+    retry = sub.add_parser(
+        "retry-rejects",
+        help="send a run's rejected rows again (after an outage, a fixed key, ...) and finish the run",
+        description="Move rejects/<step> aside (kept in the cost ledger) and send those rows again.",
+        epilog="example:\n  targen retry-rejects runs/boolq-fake",
+        formatter_class=fmt,
+    )
+    retry.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
+    retry.add_argument("--steps", default="generate,correct", help="steps whose rejects to send again")
+    retry.add_argument("--job", help="job YAML (default: the one recorded in RUN_DIR/run.json)")
+    retry.add_argument("--endpoints", help="endpoints YAML (default: the one recorded in RUN_DIR/run.json)")
 
     est = sub.add_parser(
         "estimate",
@@ -133,22 +152,61 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from . import job as job_mod
-    from .runner import RunError, run
-    from .store import RunDirError
+    from .runner import later_stages, run
 
     job = job_mod.load(args.job, args.endpoints)
     _check_limit(args.limit)
-    run_dir = Path(args.run_dir or f"runs/{job.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    force = [s.strip() for s in (args.force or "").split(",") if s.strip()]
     try:
-        summary = run(job, str(run_dir), args.limit)
+        later_stages(force)
+    except ValueError as e:
+        raise SpecError(f"--force: {e}") from None
+    run_dir = args.run_dir or f"runs/{job.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    files = {"job": args.job, "endpoints": args.endpoints}
+    return _finish(run_dir, lambda: run(job, run_dir, args.limit, force, files))
+
+
+def _retry_rejects(args: argparse.Namespace) -> int:
+    from . import job as job_mod
+    from .runner import retry_rejects
+    from .store import RUN_FILE, RunDir
+
+    recorded = RunDir(args.run_dir).read_json(RUN_FILE)
+    if recorded is None:
+        raise SpecError(f"{args.run_dir}: not a targen run directory (no {RUN_FILE})")
+    files = recorded.get("files") or {}
+    job_file = args.job or files.get("job")
+    if not job_file:
+        raise SpecError(f"{args.run_dir}/{RUN_FILE}: no job file recorded; pass --job")
+    job = job_mod.load(job_file, args.endpoints or files.get("endpoints"))
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    if not steps or set(steps) - {"generate", "correct"}:
+        raise SpecError(f"--steps: expected generate and/or correct, got {args.steps!r}")
+    return _finish(args.run_dir, lambda: retry_rejects(job, args.run_dir, recorded["limit"], steps))
+
+
+def _finish(run_dir: str, go) -> int:
+    """Run `go`, report where the dataset is, and turn known failures into one line and an exit status."""
+    from .runner import RunError
+    from .store import RunDirError
+
+    try:
+        summary = go()
     except RunDirError as e:
         raise SpecError(f"--run-dir: {e}") from None
     except (RunError, OSError) as e:
         print(f"targen: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            f"targen: interrupted: every finished row is in {run_dir}; the same command continues the run",
+            file=sys.stderr,
+        )
+        return 130
+    final = f"{run_dir.rstrip('/')}/final"
     sizes = ", ".join(f"{s} {v['rows']}/{v['target']}" for s, v in summary["splits"].items())
-    print(f"dataset: {run_dir / 'final'} ({sizes})")
-    print(f"summary: {run_dir / 'summary.json'}")
+    print(f"dataset: {final} ({sizes})")
+    print(f"summary: {run_dir.rstrip('/')}/summary.json")
     if summary["stopped"]:
         print(f"targen: stopped: {summary['stopped']}; what was paid for is in {run_dir}", file=sys.stderr)
         return 3
@@ -208,7 +266,8 @@ def _fake_server(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "estimate": _estimate, "fake-server": _fake_server}[args.command](args)
+        commands = {"run": _run, "retry-rejects": _retry_rejects, "estimate": _estimate, "fake-server": _fake_server}
+        return commands[args.command](args)
     except SpecError as e:
         print(f"targen: error: {e}", file=sys.stderr)
         return 2
