@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import BOOLQ, final_ids
 
 from targen_ray import job as job_mod
 from targen_ray.fake.process import FakeProcess
-from targen_ray.runner import run
+from targen_ray.prompts import PromptSet
+from targen_ray.runner import RunError, retry_rejects, run
+from targen_ray.steps import stable_id
 from targen_ray.store import RunDirError
 
 
@@ -55,3 +59,75 @@ def test_a_changed_spec_is_refused(setup, tmp_path):
         run(changed, str(tmp_path / "r"), limit=20)
     with pytest.raises(RunDirError, match="limit 20 -> 30"):
         run(job, str(tmp_path / "r"), limit=30)
+
+
+def _two_servers(tmp_path, judge_args: list[str]) -> tuple[FakeProcess, FakeProcess, Path]:
+    """A healthy writer and a judge on a second server with `judge_args`, in one endpoints file."""
+    writer, judge = FakeProcess(tmp_path), FakeProcess(tmp_path, *judge_args)
+    eps = {}
+    for name, server in (("writer", writer), ("judge", judge)):
+        spec = yaml.safe_load(server.endpoints(writer="openai").read_text())["endpoints"]["writer"]
+        eps[name] = {**spec, "model": f"fake-{name}"}
+    path = tmp_path / "endpoints-two.yaml"
+    path.write_text(yaml.safe_dump({"endpoints": eps}))
+    return writer, judge, path
+
+
+def test_error_rate_breaker_stops_then_retry_rejects_finishes(ray_session, tmp_path):
+    writer, judge, endpoints = _two_servers(tmp_path, ["--bad-content-rate", "1.0"])
+    healthy = FakeProcess(tmp_path)
+    try:
+        job = job_mod.load(BOOLQ, endpoints)
+        job = dataclasses.replace(job, spec=job.spec.model_copy(update={"batch_size": 2, "stop_window": 10}))
+        run_dir = str(tmp_path / "run")
+        with pytest.raises(
+            RunError, match=r"step correct stopped: \d+ of the last 10 rows failed \(most often: (invalid JSON|schema)"
+        ):
+            run(job, run_dir, limit=30)
+        rejected = pq.read_table(tmp_path / "run" / "rejects" / "correct")["id"].to_pylist()
+        assert len(rejected) >= 10
+        assert not (tmp_path / "run" / "final").exists()
+
+        # The judge is fixed (here: moved to a healthy server); the rejected rows go again.
+        fixed = endpoints.read_text().replace(judge.url, healthy.url)
+        endpoints.write_text(fixed)
+        job = dataclasses.replace(job_mod.load(BOOLQ, endpoints), spec=job.spec)
+        generate_sent = len([e for e in writer.log() if e["schema"] == "boolq_generate"])
+        summary = retry_rejects(job, run_dir, 30, ["generate", "correct"])
+        assert summary["complete"] and summary["rows"]["counts_add_up"], summary["rows"]
+        assert summary["stages"]["correct"]["retried"] == len(rejected)
+        corrected = set(pq.read_table(tmp_path / "run" / "04_corrected")["id"].to_pylist())
+        assert set(rejected) <= corrected
+        # Retried rows carry a new sample number, so new request seeds: none of their old ones is sent again.
+        old_seeds = {int(stable_id(i, a), 16) % 2**31 for i in rejected for a in range(job.spec.parse_retries + 1)}
+        assert old_seeds <= {e["seed"] for e in judge.log()}
+        assert not old_seeds & {e["seed"] for e in healthy.log()}
+        # Nothing generated before was generated again (new rows only for rounds after the first).
+        again = [e for e in writer.log()[:] if e["schema"] == "boolq_generate"]
+        assert len({e["seed"] for e in again}) == len(again) >= generate_sent
+        # What the failed attempts cost stays in the ledger.
+        assert summary["ledger"]["judge"]["requests"] >= 3 * len(rejected) + summary["stages"]["correct"]["inputs"]
+    finally:
+        for server in (writer, judge, healthy):
+            server.stop()
+
+
+def test_force_redoes_a_changed_stage_and_keeps_the_earlier_ones(setup, tmp_path):
+    fake, job = setup
+    run_dir = str(tmp_path / "r")
+    first = run(job, run_dir, limit=20)
+    sources = {**job.prompts.sources, "correct": job.prompts.sources["correct"] + "\nBe strict."}
+    changed = dataclasses.replace(job, prompts=PromptSet(job.prompts.folder, sources))
+    with pytest.raises(RunDirError, match="prompts_hash .* -> .*--force STAGES"):
+        run(changed, run_dir, limit=20)
+
+    sent = len(fake.log())
+    summary = run(changed, run_dir, limit=20, force=["correct"])
+    resent = fake.log()[sent:]
+    assert {e["schema"] for e in resent} == {"boolq_correct"}
+    assert len(resent) == first["stages"]["correct"]["inputs"]
+    assert summary["complete"] and summary["rows"]["counts_add_up"]
+    assert summary["stages"]["correct"]["requests"] == 2 * len(resent)  # the superseded ones stay paid for
+    sent = len(fake.log())
+    run(changed, run_dir, limit=20, force=["correct"])  # the same command again redoes nothing
+    assert len(fake.log()) == sent
