@@ -61,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--job", help="job YAML (default: the one recorded in RUN_DIR/run.json)")
     retry.add_argument("--endpoints", help="endpoints YAML (default: the one recorded in RUN_DIR/run.json)")
 
+    export = sub.add_parser(
+        "export",
+        help="write a run's final splits in another layout: --format superglue (the original JSONL files)",
+        description="Write RUN_DIR/superglue/{train,val,test}.jsonl (AX-b/AX-g: one file) from RUN_DIR/final.",
+        epilog="example:\n  targen export runs/boolq-fake --format superglue",
+        formatter_class=fmt,
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
+    export.add_argument("--format", choices=["superglue"], default="superglue")
+
     est = sub.add_parser(
         "estimate",
         help="print requests, tokens, USD and the time rate limits imply, without calling any model",
@@ -218,6 +228,21 @@ def _finish(run_dir: str, go) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_superglue
+    from .store import RUN_FILE, RunDir
+    from .tasks import get_task
+
+    run = RunDir(args.run_dir)
+    recorded = run.read_json(RUN_FILE)
+    if recorded is None or not run.files("final", recursive=True):
+        raise SpecError(f"{args.run_dir}: no finished run here (no {RUN_FILE} or no final/)")
+    written = export_superglue(get_task(recorded["task"]), run)
+    for name, lines in written.items():
+        print(f"{args.run_dir.rstrip('/')}/superglue/{name}: {lines} lines")
+    return 0
+
+
 def _estimate(args: argparse.Namespace) -> int:
     import json
 
@@ -266,7 +291,13 @@ def _fake_server(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        commands = {"run": _run, "retry-rejects": _retry_rejects, "estimate": _estimate, "fake-server": _fake_server}
+        commands = {
+            "run": _run,
+            "retry-rejects": _retry_rejects,
+            "export": _export,
+            "estimate": _estimate,
+            "fake-server": _fake_server,
+        }
         return commands[args.command](args)
     except SpecError as e:
         print(f"targen: error: {e}", file=sys.stderr)

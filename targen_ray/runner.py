@@ -165,6 +165,7 @@ def identity(job: Job, limit: int | None) -> dict:
     prompts = json.dumps(job.prompts.sources, sort_keys=True).encode()
     return {
         "job": job.spec.name,
+        "task": job.spec.task,
         "spec_hash": job.spec.spec_hash(),
         "prompts_hash": hashlib.sha256(prompts).hexdigest()[:16],
         "limit": limit,

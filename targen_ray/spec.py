@@ -106,7 +106,9 @@ class JobSpec(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; seeds every row id.")
     task: str = Field(description="Task in the registry (targen_ray.tasks), e.g. boolq.")
     description: str = Field(min_length=1, description="What the task is, for the prompts.")
-    labels: list[str] = Field(min_length=2, description="Label space in SuperGLUE order (label 0 first).")
+    labels: list[str] = Field(
+        min_length=1, description="Label space in SuperGLUE order (label 0 first); one label for unlabelled tasks."
+    )
     label_weights: dict[str, float] | None = Field(
         None, description="Relative share of each label in every split; default balanced."
     )

@@ -54,7 +54,8 @@ def records(job: Job, rows: pa.Table) -> pa.Table:
     cols = {}
     for f in schema:
         if f.name == "idx":
-            cols["idx"] = pa.array(range(rows.num_rows), f.type)
+            make = job.task.make_idx
+            cols["idx"] = make(rows) if make else pa.array(range(rows.num_rows), f.type)
         elif f.name == "label":
             cols["label"] = rows["final_label"].cast(f.type)
         else:

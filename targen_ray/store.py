@@ -112,6 +112,10 @@ class RunDir:
         write(tmp)
         self.fs.move(tmp, path)
 
+    def write_file(self, name: str, write: Callable[[str], None]) -> None:
+        """Write a file of the run directory with `write(path)`; it appears whole or not at all."""
+        self._write(self._p(name), write)
+
     def _write_table(self, path: str, table: pa.Table) -> None:
         self._write(path, lambda p: pq.write_table(table, p, filesystem=self.fs))
 

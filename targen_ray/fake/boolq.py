@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 
+from .prompt import grab, target_label
 from .words import ADJECTIVES, FEATURES, FILLER, NOUNS, PEOPLE, PLACES
 
 FACT = re.compile(
@@ -14,7 +15,7 @@ FACT = re.compile(
 )
 
 
-def passage(rng: random.Random, setting: str) -> str:
+def seed(rng: random.Random, setting: str) -> str:
     name = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} of {rng.choice(PLACES)}"
     year, person = rng.randint(1650, 1990), rng.choice(PEOPLE)
     members = rng.randint(12, 4000)
@@ -51,3 +52,27 @@ def truth_of(passage_text: str, question_text: str) -> bool | None:
     if "founded by" in question_text:
         return fact["person"] in question_text
     return None
+
+
+def generate(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
+    labels = schema["properties"]["label"]["enum"]  # [false-ish, true-ish]
+    text = grab(r"Passage:\n(.*?)\n\nRequired answer:", prompt)
+    target = target_label(prompt, labels)
+    fact = FACT.search(text)
+    if not fact:
+        return {"question": "Is the passage about history?", "label": target}
+    truth = labels.index(target) == 1
+    if rng.random() < cfg.wrong_label_rate:
+        truth = not truth  # planted: the question's real answer is not the label it claims
+    return {"question": question(fact.groupdict(), truth, rng), "label": target}
+
+
+def correct(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
+    labels = schema["properties"]["label"]["enum"]
+    proposed = grab(r"Proposed answer: (\S+)", prompt).strip('".')
+    truth = truth_of(grab(r"Passage:\n(.*?)\n\nQuestion:", prompt), grab(r"Question: ([^\n]*)", prompt))
+    if truth is None:
+        return {"rationale": "The passage does not settle the question.", "label": proposed or labels[0]}
+    label = labels[int(truth)]
+    verdict = "agrees with" if label == proposed else "contradicts"
+    return {"rationale": f"The passage {verdict} the proposed answer.", "label": label}

@@ -14,13 +14,15 @@ class CorrectStep(Step):
     fields = [("final_label", pa.int64()), ("corrected", pa.bool_()), ("rationale", pa.string())]
 
     def schema(self) -> dict:
+        extra = self.task.judge_schema or {}
         return {
             "type": "object",
             "properties": {
                 "rationale": {"type": "string"},
+                **extra,
                 "label": {"type": "string", "enum": self.labels},
             },
-            "required": ["rationale", "label"],
+            "required": ["rationale", *extra, "label"],
             "additionalProperties": False,
         }
 
@@ -33,8 +35,12 @@ class CorrectStep(Step):
 
     def parse(self, answer: dict, row: dict) -> dict | str:
         final = self.labels.index(answer["label"])
-        return {
-            "final_label": final,
-            "corrected": final != row["initial_label"],
-            "rationale": answer["rationale"],
-        }
+        out = {"final_label": final, "corrected": final != row["initial_label"], "rationale": answer["rationale"]}
+        if self.task.revise is not None:  # the judge may also fix the instance itself (e.g. ReCoRD's answer)
+            fields = json.loads(row["instance"])
+            revised = self.task.revise(fields, answer)
+            if isinstance(revised, str):
+                return f"{self.task.name} check: {revised}"
+            if revised != fields:
+                out.update(instance=json.dumps(revised, ensure_ascii=False), corrected=True)
+        return out
