@@ -13,8 +13,8 @@ from conftest import BOOLQ, ROOT, driver, final_ids
 
 from targen_ray import job as job_mod
 from targen_ray import plan
-from targen_ray.fake.boolq import truth_of
 from targen_ray.fake.process import FakeProcess
+from targen_ray.fake.tasks.boolq import truth_of
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from . import boolq
+from . import tasks
 from .prompt import grab
 from .words import ERAS, TOPICS
 
@@ -37,10 +37,7 @@ def _seeds(task, prompt: str, rng: random.Random, cfg: ContentConfig, schema: di
     return {"seeds": out}
 
 
-# Each module knows one task: `seed(rng, setting)`, `near_duplicate(rng, seed)`, and the step-3 and
-# step-4 answers `generate(prompt, rng, cfg, schema)` and `correct(prompt, rng, cfg, schema)`, which
-# read the prompts in prompts/<task>/.
-TASKS = {"boolq": boolq}
+TASKS = tasks.modules()
 
 
 def answer(schema_name: str, schema: dict, prompt: str, rng: random.Random, cfg: ContentConfig) -> dict:

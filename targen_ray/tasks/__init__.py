@@ -6,6 +6,8 @@ task by name.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,9 +46,12 @@ class Task:
 
 
 def _registry() -> dict[str, Task]:
-    from . import boolq
-
-    return {t.name: t for t in (boolq.TASK,)}
+    """Every task defined in this package: each module names its tasks in `TASKS`."""
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found.update({t.name: t for t in module.TASKS})
+    return found
 
 
 def get_task(name: str) -> Task:

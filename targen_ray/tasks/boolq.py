@@ -22,7 +22,7 @@ def _boolq_check(fields: dict) -> str | None:
     return None
 
 
-TASK = Task(
+BOOLQ = Task(
     name="boolq",
     label_names=("False", "True"),
     record_schema=pa.schema(
@@ -46,3 +46,5 @@ TASK = Task(
         "label": bool(r["label"]),
     },
 )
+
+TASKS = (BOOLQ,)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 import re
 
-from .prompt import grab, target_label
-from .words import ADJECTIVES, FEATURES, FILLER, NOUNS, PEOPLE, PLACES
+from ..prompt import grab, target_label
+from ..words import ADJECTIVES, FEATURES, FILLER, NOUNS, PEOPLE, PLACES
+
+TASKS = ("boolq",)
 
 FACT = re.compile(
     r"The (?P<name>[A-Z]\w+ \w+ of [A-Z][\w ]+?) was founded in (?P<year>\d{4}) "
