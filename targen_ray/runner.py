@@ -7,14 +7,15 @@ import json
 import logging
 import math
 import os
-import re
 import signal
 import sys
 import threading
 import time
 from collections import Counter
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 
 from . import plan, split, summary
@@ -42,28 +43,29 @@ def ensure_ray() -> None:
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
-def _normal(text: str) -> str:
-    return re.sub(r"\W+", " ", text.lower()).strip()
-
-
 def _explode(table: pa.Table, list_col: str, id_stage: str, job_name: str, keep: list[str]) -> pa.Table:
-    """One row per list item, with a stable id and exact (normalised) duplicates removed.
+    """One row per list item, with a stable id and exact (normalised) duplicates removed, in Arrow.
 
     Rows are taken in id order, not in the order requests happened to complete, so which duplicate
     is kept, and which seed goes to which slot, is the same in every run of the job.
     """
-    seen, cols = set(), {c: [] for c in ["item_id", "item", *keep]}
-    for row in table.select(["id", list_col, *keep]).sort_by("id").to_pylist():
-        for pos, item in enumerate(row[list_col]):
-            key = _normal(item)
-            if key in seen:
-                continue
-            seen.add(key)
-            cols["item_id"].append(stable_id(job_name, id_stage, row["id"], pos))
-            cols["item"].append(item)
-            for c in keep:
-                cols[c].append(row[c])
-    return pa.table(cols)
+    table = table.select(["id", list_col, *keep]).sort_by("id")
+    lists = table[list_col].combine_chunks()
+    items = pc.list_flatten(lists)
+    parent = pc.list_parent_indices(lists).to_numpy()
+    position = np.arange(len(items)) - lists.offsets.to_numpy()[parent]
+    key = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(items), r"[^\p{L}\p{N}_]+", " "))
+    first = (
+        pa.table({"key": key, "i": np.arange(len(items))}).group_by("key", use_threads=False).aggregate([("i", "min")])
+    )
+    kept = np.sort(first["i_min"].to_numpy())
+    parents = table["id"].take(parent[kept]).to_pylist()  # ids only: 20 characters a row
+    ids = [stable_id(job_name, id_stage, p, int(i)) for p, i in zip(parents, position[kept], strict=True)]
+    cols = {"item_id": pa.array(ids, pa.string()), "item": items.take(kept)}
+    return pa.table({**cols, **{c: table[c].take(parent[kept]) for c in keep}})
+
+
+LABEL_COLUMNS = ["split", "final_label"]
 
 
 class Runner:
@@ -76,7 +78,7 @@ class Runner:
         self.budget = BudgetActor.remote(job.spec.budget_usd) if job.spec.budget_usd else None
         self.estimate = estimate(job, limit)
 
-    def _stage(self, step: str, inputs: pa.Table, tag: str) -> None:
+    def _stage(self, step: str, inputs: pa.Table | list[str], tag: str) -> None:
         spent = summary.spent_usd(self.run_dir)
         if self.budget is not None:  # no request in flight between stages: the written ledger is the truth
             ray.get(self.budget.sync.remote(spent))
@@ -135,12 +137,12 @@ class Runner:
                 rounds = round_no + 1
                 seeds = self.seeds(contexts, len(todo), tag)
                 self._stage("generate", plan.assign(self.spec.name, round_no, todo, seeds), tag)
-                generated = self.run_dir.read("03_generated", tag)
-                if generated is not None:
+                generated = self.run_dir.parts("03_generated", tag)
+                if generated:
                     self._stage("correct", generated, tag)
-                kept = self.run_dir.read("04_corrected", tag)
+                kept = self.run_dir.read("04_corrected", tag, ["id"])
                 yield_ = (kept.num_rows if kept is not None else 0) / max(len(todo), 1)
-                done = [self.run_dir.read("04_corrected", f"r{k}") for k in range(round_no + 1)]
+                done = [self.run_dir.read("04_corrected", f"r{k}", LABEL_COLUMNS) for k in range(round_no + 1)]
                 need = plan.shortfall(self.quotas, sum(map(_label_counts, done), Counter()))
                 if not need:
                     break
@@ -156,8 +158,10 @@ class Runner:
 def _label_counts(table: pa.Table | None) -> Counter:
     if table is None:
         return Counter()
-    pairs = zip(table["split"].to_pylist(), table["final_label"].to_pylist(), strict=True)
-    return Counter(pairs)
+    counts = table.group_by(LABEL_COLUMNS).aggregate([("split", "count")]).to_pydict()
+    return Counter(
+        dict(zip(zip(counts["split"], counts["final_label"], strict=True), counts["split_count"], strict=True))
+    )
 
 
 def identity(job: Job, limit: int | None) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,45 +34,78 @@ LINEAGE = [
 ]
 
 
-def choose(rows: pa.Table, quotas: Quotas) -> pa.Array:
-    """Mask of the rows that fill each quota: earliest round first, then lowest id (deterministic)."""
-    order = pc.sort_indices(rows, [("round", "ascending"), ("id", "ascending")]).to_pylist()
-    keys = list(zip(rows["split"].to_pylist(), rows["final_label"].to_pylist(), strict=True))
-    left, mask = dict(quotas), [False] * rows.num_rows
-    for i in order:
-        if left.get(keys[i], 0) > 0:
-            left[keys[i]] -= 1
-            mask[i] = True
-    return pa.array(mask)
+def choose(keys: pa.Table, quotas: Quotas) -> np.ndarray:
+    """Mask of the rows that fill each quota: earliest round first, then lowest id (deterministic).
+
+    Vectorised over the key columns only, so a full-size stage is never a list of Python rows.
+    """
+    order = pc.sort_indices(
+        keys, [("split", "ascending"), ("final_label", "ascending"), ("round", "ascending"), ("id", "ascending")]
+    ).to_numpy()
+    split = pc.dictionary_encode(keys["split"].take(order).combine_chunks())
+    codes, label = split.indices.to_numpy(), keys["final_label"].take(order).to_numpy()
+    n = len(order)
+    starts = np.r_[True, (codes[1:] != codes[:-1]) | (label[1:] != label[:-1])] if n else np.array([], bool)
+    rank = np.arange(n) - np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    names = split.dictionary.to_pylist()
+    lookup = np.zeros((len(names), int(label.max(initial=0)) + 1), int)
+    for (name, lbl), q in quotas.items():
+        if name in names and lbl < lookup.shape[1]:
+            lookup[names.index(name), lbl] = q
+    quota = lookup[codes, label]
+    mask = np.zeros(n, bool)
+    mask[order[rank < quota]] = True
+    return mask
 
 
-def records(job: Job, rows: pa.Table) -> pa.Table:
-    """The split's table: SuperGLUE fields from each instance, idx 0..n-1 in a stable shuffled order."""
-    order = sorted(range(rows.num_rows), key=lambda i: stable_id(rows["id"][i].as_py(), "idx"))
-    rows = rows.take(order)
+def records(job: Job, rows: pa.Table, ids: pa.Array, idx: pa.Array) -> pa.Table:
+    """Final records for some rows of one split: SuperGLUE fields from each instance, then lineage.
+
+    `ids` is the whole split in idx order and `idx` its idx column; `_pos` (the row's place in that
+    order) lets the caller sort records built part by part.
+    """
+    pos = pc.index_in(rows["id"], ids)
     fields = [json.loads(s) for s in rows["instance"].to_pylist()]
-    schema = job.task.record_schema
     cols = {}
-    for f in schema:
+    for f in job.task.record_schema:
         if f.name == "idx":
-            make = job.task.make_idx
-            cols["idx"] = make(rows) if make else pa.array(range(rows.num_rows), f.type)
+            cols["idx"] = idx.take(pos)
         elif f.name == "label":
             cols["label"] = rows["final_label"].cast(f.type)
         else:
             cols[f.name] = pa.array([x[f.name] for x in fields], f.type)
     for out, src in LINEAGE:
         cols[out] = rows[src]
-    return pa.table(cols)
+    return pa.table({**cols, "_pos": pos})
 
 
 def write(job: Job, run: RunDir, quotas: Quotas) -> None:
-    """Replace final/ and surplus/ with the selection from everything corrected so far (idempotent)."""
-    rows = run.read("04_corrected")
-    if rows is None:
+    """Replace final/ and surplus/ with the selection from everything corrected so far (idempotent).
+
+    Quotas are chosen on the key columns; rows are then streamed part by part into records.
+    """
+    keys = run.read("04_corrected", columns=["id", "split", "final_label", "round", "seed_id"])
+    if keys is None:
         return
-    mask = choose(rows, quotas)
-    surplus, chosen = rows.filter(pc.invert(mask)), rows.filter(mask)
+    chosen = keys.filter(choose(keys, quotas))
+    order = pa.array([stable_id(i, "idx") for i in chosen["id"].to_pylist()], pa.string())  # a stable shuffle
+    chosen = chosen.append_column("order", order)
+    index = {}
+    for split in SPLITS:
+        ranked = chosen.filter(pc.equal(chosen["split"], split)).sort_by("order")
+        if ranked.num_rows:
+            make = job.task.make_idx
+            idx = make(ranked) if make else pa.array(range(ranked.num_rows), job.task.record_schema.field("idx").type)
+            index[split] = (ranked["id"], idx)
+    final, surplus = {s: [] for s in index}, []
+    for part in run.iter_parts("04_corrected"):
+        taken = pc.is_in(part["id"], chosen["id"])
+        surplus.append(part.filter(pc.invert(taken)))
+        for split, (ids, idx) in index.items():
+            rows = part.filter(pc.and_(taken, pc.equal(part["split"], split)))
+            if rows.num_rows:
+                final[split].append(records(job, rows, ids, idx))
+    surplus = pa.concat_tables(surplus, promote_options="default")
     run.replace("surplus", {"": surplus} if surplus.num_rows else {})
-    splits = {s: chosen.filter(pc.equal(chosen["split"], s)) for s in SPLITS}
-    run.replace("final", {s: records(job, t) for s, t in splits.items() if t.num_rows})
+    tables = {s: pa.concat_tables(ts).sort_by("_pos").drop_columns(["_pos"]) for s, ts in final.items()}
+    run.replace("final", tables)

@@ -6,6 +6,7 @@ import asyncio
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray
 
 from .health import ErrorRate
@@ -43,47 +44,72 @@ class BudgetStop(RunError):
 
 
 def run_stage(
-    job: Job, step: str, inputs: pa.Table, run: RunDir, tag: str, limiters: dict, budget=None, spent_before=0.0
+    job: Job,
+    step: str,
+    inputs: pa.Table | list[str],
+    run: RunDir,
+    tag: str,
+    limiters: dict,
+    budget=None,
+    spent_before=0.0,
 ) -> StageResult:
     """Send every input row through `step`; kept rows go to the stage dir, failures to rejects/.
 
-    Rows answered before (kept or rejected) are not sent again. A row `targen retry-rejects` sends
-    again carries its sample number, so that its request seed, and so its answer, differ from before.
-    When every row is answered, the stage's parts are compacted.
+    `inputs` is a table, or the Parquet parts the stage before wrote, which Ray Data reads in the
+    workers, so the driver never holds the stage. Rows answered before (kept or rejected) are not sent
+    again. A row `targen retry-rejects` sends again carries its sample number, so that its request
+    seed, and so its answer, differ from before. When every row is answered, the parts are compacted.
     """
     result = StageResult()
-    done = run.done_ids(step)
-    if len(done):
-        inputs = inputs.filter(pc.invert(pc.is_in(inputs["id"], done)))
-    retried = run.done_ids(step, folders=[f"retried/{step}"])
-    if len(retried) and inputs.num_rows:
-        counts = pc.value_counts(retried)
-        index = pc.index_in(inputs["id"], counts.field("values"))
-        sample = pc.fill_null(pc.take(counts.field("counts"), index), 0).cast(pa.int32())
-        inputs = inputs.drop_columns([c for c in ["sample"] if c in inputs.column_names]).append_column(
-            "sample", sample
-        )
-    if inputs.num_rows:
-        _send(job, step, inputs, run, tag, limiters, budget, spent_before, result)
+    if isinstance(inputs, pa.Table):
+        ids = inputs["id"]
+    else:
+        ids = pa.chunked_array([pq.read_table(p, columns=["id"], filesystem=run.fs)["id"] for p in inputs], pa.string())
+    todo = _pending(run, step, ids)
+    if todo.num_rows:
+        size = job.spec.batch_size
+        if isinstance(inputs, pa.Table):
+            inputs = inputs.filter(pc.is_in(inputs["id"], todo["id"]))
+            ds = ray.data.from_arrow([inputs.slice(i, size) for i in range(0, inputs.num_rows, size)])
+        else:
+            ds = ray.data.read_parquet(inputs, filesystem=run.fs)
+        ds = ds.map_batches(_with_samples, fn_kwargs={"todo": todo}, batch_format="pyarrow", batch_size=None)
+        _send(job, step, ds, todo.num_rows, run, tag, limiters, budget, spent_before, result)
     for where in (run.stage_dir(step), f"rejects/{step}"):
         run.compact(where, tag)
     return result
 
 
-def _send(job, step, inputs, run, tag, limiters, budget, spent_before, result) -> None:
+def _pending(run: RunDir, step: str, ids: pa.ChunkedArray) -> pa.Table:
+    """(id, sample) of the rows still to send: not answered yet; sample = how often sent again by
+    `targen retry-rejects` (0 for a first sample)."""
+    done = run.done_ids(step)
+    ids = ids.filter(pc.invert(pc.is_in(ids, done))) if len(done) else ids
+    retried = pc.value_counts(run.done_ids(step, folders=[f"retried/{step}"]))
+    sample = pc.take(retried.field("counts"), pc.index_in(ids, retried.field("values")))
+    return pa.table({"id": ids, "sample": pc.fill_null(sample, 0).cast(pa.int32())})
+
+
+def _with_samples(batch: pa.Table, todo: pa.Table) -> pa.Table:
+    """Keep the rows still to send, each with its sample number."""
+    pos = pc.index_in(batch["id"], todo["id"])
+    batch = batch.filter(pc.is_valid(pos)).drop_columns([c for c in ["sample"] if c in batch.column_names])
+    return batch.append_column("sample", todo["sample"].take(pos.drop_null()))
+
+
+def _send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result) -> None:
     specs = [spec for _, spec in job.pool(step)]
-    size = job.spec.batch_size
-    blocks = [inputs.slice(i, size) for i in range(0, inputs.num_rows, size)]
-    ds = ray.data.from_arrow(blocks).map_batches(
+    batches = -(-rows // job.spec.batch_size)
+    ds = ds.map_batches(
         StepWorker,
         fn_constructor_kwargs={"job": job, "step": step, "limiters": limiters, "budget": budget},
-        batch_size=None,
+        batch_size=job.spec.batch_size,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=min(max(s.workers for s in specs), len(blocks))),
+        compute=ray.data.ActorPoolStrategy(size=min(max(s.workers for s in specs), batches)),
         num_cpus=max(s.worker_cpus for s in specs),
         zero_copy_batch=True,
     )
-    progress = Progress(f"{step} {tag}", inputs.num_rows, spent_before)
+    progress = Progress(f"{step} {tag}", rows, spent_before)
     breaker = ErrorRate(job.spec.stop_error_rate, job.spec.stop_window)
     unadmitted = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

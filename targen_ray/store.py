@@ -164,9 +164,9 @@ class RunDir:
         for path in self.parts(where, tag):
             yield pq.read_table(path, filesystem=self.fs, columns=columns)
 
-    def read(self, where: str, tag: str = "") -> pa.Table | None:
+    def read(self, where: str, tag: str = "", columns: list[str] | None = None) -> pa.Table | None:
         """All parts of a folder (or only those written under `tag`), or None if there are none."""
-        tables = list(self.iter_parts(where, tag))
+        tables = list(self.iter_parts(where, tag, columns))
         return pa.concat_tables(tables, promote_options="default") if tables else None
 
     def done_ids(self, step: str, folders: list[str] | None = None) -> pa.Array:
