@@ -77,12 +77,17 @@ class Runner:
         self.limiters = limiters_for(job.endpoints, stable_id(job.spec.name, run.uri)[:8])
         self.budget = BudgetActor.remote(job.spec.budget_usd) if job.spec.budget_usd else None
         self.estimate = estimate(job, limit)
+        self.wall_s: Counter = Counter()  # seconds per stage (and the split), for rows/s in summary.json
 
     def _stage(self, step: str, inputs: pa.Table | list[str], tag: str) -> None:
+        started = time.monotonic()
         spent = summary.spent_usd(self.run_dir)
         if self.budget is not None:  # no request in flight between stages: the written ledger is the truth
             ray.get(self.budget.sync.remote(spent))
-        run_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent)
+        try:
+            run_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent)
+        finally:
+            self.wall_s[step] += time.monotonic() - started
 
     def contexts(self) -> pa.Table:
         want = min(self.spec.contexts, max(1, math.ceil(self.total / self.spec.seeds_per_context)))
@@ -148,8 +153,11 @@ class Runner:
                     break
         except BudgetStop as e:  # keep and split everything paid for so far
             stopped = str(e)
+        split_started = time.monotonic()
         split.write(self.job, self.run_dir, self.quotas)
-        result = summary.build(self.job, self.run_dir, self.quotas, rounds, time.time() - started, stopped)
+        self.wall_s["split"] += time.monotonic() - split_started
+        result = summary.build(self.job, self.run_dir, self.quotas, rounds, time.time() - started, stopped, self.wall_s)
+        result["split_wall_s"] = round(self.wall_s["split"], 2)
         result["estimate_vs_actual"] = summary.versus(self.estimate, result["stages"])
         self.run_dir.write_json("summary.json", result)
         return result

@@ -25,17 +25,21 @@ def _sum(t: pa.Table | None, col: str) -> int:
 LEDGER_KEYS = ("requests", "input_tokens", "output_tokens", "usd", "rate_limited", "errors")
 
 
-def _paid_tables(run: RunDir, step: str) -> list[pa.Table]:
-    """Every row a step has paid for: kept, rejected, sent again since (retried), or redone (superseded)."""
-    folders = (run.stage_dir(step), f"rejects/{step}", f"retried/{step}", f"superseded/{step}")
-    return [t for t in map(run.read, folders) if t is not None]
+PAID = ("", "rejects/", "retried/", "superseded/")  # every row a step paid for: kept, rejected, retried, redone
+
+
+def _paid_tables(run: RunDir, step: str, columns: list[str]) -> list[pa.Table]:
+    """Those columns of every row a step has paid for, one table per folder (never the row texts)."""
+    folders = [run.stage_dir(step) if not p else f"{p}{step}" for p in PAID]
+    return [t for t in (run.read(f, columns=columns) for f in folders) if t is not None]
 
 
 def ledger(run: RunDir) -> dict[str, dict]:
     """Per endpoint, every attempt of every row of every stage: the durable cost ledger."""
     out: dict[str, dict] = {}
     for step in STEPS:
-        for table in _paid_tables(run, step):
+        folders = [run.stage_dir(step) if not p else f"{p}{step}" for p in PAID]
+        for table in (t for f in folders for t in run.iter_parts(f, columns=[f"{step}_ledger"])):
             for cell in table[f"{step}_ledger"].to_pylist():
                 for endpoint, used in json.loads(cell).items():
                     entry = out.setdefault(endpoint, {"model": used["model"], **dict.fromkeys(LEDGER_KEYS, 0)})
@@ -48,40 +52,51 @@ def ledger(run: RunDir) -> dict[str, dict]:
 
 def spent_usd(run: RunDir) -> float:
     """What every attempt so far cost: an Arrow sum of each stage's USD column, no JSON parsed."""
-    return sum(pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for step in STEPS for t in _paid_tables(run, step))
+    return sum(
+        pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for step in STEPS for t in _paid_tables(run, step, [f"{step}_usd"])
+    )
 
 
-def build(job: Job, run: RunDir, quotas: Quotas, rounds: int, wall_s: float, stopped: str | None = None) -> dict:
+def build(
+    job: Job,
+    run: RunDir,
+    quotas: Quotas,
+    rounds: int,
+    wall_s: float,
+    stopped: str | None = None,
+    stage_wall_s: dict | None = None,
+) -> dict:
     stages, reasons = {}, Counter()
     for step in STEPS:
-        ok, bad = run.read(run.stage_dir(step)), run.read(f"rejects/{step}")
-        paid = _paid_tables(run, step)
+        ok, bad = run.read(run.stage_dir(step), columns=["id"]), run.read(f"rejects/{step}", columns=["error"])
+        paid = _paid_tables(run, step, [f"{step}_{k}" for k in ("requests", "input_tokens", "output_tokens", "usd")])
         usage = {k: sum(_sum(t, f"{step}_{k}") for t in paid) for k in ("requests", "input_tokens", "output_tokens")}
         usd = sum(pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for t in paid)
         stages[step] = {
             "inputs": _rows(ok) + _rows(bad),
             "kept": _rows(ok),
             "rejected": _rows(bad),
-            "retried": _rows(run.read(f"retried/{step}")),
+            "retried": _rows(run.read(f"retried/{step}", columns=["id"])),
             **usage,
             "usd": round(usd, 6),
+            "wall_s": round((stage_wall_s or {}).get(step, 0.0), 2),
         }
         if bad is not None:
             reasons.update(f"{step}: {r.split(':')[0]}" for r in bad["error"].to_pylist())
 
     final, labels = {}, job.spec.labels
     for split in SPLITS:
-        table = run.read(f"final/{split}")
-        counts = Counter(table["label"].to_pylist()) if table is not None else Counter()
+        table = run.read(f"final/{split}", columns=["final_label"])
+        counts = Counter(table["final_label"].to_pylist()) if table is not None else Counter()
         final[split] = {
             "rows": _rows(table),
             "target": sum(q for (s, _), q in quotas.items() if s == split),
             "labels": {labels[i]: counts.get(i, 0) for i in range(len(labels))},
             "label_targets": {labels[i]: quotas[(split, i)] for i in range(len(labels))},
         }
-    corrected = run.read("04_corrected")
+    corrected = run.read("04_corrected", columns=["corrected"])
     planned = stages["generate"]["inputs"]
-    surplus = _rows(run.read("surplus"))
+    surplus = _rows(run.read("surplus", columns=["id"]))
     kept = sum(f["rows"] for f in final.values())
     rows = {
         "planned": planned,

@@ -1,4 +1,5 @@
-"""`targen fake-server` as a child process: started, waited for, queried and stopped by tests and benchmarks."""
+"""`targen fake-server` as a child process (started, waited for, queried, stopped), and the memory of a
+driver process tree: what tests and benchmarks need around a run."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -73,3 +75,52 @@ class FakeProcess:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages (Ray's object store) split among the processes mapping them,
+    so a sum over processes counts each page once."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def session_pids(session: int) -> list[int]:
+    """Every live process in a session: a driver started with start_new_session and its local Ray."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) == session:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+class MemoryPeak:
+    """Samples, in a thread, the PSS of a driver process and of every process of its session (its
+    local Ray: raylet, GCS, object store, workers); keeps the peaks in MiB."""
+
+    def __init__(self, driver_pid: int, every_s: float = 0.5):
+        self.driver_pid, self.every_s = driver_pid, every_s
+        self.driver_mib = self.total_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids = session_pids(self.driver_pid)
+            sizes = {pid: _pss_kib(pid) / 1024 for pid in pids}
+            self.driver_mib = max(self.driver_mib, sizes.get(self.driver_pid, 0.0))
+            self.total_mib = max(self.total_mib, sum(sizes.values()))
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> MemoryPeak:
+        self._stop.set()
+        self._thread.join()
+        return self

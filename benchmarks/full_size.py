@@ -1,0 +1,98 @@
+"""Full size, proven: ReCoRD and BoolQ at their full default sizes through stages 1-4 and the split.
+
+Each job runs as `targen run` (its own driver and local Ray, as a user runs it) against the fake
+server (no latency, no rate limits), at 10% of its size and then at full size, side by side:
+
+  rows per split (exact?), wall time, rows/s per stage (stage inputs / stage wall time), peak memory
+  (PSS, so Ray's shared object store is counted once) of the driver and of the driver plus its whole
+  local Ray (raylet, GCS, object store, workers), and scaling = time(full) / (10 x time(10%)).
+
+    .venv/bin/python benchmarks/full_size.py [--jobs record boolq] [--fractions 0.1 1.0] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from targen_ray import job as job_mod
+from targen_ray import plan
+from targen_ray.fake.process import FakeProcess, MemoryPeak
+from targen_ray.spec import STEPS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(job_name: str, fraction: float, tmp: Path) -> dict:
+    job_file = ROOT / "jobs" / f"{job_name}.yaml"
+    full = sum(plan.split_sizes(job_mod.load(job_file, check_keys=False).spec).values())
+    limit = None if fraction >= 1 else math.ceil(full * fraction)
+    fake = FakeProcess(tmp)
+    try:
+        endpoints = fake.endpoints(writer="openai", judge="openai", workers=2, max_concurrency=32, timeout_s=60)
+        run_dir = tmp / f"{job_name}-{fraction}"
+        cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(job_file), "--endpoints", str(endpoints)]
+        cmd += ["--run-dir", str(run_dir), *(["--limit", str(limit)] if limit else [])]
+        env = {**os.environ, "RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"}
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+        memory = MemoryPeak(proc.pid)
+        _, err = proc.communicate()
+        memory.stop()
+        wall = time.monotonic() - started
+        if proc.returncode != 0:
+            raise SystemExit(f"{job_name} at {fraction}: exit {proc.returncode}\n{err[-3000:]}")
+        summary = json.loads((run_dir / "summary.json").read_text())
+    finally:
+        fake.stop()
+    return {
+        "job": job_name,
+        "fraction": fraction,
+        "rows": {s: f"{v['rows']}/{v['target']}" for s, v in summary["splits"].items()},
+        "exact": summary["complete"],
+        "counts_add_up": summary["rows"]["counts_add_up"],
+        "requests": summary["requests"],
+        "wall_s": round(wall, 1),
+        "rows_per_s": {
+            step: round(summary["stages"][step]["inputs"] / max(summary["stages"][step]["wall_s"], 1e-9), 1)
+            for step in STEPS
+        },
+        "split_s": summary["split_wall_s"],
+        "peak_driver_mib": round(memory.driver_mib),
+        "peak_total_mib": round(memory.total_mib),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--jobs", nargs="+", default=["record", "boolq"])
+    p.add_argument("--fractions", nargs="+", type=float, default=[0.1, 1.0])
+    p.add_argument("--out", help="also write the results as JSON here")
+    args = p.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="targen-full-") as tmp:
+        for name in args.jobs:
+            by_fraction = {}
+            for fraction in args.fractions:
+                result = measure(name, fraction, Path(tmp))
+                print(json.dumps(result), flush=True)
+                by_fraction[fraction] = result
+                results.append(result)
+            small, large = by_fraction.get(0.1), by_fraction.get(1.0)
+            if small and large:
+                ratio = large["wall_s"] / (10 * small["wall_s"])
+                print(json.dumps({"job": name, "scaling": round(ratio, 3)}), flush=True)
+                results.append({"job": name, "scaling": round(ratio, 3)})
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
