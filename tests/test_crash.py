@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from conftest import BOOLQ, ROOT, driver, final_ids
 
 from targen_ray import job as job_mod
-from targen_ray.fake.process import FakeProcess
+from targen_ray.fake.process import FakeProcess, session_pids
 from targen_ray.runner import run
 from targen_ray.steps import stable_id
 
@@ -88,14 +88,14 @@ def _wait_for_parts(proc: subprocess.Popen, run_dir: Path, n: int) -> None:
 def _step_workers(session: int) -> list[int]:
     """Pids of the StepWorker actors of the Ray that the driver in process session `session` started."""
     pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for pid in session_pids(session):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
+            if "MapWorker(MapBatches(StepWorker))" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(
+                errors="replace"
+            ):
+                pids.append(pid)
         except OSError:
             continue
-        if int(fields[3]) == session and "MapWorker(MapBatches(StepWorker))" in cmdline:
-            pids.append(int(stat.parent.name))
     return pids
 
 
