@@ -11,6 +11,8 @@ from .spec import SpecError
 EXAMPLES = {
     "run": "example:\n  targen run jobs/boolq.yaml --limit 40\n"
     "  targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --run-dir runs/boolq-fake",
+    "retry-rejects": "example:\n  targen retry-rejects runs/boolq-fake",
+    "export": "example:\n  targen export runs/boolq-fake --format superglue",
     "estimate": "example:\n  targen estimate jobs/boolq.yaml --endpoints jobs/endpoints/openai.yaml",
     "fake-server": "example:\n  targen fake-server --port 8999 --wrong-label-rate 0.2 &\n"
     "  FAKE_API_KEY=x targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --limit 200",
@@ -27,12 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser(
+    def command(name: str, short: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=short, description=description, epilog=EXAMPLES[name], formatter_class=fmt)
+
+    run = command(
         "run",
-        help="run a job: contexts -> seeds -> label-constrained generation -> self-correction -> splits",
-        description="Run the four TarGEN steps as Ray stages; write RUN_DIR/final/{train,validation,test}.",
-        epilog=EXAMPLES["run"],
-        formatter_class=fmt,
+        "run a job: contexts -> seeds -> label-constrained generation -> self-correction -> splits",
+        "Run the four TarGEN steps as Ray stages; write RUN_DIR/final/{train,validation,test}.",
     )
     run.add_argument("job", help="job YAML, e.g. jobs/boolq.yaml")
     run.add_argument("--endpoints", help="endpoints YAML (default: endpoints/local.yaml next to the job)")
@@ -49,46 +52,38 @@ def _parser() -> argparse.ArgumentParser:
         "of a changed job or prompts; later stages are redone too, earlier ones kept",
     )
 
-    retry = sub.add_parser(
+    retry = command(
         "retry-rejects",
-        help="send a run's rejected rows again (after an outage, a fixed key, ...) and finish the run",
-        description="Move rejects/<step> aside (kept in the cost ledger) and send those rows again.",
-        epilog="example:\n  targen retry-rejects runs/boolq-fake",
-        formatter_class=fmt,
+        "send a run's rejected rows again (after an outage, a fixed key, ...) and finish the run",
+        "Move rejects/<step> aside (kept in the cost ledger) and send those rows again.",
     )
     retry.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
     retry.add_argument("--steps", default="generate,correct", help="steps whose rejects to send again")
     retry.add_argument("--job", help="job YAML (default: the one recorded in RUN_DIR/run.json)")
     retry.add_argument("--endpoints", help="endpoints YAML (default: the one recorded in RUN_DIR/run.json)")
 
-    export = sub.add_parser(
+    export = command(
         "export",
-        help="write a run's final splits in another layout: --format superglue (the original JSONL files)",
-        description="Write RUN_DIR/superglue/{train,val,test}.jsonl (AX-b/AX-g: one file) from RUN_DIR/final.",
-        epilog="example:\n  targen export runs/boolq-fake --format superglue",
-        formatter_class=fmt,
+        "write a run's final splits in another layout: --format superglue (the original JSONL files)",
+        "Write RUN_DIR/superglue/{train,val,test}.jsonl (AX-b/AX-g: one file) from RUN_DIR/final.",
     )
     export.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
     export.add_argument("--format", choices=["superglue"], default="superglue")
 
-    est = sub.add_parser(
+    est = command(
         "estimate",
-        help="print requests, tokens, USD and the time rate limits imply, without calling any model",
-        description="Estimate a job per step from its own templates, sizes, prices and rate limits.",
-        epilog=EXAMPLES["estimate"],
-        formatter_class=fmt,
+        "print requests, tokens, USD and the time rate limits imply, without calling any model",
+        "Estimate a job per step from its own templates, sizes, prices and rate limits.",
     )
     est.add_argument("job", help="job YAML, e.g. jobs/boolq.yaml")
     est.add_argument("--endpoints", help="endpoints YAML (default: endpoints/local.yaml next to the job)")
     est.add_argument("--limit", type=int, help="estimate for N rows in total instead of the full size")
     est.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    fake = sub.add_parser(
+    fake = command(
         "fake-server",
-        help="serve a fake OpenAI/Anthropic API on loopback for tests and offline runs",
-        description="A task-aware fake provider: OpenAI chat completions and Anthropic messages.",
-        epilog=EXAMPLES["fake-server"],
-        formatter_class=fmt,
+        "serve a fake OpenAI/Anthropic API on loopback for tests and offline runs",
+        "A task-aware fake provider: OpenAI chat completions and Anthropic messages.",
     )
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=8999)
