@@ -7,7 +7,7 @@ import pytest
 from targen_ray.cli import main
 
 
-@pytest.mark.parametrize("argv", [[], ["run"], ["fake-server"]])
+@pytest.mark.parametrize("argv", [[], ["run"], ["retry-rejects"], ["export"], ["estimate"], ["fake-server"]])
 def test_help_has_an_example(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*argv, "--help"])

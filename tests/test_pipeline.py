@@ -13,6 +13,7 @@ from conftest import BOOLQ, ROOT, driver, final_ids
 
 from targen_ray import job as job_mod
 from targen_ray import plan
+from targen_ray.cli import main
 from targen_ray.fake.process import FakeProcess
 from targen_ray.fake.tasks.boolq import truth_of
 from targen_ray.runner import run
@@ -71,6 +72,13 @@ def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
     assert summary["rows"]["kept"] == 150
     assert summary["requests"] == sum(s["requests"] for s in summary["stages"].values())
     assert json.loads((run_dir / "summary.json").read_text()) == summary
+
+    # The original SuperGLUE layout, for the official loaders: BoolQ's labels are JSON booleans.
+    assert main(["export", str(run_dir), "--format", "superglue"]) == 0
+    for name, split in (("train.jsonl", "train"), ("val.jsonl", "validation"), ("test.jsonl", "test")):
+        lines = [json.loads(line) for line in (run_dir / "superglue" / name).read_text().splitlines()]
+        assert len(lines) == summary["splits"][split]["rows"]
+        assert all(set(x) == {"question", "passage", "idx", "label"} and isinstance(x["label"], bool) for x in lines)
 
 
 def test_revoked_key_stops_run_with_one_line(fake, tmp_path):
