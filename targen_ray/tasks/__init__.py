@@ -6,6 +6,7 @@ task by name.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -45,6 +46,7 @@ class Task:
         return self.hf_config or self.name
 
 
+@functools.cache
 def _registry() -> dict[str, Task]:
     """Every task defined in this package: each module names its tasks in `TASKS`."""
     found = {}

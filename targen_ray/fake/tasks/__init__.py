@@ -6,11 +6,13 @@ in prompts/<task>/. A wrong label planted by `generate` (cfg.wrong_label_rate) m
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from types import ModuleType
 
 
+@functools.cache
 def modules() -> dict[str, ModuleType]:
     """Task name -> the module that answers for it."""
     out = {}
