@@ -26,7 +26,7 @@ from .spec import STEPS
 from .stage import BudgetStop, RunError, run_stage
 from .steps import stable_id
 from .steps.contexts import PER_CALL
-from .store import RunDir
+from .store import RunDir, release_memory
 
 
 def ensure_ray() -> None:
@@ -125,6 +125,7 @@ class Runner:
         if done is None:
             return pa.table({"seed_id": [], "seed": [], "context_id": [], "context": []})
         made = _explode(done, "seeds", "seed", self.spec.name, ["context_id", "context"])
+        release_memory()
         return made.rename_columns(["seed_id", "seed", "context_id", "context"])
 
     def execute(self) -> dict:

@@ -12,7 +12,7 @@ from .job import Job
 from .plan import Quotas
 from .spec import SPLITS
 from .steps import stable_id
-from .store import RunDir
+from .store import RunDir, release_memory
 
 # Lineage kept next to the SuperGLUE fields: (output column, column in 04_corrected)
 LINEAGE = [
@@ -32,6 +32,9 @@ LINEAGE = [
     ("correct_input_tokens", "correct_input_tokens"),
     ("correct_output_tokens", "correct_output_tokens"),
 ]
+
+
+RECORDS_AT_ONCE = 2048
 
 
 def choose(keys: pa.Table, quotas: Quotas) -> np.ndarray:
@@ -61,8 +64,8 @@ def choose(keys: pa.Table, quotas: Quotas) -> np.ndarray:
 def records(job: Job, rows: pa.Table, ids: pa.Array, idx: pa.Array) -> pa.Table:
     """Final records for some rows of one split: SuperGLUE fields from each instance, then lineage.
 
-    `ids` is the whole split in idx order and `idx` its idx column; `_pos` (the row's place in that
-    order) lets the caller sort records built part by part.
+    `ids` is the whole split in idx order and `idx` its idx column; `_pos` is the row's place in that
+    order.
     """
     pos = pc.index_in(rows["id"], ids)
     fields = [json.loads(s) for s in rows["instance"].to_pylist()]
@@ -82,7 +85,8 @@ def records(job: Job, rows: pa.Table, ids: pa.Array, idx: pa.Array) -> pa.Table:
 def write(job: Job, run: RunDir, quotas: Quotas) -> None:
     """Replace final/ and surplus/ with the selection from everything corrected so far (idempotent).
 
-    Quotas are chosen on the key columns; rows are then streamed part by part into records.
+    Quotas are chosen on the key columns; rows are then streamed, a batch at a time, into record
+    files (each in idx order), so the driver never holds a split.
     """
     keys = run.read("04_corrected", columns=["id", "split", "final_label", "round", "seed_id"])
     if keys is None:
@@ -97,15 +101,16 @@ def write(job: Job, run: RunDir, quotas: Quotas) -> None:
             make = job.task.make_idx
             idx = make(ranked) if make else pa.array(range(ranked.num_rows), job.task.record_schema.field("idx").type)
             index[split] = (ranked["id"], idx)
-    final, surplus = {s: [] for s in index}, []
+    final, surplus = run.rewrite("final"), run.rewrite("surplus")
     for part in run.iter_parts("04_corrected"):
-        taken = pc.is_in(part["id"], chosen["id"])
-        surplus.append(part.filter(pc.invert(taken)))
-        for split, (ids, idx) in index.items():
-            rows = part.filter(pc.and_(taken, pc.equal(part["split"], split)))
-            if rows.num_rows:
-                final[split].append(records(job, rows, ids, idx))
-    surplus = pa.concat_tables(surplus, promote_options="default")
-    run.replace("surplus", {"": surplus} if surplus.num_rows else {})
-    tables = {s: pa.concat_tables(ts).sort_by("_pos").drop_columns(["_pos"]) for s, ts in final.items()}
-    run.replace("final", tables)
+        for batch in part.to_batches(max_chunksize=RECORDS_AT_ONCE):  # bounds what is held at once
+            batch = pa.Table.from_batches([batch])
+            taken = pc.is_in(batch["id"], chosen["id"])
+            surplus.write("", batch.filter(pc.invert(taken)))
+            for split, (ids, idx) in index.items():
+                rows = batch.filter(pc.and_(taken, pc.equal(batch["split"], split)))
+                if rows.num_rows:
+                    final.write(split, records(job, rows, ids, idx).sort_by("_pos").drop_columns(["_pos"]))
+    final.commit()
+    surplus.commit()
+    release_memory()

@@ -14,7 +14,7 @@ from .job import Job
 from .pool import Endpoint, Pool
 from .progress import Progress, StageResult
 from .steps import STEP_CLASSES
-from .store import RunDir
+from .store import RunDir, release_memory
 
 
 class StepWorker:
@@ -72,9 +72,13 @@ def run_stage(
             inputs = inputs.filter(pc.is_in(inputs["id"], todo["id"]))
             ds = ray.data.from_arrow([inputs.slice(i, size) for i in range(0, inputs.num_rows, size)])
         else:
-            ds = ray.data.read_parquet(inputs, filesystem=run.fs)
+            # A compacted part is one block when read; split it into blocks of a few batches, so every
+            # actor gets work and results reach the run dir as batches finish, not as one block at the end.
+            blocks = -(-len(ids) // (size * 4))
+            ds = ray.data.read_parquet(inputs, filesystem=run.fs).repartition(blocks)
         ds = ds.map_batches(_with_samples, fn_kwargs={"todo": todo}, batch_format="pyarrow", batch_size=None)
         _send(job, step, ds, todo.num_rows, run, tag, limiters, budget, spent_before, result)
+    release_memory()
     for where in (run.stage_dir(step), f"rejects/{step}"):
         run.compact(where, tag)
     return result

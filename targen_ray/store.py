@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 RUN_FILE = "run.json"
 COMPACT_BYTES = 128 * 2**20  # in-memory size of a compacted file: large enough to scan fast, small enough to split
+ROW_GROUP_BYTES = 8 * 2**20  # what compaction holds at once
 
 STAGE_DIRS = {
     "contexts": "01_contexts",
@@ -175,15 +176,9 @@ class RunDir:
         ids = [t["id"] for where in folders for t in self.iter_parts(where, columns=["id"])]
         return pa.chunked_array(ids, pa.string()).combine_chunks() if ids else pa.array([], pa.string())
 
-    def replace(self, where: str, parts: dict[str, pa.Table]) -> None:
-        """Make a folder (final/, surplus/) hold exactly `parts`, one file per subfolder; rebuilt whole
-        on every run, so a crash half-way is repaired by the next."""
-        keep = set()
-        for sub, table in parts.items():
-            path = self._p(where, sub, "all-part-00000.parquet")
-            self._write_table(path, table)
-            keep.add(path)
-        self.delete([p for p in self.files(where, recursive=True) if p not in keep])
+    def rewrite(self, where: str) -> Rewrite:
+        """Start replacing what a folder (final/, surplus/) holds with files written one at a time."""
+        return Rewrite(self, where)
 
     def move(self, src: str, dest: str, prefix: str) -> None:
         """Move every file of folder `src` into folder `dest` (e.g. rejects/ to retried/), names prefixed
@@ -196,7 +191,8 @@ class RunDir:
 
     # -- compaction ----------------------------------------------------------------------------------
     def compact(self, where: str, tag: str) -> None:
-        """Merge the parts of a finished stage (one tag) into files of about COMPACT_BYTES.
+        """Merge the parts of a finished stage (one tag) into files of about COMPACT_BYTES, streamed a
+        row group at a time, so the driver holds one row group, not one file.
 
         The intent file names the parts to replace and the first number of the merged files before
         anything changes, so that `_recover` can finish or undo a compaction a crash interrupted.
@@ -208,16 +204,26 @@ class RunDir:
         self._next_part[(where, tag)] = first
         intent = f"{where}/_compacting-{tag}.json"
         self.write_json(intent, {"replaces": [posixpath.basename(p) for p in old], "first": first})
-        batch, size = [], 0
-        for path in old:
-            batch.append(pq.read_table(path, filesystem=self.fs))
-            size += batch[-1].nbytes
-            if size >= COMPACT_BYTES or path == old[-1]:
-                self.write_part(where, tag, pa.concat_tables(batch, promote_options="default"))
-                batch, size = [], 0
+        schema = pa.unify_schemas([pq.read_schema(p, filesystem=self.fs) for p in old], promote_options="permissive")
+        pending = list(old)
+        while pending:
+            self._write(self._p(where, self._part_name(where, tag)), lambda path: self._merge(pending, schema, path))
         self.write_json(intent, {"replaces": [posixpath.basename(p) for p in old], "done": True})
         self.delete(old)
         self.delete([self._p(intent)])
+        release_memory()
+
+    def _merge(self, pending: list[str], schema: pa.Schema, path: str) -> None:
+        """Write parts from the front of `pending` into one file at `path` until it holds COMPACT_BYTES."""
+        size, group = 0, []
+        with pq.ParquetWriter(path, schema, filesystem=self.fs) as writer:
+            while pending and size < COMPACT_BYTES:
+                table = pq.read_table(pending.pop(0), filesystem=self.fs)
+                group.append(_conform(table, schema))
+                size += table.nbytes
+                if sum(t.nbytes for t in group) >= ROW_GROUP_BYTES or not pending or size >= COMPACT_BYTES:
+                    writer.write_table(pa.concat_tables(group))
+                    group = []
 
     def _recover(self) -> None:
         """Finish or undo compactions a crash interrupted: once `done` is recorded the replaced parts
@@ -235,6 +241,40 @@ class RunDir:
                 where = posixpath.relpath(folder, self.path)
                 self.delete([p for p in self.parts(where, tag) if _number(p) >= state["first"]])
             self.delete([intent])
+
+
+class Rewrite:
+    """New content for a folder, streamed: files of a new generation are written as they come, and
+    `commit` deletes every other file. Rebuilt whole on every run, so a crash half-way (old and new
+    files side by side) is repaired by the next."""
+
+    def __init__(self, run: RunDir, where: str):
+        self.run, self.where = run, where
+        self.generation = time.strftime("%Y%m%dT%H%M%S")
+        self.written: set[str] = set()
+
+    def write(self, sub: str, table: pa.Table) -> None:
+        if table.num_rows:
+            path = self.run._p(self.where, sub, f"{self.generation}-part-{len(self.written):05d}.parquet")
+            self.run._write_table(path, table)
+            self.written.add(path)
+
+    def commit(self) -> None:
+        self.run.delete([p for p in self.run.files(self.where, recursive=True) if p not in self.written])
+
+
+def release_memory() -> None:
+    """Hand Arrow's freed memory back to the OS. Its allocator (mimalloc) keeps freed pages for reuse;
+    after a stage, a compaction or the split that is a long-lived driver holding what it no longer uses."""
+    pa.default_memory_pool().release_unused()
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with exactly `schema`'s columns: missing ones null (e.g. a column added by a later version)."""
+    cols = [
+        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type) for f in schema
+    ]
+    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def _is_part(path: str, tag: str) -> bool:
