@@ -24,6 +24,13 @@ def _words(tokens: int) -> str:
     return " ".join(["word"] * max(1, tokens * 3 // 4))
 
 
+def _typical(schema: dict, text: str) -> dict:
+    """A stand-in for what step 3 returns, by the schema's property types: text of typical length for
+    strings (and lists of strings), 1 for numbers."""
+    values = {"string": text, "array": [text], "integer": 1, "number": 1.0, "boolean": True}
+    return {name: values.get(prop.get("type"), text) for name, prop in schema["properties"].items()}
+
+
 def _calls(job: Job, limit: int | None) -> dict[str, int]:
     spec = job.spec
     quotas = plan.quotas(spec, limit)
@@ -54,7 +61,7 @@ def _tokens(job: Job, step: str) -> tuple[int, int]:
             "labels": labels,
         },
         "correct": {
-            "instance": task.build(seed, dict.fromkeys(task.instance_schema["properties"], instance)),
+            "instance": task.build(seed, _typical(task.instance_schema, instance)),
             "label": labels[0],
             "labels": labels,
         },

@@ -49,9 +49,7 @@ def _wsc_build(seed: str, instance: dict) -> dict:
     fields = {"text": text}
     for n in (1, 2):
         given = instance[f"span{n}_text"].strip()
-        occurrence = instance[f"span{n}_occurrence"]
-        # (`targen estimate` builds an instance with every property a string of words)
-        index = find_span(tokens, given, occurrence if isinstance(occurrence, int) else 1)
+        index = find_span(tokens, given, instance[f"span{n}_occurrence"])
         fields[f"span{n}_index"] = index
         fields[f"span{n}_text"] = span_text(tokens, index, len(given.split())) if index >= 0 else given
     return {k: fields[k] for k in ("text", "span1_index", "span2_index", "span1_text", "span2_text")}
