@@ -47,22 +47,36 @@ def _explode(table: pa.Table, list_col: str, id_stage: str, job_name: str, keep:
     """One row per list item, with a stable id and exact (normalised) duplicates removed, in Arrow.
 
     Rows are taken in id order, not in the order requests happened to complete, so which duplicate
-    is kept, and which seed goes to which slot, is the same in every run of the job.
+    is kept, and which seed goes to which slot, is the same in every run of the job. Duplicates are
+    found by an 8-byte digest of the normalised text, computed a chunk at a time, so that a round of
+    full-size ReCoRD passages is not copied three times over to compare them.
     """
-    table = table.select(["id", list_col, *keep]).sort_by("id")
+    table = table.take(pc.sort_indices(table["id"]))
     lists = table[list_col].combine_chunks()
     items = pc.list_flatten(lists)
     parent = pc.list_parent_indices(lists).to_numpy()
     position = np.arange(len(items)) - lists.offsets.to_numpy()[parent]
-    key = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(items), r"[^\p{L}\p{N}_]+", " "))
-    first = (
-        pa.table({"key": key, "i": np.arange(len(items))}).group_by("key", use_threads=False).aggregate([("i", "min")])
+    digests = np.concatenate(
+        [_digests(items.slice(i, DIGEST_CHUNK)) for i in range(0, len(items), DIGEST_CHUNK)] or [[]]
     )
-    kept = np.sort(first["i_min"].to_numpy())
+    _, first = np.unique(digests, return_index=True)
+    kept = np.sort(first)
     parents = table["id"].take(parent[kept]).to_pylist()  # ids only: 20 characters a row
     ids = [stable_id(job_name, id_stage, p, int(i)) for p, i in zip(parents, position[kept], strict=True)]
     cols = {"item_id": pa.array(ids, pa.string()), "item": items.take(kept)}
     return pa.table({**cols, **{c: table[c].take(parent[kept]) for c in keep}})
+
+
+DIGEST_CHUNK = 8192
+
+
+def _digests(items: pa.Array) -> np.ndarray:
+    """Lower-cased text with runs of non-word characters as one space, hashed to 8 bytes."""
+    key = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(items), r"[^\p{L}\p{N}_]+", " "))
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "little") for k in key.to_pylist()],
+        np.uint64,
+    )
 
 
 LABEL_COLUMNS = ["split", "final_label"]
@@ -97,7 +111,7 @@ class Runner:
             ids = [stable_id(self.spec.name, "contexts", calls + i) for i in range(n_calls)]
             calls += n_calls
             self._stage("contexts", pa.table({"id": ids, "n": [PER_CALL] * n_calls}), f"r{attempt}")
-            done = self.run_dir.read("01_contexts")
+            done = self.run_dir.read("01_contexts", columns=["id", "contexts"])
             if done is not None:
                 made = _explode(done, "contexts", "context", self.spec.name, [])
             if made.num_rows >= want:
@@ -121,7 +135,7 @@ class Runner:
             }
         )
         self._stage("seeds", inputs, tag)
-        done = self.run_dir.read("02_seeds", tag)
+        done = self.run_dir.read("02_seeds", tag, ["id", "seeds", "context_id", "context"])
         if done is None:
             return pa.table({"seed_id": [], "seed": [], "context_id": [], "context": []})
         made = _explode(done, "seeds", "seed", self.spec.name, ["context_id", "context"])

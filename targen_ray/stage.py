@@ -69,7 +69,8 @@ def run_stage(
     if todo.num_rows:
         size = job.spec.batch_size
         if isinstance(inputs, pa.Table):
-            inputs = inputs.filter(pc.is_in(inputs["id"], todo["id"]))
+            if todo.num_rows < inputs.num_rows:  # resuming: no copy of a whole stage's inputs otherwise
+                inputs = inputs.filter(pc.is_in(inputs["id"], todo["id"]))
             ds = ray.data.from_arrow([inputs.slice(i, size) for i in range(0, inputs.num_rows, size)])
         else:
             # A compacted part is one block when read; split it into blocks of a few batches, so every
