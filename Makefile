@@ -34,6 +34,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/limits_utilisation.py
 	$(BIN)/python benchmarks/pool_overhead.py
+	$(BIN)/python benchmarks/full_size.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
