@@ -15,3 +15,12 @@ def target_label(prompt: str, labels: list[str], marker: str = "Required answer"
     """The label the generate prompt asks for (a valid one, whatever the template's quoting)."""
     target = grab(rf"{marker}: ([^\n]+)", prompt).strip('".')
     return target if target in labels else labels[-1]
+
+
+def verdict(labels: list[str], proposed: str, label: str | None, reading: str) -> dict:
+    """The fake judge's answer: `label`, what the instance really says, with a rationale; or, when the
+    instance does not settle it (`label` None), the proposed label kept."""
+    if label is None:
+        return {"rationale": f"{reading} does not settle it.", "label": proposed if proposed in labels else labels[0]}
+    agrees = "agrees with" if label == proposed else "contradicts"
+    return {"rationale": f"{reading} {agrees} the proposed label.", "label": label}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import re
 
-from ..prompt import grab, target_label
+from ..prompt import grab, target_label, verdict
 from ..words import ADJECTIVES, FEATURES, FILLER, NOUNS, PEOPLE, PLACES
 
 TASKS = ("boolq",)
@@ -73,8 +73,4 @@ def correct(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
     labels = schema["properties"]["label"]["enum"]
     proposed = grab(r"Proposed answer: (\S+)", prompt).strip('".')
     truth = truth_of(grab(r"Passage:\n(.*?)\n\nQuestion:", prompt), grab(r"Question: ([^\n]*)", prompt))
-    if truth is None:
-        return {"rationale": "The passage does not settle the question.", "label": proposed or labels[0]}
-    label = labels[int(truth)]
-    verdict = "agrees with" if label == proposed else "contradicts"
-    return {"rationale": f"The passage {verdict} the proposed answer.", "label": label}
+    return verdict(labels, proposed, None if truth is None else labels[int(truth)], "The passage")

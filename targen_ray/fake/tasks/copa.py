@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import re
 
-from ..prompt import grab, target_label
+from ..prompt import grab, target_label, verdict
 from ..words import PEOPLE, PLACES
 
 TASKS = ("copa",)
@@ -119,8 +119,4 @@ def correct(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
         grab(r"Alternative 1 \([^)]*\): ([^\n]*)", prompt),
         grab(r"Alternative 2 \([^)]*\): ([^\n]*)", prompt),
     )
-    if truth is None:
-        return {"rationale": "Neither alternative is clearly more plausible.", "label": proposed or labels[0]}
-    label = labels[truth]
-    verdict = "agrees with" if label == proposed else "contradicts"
-    return {"rationale": f"Common sense about the premise {verdict} the proposed answer.", "label": label}
+    return verdict(labels, proposed, None if truth is None else labels[truth], "Common sense about the premise")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import re
 
-from ..prompt import grab, target_label
+from ..prompt import grab, target_label, verdict
 from ..words import ADJECTIVES, FEATURES, FILLER, NOUNS, PEOPLE, PLACES
 
 TASKS = ("multirc",)
@@ -125,11 +125,4 @@ def correct(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
         grab(r"Question: ([^\n]*)", prompt),
         grab(r"Candidate answer: ([^\n]*)", prompt),
     )
-    if truth is None:
-        return {
-            "rationale": "The paragraph does not settle the answer.",
-            "label": proposed if proposed in labels else labels[0],
-        }
-    label = labels[-1] if truth else labels[0]
-    verdict = "agrees with" if label == proposed else "contradicts"
-    return {"rationale": f"The paragraph {verdict} the proposed verdict on this answer.", "label": label}
+    return verdict(labels, proposed, None if truth is None else labels[int(truth)], "The paragraph")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import re
 
-from ..prompt import grab, target_label
+from ..prompt import grab, target_label, verdict
 from ..words import ADJECTIVES, FILLER, NOUNS, PEOPLE, PLACES
 
 TASKS = ("cb", "rte", "axb", "axg")
@@ -451,11 +451,4 @@ def correct(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
     proposed = grab(r"Proposed label: (\S+)", prompt).strip('".')
     premise = grab(r"(?:Premise|Sentence 1):\n(.*?)\n\n(?:Hypothesis|Sentence 2):", prompt)
     hypothesis = grab(r"(?:Hypothesis|Sentence 2): ([^\n]*)", prompt)
-    label = label_of(labels, premise, hypothesis)
-    if label is None:
-        return {
-            "rationale": "The pair is outside what can be checked.",
-            "label": proposed if proposed in labels else labels[0],
-        }
-    verdict = "agrees with" if label == proposed else "contradicts"
-    return {"rationale": f"Read against the premise, the hypothesis {verdict} the proposed label.", "label": label}
+    return verdict(labels, proposed, label_of(labels, premise, hypothesis), "Read against the premise, the hypothesis")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import re
 
-from ..prompt import grab, target_label
+from ..prompt import grab, target_label, verdict
 from ..words import PEOPLE, PLACES
 
 TASKS = ("wic",)
@@ -232,8 +232,4 @@ def correct(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
         grab(r"Sentence 1: ([^\n]*)", prompt),
         grab(r"Sentence 2: ([^\n]*)", prompt),
     )
-    if same is None:
-        return {"rationale": "The sentences do not settle the sense.", "label": proposed or labels[0]}
-    label = labels[int(same)]
-    verdict = "agrees with" if label == proposed else "contradicts"
-    return {"rationale": f"Reading each sentence for its sense {verdict} the proposed answer.", "label": label}
+    return verdict(labels, proposed, None if same is None else labels[int(same)], "Each sentence's sense")

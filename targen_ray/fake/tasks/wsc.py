@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import re
 
-from ..prompt import grab, target_label
+from ..prompt import grab, target_label, verdict
 from ..words import PLACES
 
 TASKS = ("wsc",)
@@ -183,8 +183,4 @@ def correct(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
         grab(r"Noun phrase \(span1\): (.*?) \(word", prompt),
         grab(r"Pronoun \(span2\): (.*?) \(word", prompt),
     )
-    if truth is None:
-        return {"rationale": "The text does not settle the reference.", "label": proposed or labels[0]}
-    label = labels[int(truth)]
-    verdict = "agrees with" if label == proposed else "contradicts"
-    return {"rationale": f"Reading the situation {verdict} the proposed answer.", "label": label}
+    return verdict(labels, proposed, None if truth is None else labels[int(truth)], "The situation")
