@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -68,16 +69,19 @@ def run_stage(
     todo = _pending(run, step, ids)
     if todo.num_rows:
         size = job.spec.batch_size
+        # A fresh stage sends every row as its first sample: then no block needs the todo table.
+        fresh = todo.num_rows == len(ids) and not pc.any(pc.not_equal(todo["sample"], 0)).as_py()
         if isinstance(inputs, pa.Table):
-            if todo.num_rows < inputs.num_rows:  # resuming: no copy of a whole stage's inputs otherwise
-                inputs = inputs.filter(pc.is_in(inputs["id"], todo["id"]))
+            inputs = _with_samples(inputs, None if fresh else todo)  # in the driver, once
             ds = ray.data.from_arrow([inputs.slice(i, size) for i in range(0, inputs.num_rows, size)])
         else:
             # A compacted part is one block when read; split it into blocks of a few batches, so every
             # actor gets work and results reach the run dir as batches finish, not as one block at the end.
             blocks = -(-len(ids) // (size * 4))
             ds = ray.data.read_parquet(inputs, filesystem=run.fs).repartition(blocks)
-        ds = ds.map_batches(_with_samples, fn_kwargs={"todo": todo}, batch_format="pyarrow", batch_size=None)
+            ds = ds.map_batches(
+                _with_samples, fn_kwargs={"todo": None if fresh else todo}, batch_format="pyarrow", batch_size=None
+            )
         _send(job, step, ds, todo.num_rows, run, tag, limiters, budget, spent_before, result)
     release_memory()
     for where in (run.stage_dir(step), f"rejects/{step}"):
@@ -95,11 +99,13 @@ def _pending(run: RunDir, step: str, ids: pa.ChunkedArray) -> pa.Table:
     return pa.table({"id": ids, "sample": pc.fill_null(sample, 0).cast(pa.int32())})
 
 
-def _with_samples(batch: pa.Table, todo: pa.Table) -> pa.Table:
-    """Keep the rows still to send, each with its sample number."""
+def _with_samples(batch: pa.Table, todo: pa.Table | None) -> pa.Table:
+    """Keep the rows still to send, each with its sample number (`todo` None: every row, sample 0)."""
+    batch = batch.drop_columns([c for c in ["sample"] if c in batch.column_names])
+    if todo is None:
+        return batch.append_column("sample", pa.array(np.zeros(batch.num_rows, np.int32)))
     pos = pc.index_in(batch["id"], todo["id"])
-    batch = batch.filter(pc.is_valid(pos)).drop_columns([c for c in ["sample"] if c in batch.column_names])
-    return batch.append_column("sample", todo["sample"].take(pos.drop_null()))
+    return batch.filter(pc.is_valid(pos)).append_column("sample", todo["sample"].take(pos.drop_null()))
 
 
 def _send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result) -> None:
