@@ -74,7 +74,8 @@ def test_label_space_does_not_fit_task(project, capsys):
 def test_unknown_task(project, capsys):
     job = project / "jobs" / "boolq.yaml"
     edit(job, "task: boolq", "task: boolqq")
-    assert "task: unknown task 'boolqq' (known: boolq)" in error_of(capsys, str(job))
+    known = "axb, axg, boolq, cb, copa, multirc, record, rte, wic, wsc"
+    assert f"task: unknown task 'boolqq' (known: {known})" in error_of(capsys, str(job))
 
 
 def test_undefined_template_variable(project, capsys):
