@@ -6,6 +6,7 @@ import math
 
 import pyarrow as pa
 
+from . import items
 from .spec import SPLITS, JobSpec
 from .steps import stable_id
 
@@ -59,22 +60,27 @@ def slots(
 
 
 def assign(job_name: str, round_no: int, todo: list[tuple[str, int]], seeds: pa.Table) -> pa.Table:
-    """Pair each slot with one unused seed. Slots left without a seed are topped up next round."""
+    """Pair each slot with one unused seed (`seeds`: seed_id and the keys that find its text); slots
+    left without a seed are topped up next round."""
     seeds = seeds.slice(0, len(todo))
     n = seeds.num_rows
-    seed_ids = seeds["seed_id"].to_pylist()
-    return pa.table(
-        {
-            "id": [stable_id(job_name, "generate", sid, 0) for sid in seed_ids],
-            "round": pa.array([round_no] * n, pa.int32()),
-            "split": [s for s, _ in todo[:n]],
-            "target_label": pa.array([lbl for _, lbl in todo[:n]], pa.int64()),
-            "seed_id": seed_ids,
-            "seed": seeds["seed"],
-            "context_id": seeds["context_id"],
-            "context": seeds["context"],
-        }
-    )
+    slots = {
+        "id": [stable_id(job_name, "generate", sid, 0) for sid in seeds["seed_id"].to_pylist()],
+        "round": pa.array([round_no] * n, pa.int32()),
+        "split": [s for s, _ in todo[:n]],
+        "target_label": pa.array([lbl for _, lbl in todo[:n]], pa.int64()),
+    }
+    return pa.table({**slots, **{c: seeds[c] for c in seeds.column_names}})
+
+
+def with_seeds(seed_rows: pa.Table, slots: pa.Table) -> pa.Table:
+    """Stage 3's input rows for the slots whose seeds some stage-2 rows hold, with the seed's text and
+    context."""
+    rows = items.attach(seed_rows.select(["id", "seeds", "context_id", "context"]), "seeds", slots)
+    return rows.rename_columns({"item": "seed"}).select(GENERATE_COLUMNS)
+
+
+GENERATE_COLUMNS = ["id", "round", "split", "target_label", "seed_id", "seed", "context_id", "context"]
 
 
 def shortfall(quota: Quotas, have: dict[tuple[str, int], int]) -> Quotas:

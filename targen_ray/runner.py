@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -13,20 +14,18 @@ import threading
 import time
 from collections import Counter
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import ray
 
-from . import plan, split, summary
+from . import items, plan, split, summary
 from .estimate import estimate
 from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
 from .spec import STEPS
-from .stage import BudgetStop, RunError, run_stage
+from .stage import BudgetStop, Parts, RunError, run_stage
 from .steps import stable_id
 from .steps.contexts import PER_CALL
-from .store import RunDir, release_memory
+from .store import RunDir
 
 
 def ensure_ray() -> None:
@@ -41,42 +40,6 @@ def ensure_ray() -> None:
     # per-dataset INFO lines would bury it.
     ray.data.DataContext.get_current().enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-
-
-def _explode(table: pa.Table, list_col: str, id_stage: str, job_name: str, keep: list[str]) -> pa.Table:
-    """One row per list item, with a stable id and exact (normalised) duplicates removed, in Arrow.
-
-    Rows are taken in id order, not in the order requests happened to complete, so which duplicate
-    is kept, and which seed goes to which slot, is the same in every run of the job. Duplicates are
-    found by an 8-byte digest of the normalised text, computed a chunk at a time, so that a round of
-    full-size ReCoRD passages is not copied three times over to compare them.
-    """
-    table = table.take(pc.sort_indices(table["id"]))
-    lists = table[list_col].combine_chunks()
-    items = pc.list_flatten(lists)
-    parent = pc.list_parent_indices(lists).to_numpy()
-    position = np.arange(len(items)) - lists.offsets.to_numpy()[parent]
-    digests = np.concatenate(
-        [_digests(items.slice(i, DIGEST_CHUNK)) for i in range(0, len(items), DIGEST_CHUNK)] or [[]]
-    )
-    _, first = np.unique(digests, return_index=True)
-    kept = np.sort(first)
-    parents = table["id"].take(parent[kept]).to_pylist()  # ids only: 20 characters a row
-    ids = [stable_id(job_name, id_stage, p, int(i)) for p, i in zip(parents, position[kept], strict=True)]
-    cols = {"item_id": pa.array(ids, pa.string()), "item": items.take(kept)}
-    return pa.table({**cols, **{c: table[c].take(parent[kept]) for c in keep}})
-
-
-DIGEST_CHUNK = 8192
-
-
-def _digests(items: pa.Array) -> np.ndarray:
-    """Lower-cased text with runs of non-word characters as one space, hashed to 8 bytes."""
-    key = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(items), r"[^\p{L}\p{N}_]+", " "))
-    return np.array(
-        [int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "little") for k in key.to_pylist()],
-        np.uint64,
-    )
 
 
 LABEL_COLUMNS = ["split", "final_label"]
@@ -103,6 +66,11 @@ class Runner:
         finally:
             self.wall_s[step] += time.monotonic() - started
 
+    def _parts(self, where: str, tag: str) -> Parts:
+        paths = self.run_dir.parts(where, tag)
+        ids = [t["id"] for t in self.run_dir.iter_parts(where, tag, ["id"])]
+        return Parts(paths, pa.chunked_array(ids, pa.string()))
+
     def contexts(self) -> pa.Table:
         want = min(self.spec.contexts, max(1, math.ceil(self.total / self.spec.seeds_per_context)))
         made, calls = pa.table({"item_id": [], "item": []}), 0
@@ -113,7 +81,8 @@ class Runner:
             self._stage("contexts", pa.table({"id": ids, "n": [PER_CALL] * n_calls}), f"r{attempt}")
             done = self.run_dir.read("01_contexts", columns=["id", "contexts"])
             if done is not None:
-                made = _explode(done, "contexts", "context", self.spec.name, [])
+                kept = items.unique([done], "contexts", "context", self.spec.name)
+                made = items.attach(done, "contexts", kept)
             if made.num_rows >= want:
                 break
         if made.num_rows == 0:
@@ -135,12 +104,8 @@ class Runner:
             }
         )
         self._stage("seeds", inputs, tag)
-        done = self.run_dir.read("02_seeds", tag, ["id", "seeds", "context_id", "context"])
-        if done is None:
-            return pa.table({"seed_id": [], "seed": [], "context_id": [], "context": []})
-        made = _explode(done, "seeds", "seed", self.spec.name, ["context_id", "context"])
-        release_memory()
-        return made.rename_columns(["seed_id", "seed", "context_id", "context"])
+        done = self.run_dir.iter_parts("02_seeds", tag, ["id", "seeds"])
+        return items.unique(done, "seeds", "seed", self.spec.name).rename_columns(["parent", "position", "seed_id"])
 
     def execute(self) -> dict:
         started = time.time()
@@ -156,10 +121,11 @@ class Runner:
                 )
                 rounds = round_no + 1
                 seeds = self.seeds(contexts, len(todo), tag)
-                self._stage("generate", plan.assign(self.spec.name, round_no, todo, seeds), tag)
-                generated = self.run_dir.parts("03_generated", tag)
-                if generated:
-                    self._stage("correct", generated, tag)
+                slots = plan.assign(self.spec.name, round_no, todo, seeds)
+                # The seeds' text stays in stage 2's parts: the Ray tasks reading them join it in.
+                with_seeds = functools.partial(plan.with_seeds, slots=slots)
+                self._stage("generate", Parts(self.run_dir.parts("02_seeds", tag), slots["id"], with_seeds), tag)
+                self._stage("correct", self._parts("03_generated", tag), tag)
                 kept = self.run_dir.read("04_corrected", tag, ["id"])
                 yield_ = (kept.num_rows if kept is not None else 0) / max(len(todo), 1)
                 done = [self.run_dir.read("04_corrected", f"r{k}", LABEL_COLUMNS) for k in range(round_no + 1)]

@@ -162,8 +162,9 @@ class RunDir:
         return f"{tag}-part-{n:05d}.parquet"
 
     def iter_parts(self, where: str, tag: str = "", columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """The rows of a folder's parts (or those written under `tag`), a row group at a time."""
         for path in self.parts(where, tag):
-            yield pq.read_table(path, filesystem=self.fs, columns=columns)
+            yield from row_groups(path, self.fs, columns)
 
     def read(self, where: str, tag: str = "", columns: list[str] | None = None) -> pa.Table | None:
         """All parts of a folder (or only those written under `tag`), or None if there are none."""
@@ -261,6 +262,13 @@ class Rewrite:
 
     def commit(self) -> None:
         self.run.delete([p for p in self.run.files(self.where, recursive=True) if p not in self.written])
+
+
+def row_groups(path: str, fs: pafs.FileSystem, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """A Parquet file a row group at a time: at most ROW_GROUP_BYTES for the files compaction writes."""
+    with pq.ParquetFile(path, filesystem=fs) as f:
+        for group in range(f.num_row_groups):
+            yield f.read_row_group(group, columns=columns)
 
 
 def release_memory() -> None:

@@ -18,15 +18,15 @@ BOOLQ = ROOT / "jobs" / "boolq.yaml"
 FAKE_KEY = "sk-test-fake-0123456789"
 
 
-def driver(endpoints, limit: int, run_dir, **env: str) -> tuple[list[str], dict]:
-    """Command and environment for `targen run` of the BoolQ job as its own driver process, which
-    starts its own local Ray (not the test session's)."""
+def driver(endpoints, limit: int, run_dir, job=BOOLQ, **env: str) -> tuple[list[str], dict]:
+    """Command and environment for `targen run` of a job (BoolQ by default) as its own driver process,
+    which starts its own local Ray (not the test session's)."""
     cmd = [
         sys.executable,
         "-m",
         "targen_ray.cli",
         "run",
-        str(BOOLQ),
+        str(job),
         "--endpoints",
         str(endpoints),
         "--limit",
