@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from . import tasks
 from .prompt import grab
-from .words import ERAS, TOPICS
+from .words import ASPECTS, ERAS, TOPICS
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class UnknownStep(ValueError):
 
 def _contexts(prompt: str, rng: random.Random, cfg: ContentConfig, schema: dict) -> dict:
     n = int(grab(r"List (\d+)", prompt, "10"))
-    pool = [f"{t} {e}" for t in TOPICS for e in ERAS]
+    pool = [" ".join(filter(None, (t, a, e))) for t in TOPICS for a in ASPECTS for e in ERAS]  # 3,600
     return {"contexts": rng.sample(pool, min(n, len(pool)))}
 
 

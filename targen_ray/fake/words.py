@@ -32,6 +32,19 @@ TOPICS = [
     "steel mills",
     "botanical gardens",
 ]
+# Lower-case only: settings end up inside passages whose proper nouns some tasks count as entities.
+ASPECTS = [
+    "",
+    "and the people who worked in it",
+    "and the families around it",
+    "and the money behind it",
+    "and its rivals",
+    "and the laws that governed it",
+    "and its buildings",
+    "and its tools",
+    "and the weather it depended on",
+    "and the records it left",
+]
 ERAS = [
     "in the 18th century",
     "in the Victorian era",
