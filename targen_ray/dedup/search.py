@@ -11,7 +11,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-EXACT_BELOW = 20_000
+EXACT_BELOW = 8_000  # measured crossover: exact 0.47 s vs partitioned 0.14 s at 10k rows, 0.13 vs 0.17 at 5k
 CELL_ROWS = 256
 NEIGHBOURS = 8
 TRAIN_PER_CELL = 40  # k-means sample per cell (faiss warns below 39)
