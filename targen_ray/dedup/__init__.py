@@ -1,0 +1,1 @@
+"""Stage 5: exact and near-duplicate filtering (work in progress, issue 6)."""
