@@ -37,7 +37,7 @@ def bare(model, items: list[str]) -> tuple[float, np.ndarray]:
 def stage(items: list[str]) -> tuple[float, np.ndarray]:
     table = pa.table({"id": [f"r{i:08d}" for i in range(len(items))], "text": items})
     started = time.monotonic()
-    out = embed.embed(ray.data.from_arrow(table), actors=1, cpus_per_actor=2).to_arrow_refs()
+    out = embed.embed(ray.data.from_arrow(table), table.num_rows, actors=1, cpus_per_actor=2).to_arrow_refs()
     result = pa.concat_tables(ray.get(out)).sort_by("id")
     return len(items) / (time.monotonic() - started), embed.vectors(result)
 

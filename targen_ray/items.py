@@ -35,16 +35,16 @@ def unique(parts: Iterable[pa.Table], list_col: str, id_stage: str, job_name: st
     """(parent, position, item_id) of every item whose normalised text was not seen before it, in
     (parent id, position) order: the same items, ids and order in every run of the job, whatever order
     the requests completed in."""
-    keys, digests = [], []
+    keys, hashes = [], []
     for part in parts:
         items = explode(part.select(["id", list_col]), list_col)
         keys.append(items.select(KEYS))
-        digests.append(_digests(items["item"]))
+        hashes.append(digests(items["item"]))
     if not keys:
         return pa.table({"parent": pa.array([], pa.string()), "position": pa.array([], pa.int32()), "item_id": []})
     table = pa.concat_tables(keys)
     order = pc.sort_indices(table, [(k, "ascending") for k in KEYS]).to_numpy()
-    _, first = np.unique(np.concatenate(digests)[order], return_index=True)
+    _, first = np.unique(np.concatenate(hashes)[order], return_index=True)
     table = table.take(order[np.sort(first)])
     ids = [
         stable_id(job_name, id_stage, p, i)
@@ -62,13 +62,13 @@ def attach(table: pa.Table, list_col: str, kept: pa.Table) -> pa.Table:
 DIGEST_CHUNK = 8192
 
 
-def _digests(items: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def digests(items: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Lower-cased text with runs of non-word characters as one space, hashed to 8 bytes, a chunk at a
     time, so that the normalised copies of a row group's text are never all alive at once."""
     out = [np.zeros(0, np.uint64)]
     for i in range(0, len(items), DIGEST_CHUNK):
         text = pc.utf8_lower(pc.fill_null(items.slice(i, DIGEST_CHUNK), ""))
         key = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"[^\p{L}\p{N}_]+", " "))
-        digests = [hashlib.blake2b(k.encode(), digest_size=8).digest() for k in key.to_pylist()]
-        out.append(np.frombuffer(b"".join(digests), "<u8"))
+        found = [hashlib.blake2b(k.encode(), digest_size=8).digest() for k in key.to_pylist()]
+        out.append(np.frombuffer(b"".join(found), "<u8"))
     return np.concatenate(out)

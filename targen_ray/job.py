@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .dedup import reference
+from .dedup.text import text_fields
 from .prompts import PromptSet
 from .spec import STEPS, EndpointSpec, JobSpec, SpecError, load_endpoints, load_job
 from .tasks import Task, get_task
@@ -24,6 +26,11 @@ class Job:
     @property
     def task(self) -> Task:
         return get_task(self.spec.task)
+
+    @property
+    def references(self) -> list[Path]:
+        """The job's dedup reference files, relative to the job file."""
+        return [Path(self.path).parent / p for p in self.spec.dedup.reference]
 
     def pool(self, step: str) -> list[tuple[str, EndpointSpec]]:
         """The endpoints serving a step, by name."""
@@ -79,7 +86,9 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
                 )
             used[name] = ep
     prompts = PromptSet.load((job_path.parent / spec.prompts).resolve())
-    return Job(spec=spec, endpoints=used, prompts=prompts, path=str(job_path), endpoints_path=str(ep_path))
+    job = Job(spec=spec, endpoints=used, prompts=prompts, path=str(job_path), endpoints_path=str(ep_path))
+    reference.load(job.references, text_fields(task))  # a bad reference file fails here, before any spend
+    return job
 
 
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}

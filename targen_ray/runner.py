@@ -13,11 +13,14 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 
 from . import items, plan, split, summary
+from .dedup import stage as dedup
 from .estimate import estimate
 from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
@@ -42,12 +45,13 @@ def ensure_ray() -> None:
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
-LABEL_COLUMNS = ["split", "final_label"]
+LABEL_COLUMNS = ["id", "split", "final_label"]
 
 
 class Runner:
     def __init__(self, job: Job, run: RunDir, limit: int | None = None):
         self.job, self.spec, self.run_dir = job, job.spec, run
+        self.limit = limit
         self.quotas = plan.quotas(job.spec, limit)
         self.total = sum(self.quotas.values())
         self.seed_calls = 0  # stage-2 requests made so far; numbers the next ones
@@ -70,6 +74,21 @@ class Runner:
         paths = self.run_dir.parts(where, tag)
         ids = [t["id"] for t in self.run_dir.iter_parts(where, tag, ["id"])]
         return Parts(paths, pa.chunked_array(ids, pa.string()))
+
+    def dedup(self, rounds: int) -> pa.Table:
+        """Stage 5 over every round so far: embed the new rows, then decide afresh what is dropped."""
+        started = time.monotonic()
+        try:
+            embedded = dedup.embed_new(self.job, self.run_dir, [f"r{k}" for k in range(rounds)])
+            dropped = dedup.decide(self.job, self.run_dir, plan.split_sizes(self.spec, self.limit))
+        finally:
+            self.wall_s["dedup"] += time.monotonic() - started
+        counts = ", ".join(f"{n} {r}" for r, n in sorted(Counter(dropped["reason"].to_pylist()).items()))
+        print(
+            f"[dedup] {embedded} rows embedded; dropped {counts or 'nothing'} ({time.monotonic() - started:.1f} s)",
+            file=sys.stderr,
+        )
+        return dropped
 
     def contexts(self) -> pa.Table:
         want = min(self.spec.contexts, max(1, math.ceil(self.total / self.spec.seeds_per_context)))
@@ -126,16 +145,20 @@ class Runner:
                 with_seeds = functools.partial(plan.with_seeds, slots=slots)
                 self._stage("generate", Parts(self.run_dir.parts("02_seeds", tag), slots["id"], with_seeds), tag)
                 self._stage("correct", self._parts("03_generated", tag), tag)
-                kept = self.run_dir.read("04_corrected", tag, ["id"])
-                yield_ = (kept.num_rows if kept is not None else 0) / max(len(todo), 1)
-                done = [self.run_dir.read("04_corrected", f"r{k}", LABEL_COLUMNS) for k in range(round_no + 1)]
+                dropped = self.dedup(rounds)
+                # With top_up, rows dedup dropped are made again: only the survivors fill quotas.
+                gone = dropped["id"] if self.spec.dedup.top_up else pa.chunked_array([], pa.string())
+                kept = _without(self.run_dir.iter_parts("04_corrected", tag, ["id"]), dropped["id"])
+                yield_ = sum(t.num_rows for t in kept) / max(len(todo), 1)
+                done = _without(self.run_dir.iter_parts("04_corrected", columns=LABEL_COLUMNS), gone)
                 need = plan.shortfall(self.quotas, sum(map(_label_counts, done), Counter()))
                 if not need:
                     break
-        except BudgetStop as e:  # keep and split everything paid for so far
+        except BudgetStop as e:  # keep, dedup and split everything paid for so far
             stopped = str(e)
+            dropped = self.dedup(rounds)
         split_started = time.monotonic()
-        split.write(self.job, self.run_dir, self.quotas)
+        split.write(self.job, self.run_dir, self.quotas, dropped["id"])
         self.wall_s["split"] += time.monotonic() - split_started
         result = summary.build(self.job, self.run_dir, self.quotas, rounds, time.time() - started, stopped, self.wall_s)
         result["split_wall_s"] = round(self.wall_s["split"], 2)
@@ -144,10 +167,13 @@ class Runner:
         return result
 
 
-def _label_counts(table: pa.Table | None) -> Counter:
-    if table is None:
-        return Counter()
-    counts = table.group_by(LABEL_COLUMNS).aggregate([("split", "count")]).to_pydict()
+def _without(tables: Iterable[pa.Table], ids: pa.ChunkedArray) -> Iterator[pa.Table]:
+    ids = pa.chunked_array(ids, pa.string()).combine_chunks()
+    return (t.filter(pc.invert(pc.is_in(t["id"], ids))) for t in tables)
+
+
+def _label_counts(table: pa.Table) -> Counter:
+    counts = table.group_by(["split", "final_label"]).aggregate([("split", "count")]).to_pydict()
     return Counter(
         dict(zip(zip(counts["split"], counts["final_label"], strict=True), counts["split_count"], strict=True))
     )
@@ -159,7 +185,8 @@ def identity(job: Job, limit: int | None) -> dict:
     return {
         "job": job.spec.name,
         "task": job.spec.task,
-        "spec_hash": job.spec.spec_hash(),
+        # Stage 5 is decided afresh from the rows on every run: changing its settings continues the run.
+        "spec_hash": job.spec.spec_hash(exclude={"dedup"}),
         "prompts_hash": hashlib.sha256(prompts).hexdigest()[:16],
         "limit": limit,
     }

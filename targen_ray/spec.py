@@ -102,6 +102,26 @@ class Splits(_Frozen):
     test: int = Field(ge=0)
 
 
+class DedupSpec(_Frozen):
+    exact: bool = Field(True, description="Drop rows whose normalised text fields equal another row's.")
+    near: bool = Field(True, description="Drop semantic near-duplicates (embeddings + FAISS, and MinHash).")
+    threshold: float = Field(
+        0.9, gt=0, le=1, description="Cosine at or above which two rows' embeddings are near-duplicates."
+    )
+    minhash_threshold: float = Field(
+        0.7, gt=0, le=1, description="Estimated Jaccard of word 5-grams at or above which rows are near-duplicates."
+    )
+    reference: list[str] = Field(
+        default_factory=list,
+        description="Parquet/JSONL files in the task's fields (e.g. the original eval sets), relative to the job "
+        "file: rows near or sharing a long n-gram with any of their rows are dropped.",
+    )
+    ngram: int = Field(13, ge=0, description="Words in a shared n-gram that marks a row contaminated (0: off).")
+    top_up: bool = Field(True, description="Generate more rows for those dedup dropped, so split sizes stay exact.")
+    workers: int = Field(2, ge=1, description="Embedding actors.")
+    worker_cpus: float = Field(1, gt=0, description="CPUs (and torch threads) per embedding actor.")
+
+
 class JobSpec(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; seeds every row id.")
     task: str = Field(description="Task in the registry (targen_ray.tasks), e.g. boolq.")
@@ -126,6 +146,7 @@ class JobSpec(_Frozen):
     )
     stop_window: int = Field(100, ge=10, description="Rows the error-rate breaker looks back over.")
     budget_usd: float | None = Field(None, gt=0, description="Stop admitting requests once this would be passed.")
+    dedup: DedupSpec = Field(default_factory=DedupSpec, description="Stage 5: duplicates and contamination.")
 
     @model_validator(mode="after")
     def _labels(self) -> JobSpec:
@@ -138,8 +159,9 @@ class JobSpec(_Frozen):
             raise ValueError("label_weights must be non-negative")
         return self
 
-    def spec_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:16]
+    def spec_hash(self, exclude: set[str] | None = None) -> str:
+        data = self.model_dump(exclude=exclude)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _read_yaml(path: Path) -> tuple[object, yaml.Node | None]:

@@ -82,8 +82,9 @@ def records(job: Job, rows: pa.Table, ids: pa.Array, idx: pa.Array) -> pa.Table:
     return pa.table({**cols, "_pos": pos})
 
 
-def write(job: Job, run: RunDir, quotas: Quotas) -> None:
-    """Replace final/ and surplus/ with the selection from everything corrected so far (idempotent).
+def write(job: Job, run: RunDir, quotas: Quotas, dropped: pa.ChunkedArray) -> None:
+    """Replace final/ and surplus/ with the selection from everything corrected so far and not
+    `dropped` by stage 5 (idempotent).
 
     Quotas are chosen on the key columns; rows are then streamed, a batch at a time, into record
     files (each in idx order), so the driver never holds a split.
@@ -91,6 +92,8 @@ def write(job: Job, run: RunDir, quotas: Quotas) -> None:
     keys = run.read("04_corrected", columns=["id", "split", "final_label", "round", "seed_id"])
     if keys is None:
         return
+    dropped = pa.chunked_array(dropped, pa.string()).combine_chunks()
+    keys = keys.filter(pc.invert(pc.is_in(keys["id"], dropped)))
     chosen = keys.filter(choose(keys, quotas))
     order = pa.array([stable_id(i, "idx") for i in chosen["id"].to_pylist()], pa.string())  # a stable shuffle
     chosen = chosen.append_column("order", order)
@@ -106,7 +109,8 @@ def write(job: Job, run: RunDir, quotas: Quotas) -> None:
         for batch in part.to_batches(max_chunksize=RECORDS_AT_ONCE):  # bounds what is held at once
             batch = pa.Table.from_batches([batch])
             taken = pc.is_in(batch["id"], chosen["id"])
-            surplus.write("", batch.filter(pc.invert(taken)))
+            spare = pc.invert(pc.or_(taken, pc.is_in(batch["id"], dropped)))  # dropped rows stay in 05_deduped
+            surplus.write("", batch.filter(spare))
             for split, (ids, idx) in index.items():
                 rows = batch.filter(pc.and_(taken, pc.equal(batch["split"], split)))
                 if rows.num_rows:

@@ -31,6 +31,7 @@ STAGE_DIRS = {
     "seeds": "02_seeds",
     "generate": "03_generated",
     "correct": "04_corrected",
+    "dedup": "05_deduped",  # the rows stage 5 dropped; features it computed live in 05_embeddings
 }
 
 
@@ -92,6 +93,8 @@ class RunDir:
         for stage in stages:
             for where in (self.stage_dir(stage), f"rejects/{stage}", f"retried/{stage}"):
                 self.move(where, f"superseded/{stage}", f"{when}-{where.replace('/', '-')}")
+        if stages:  # stage 5's features describe rows that are now being made again; they cost nothing
+            self.delete(self.files("05_embeddings", recursive=True))
 
     # -- files ---------------------------------------------------------------------------------------
     def files(self, where: str, recursive: bool = False) -> list[str]:
@@ -269,6 +272,12 @@ def row_groups(path: str, fs: pafs.FileSystem, columns: list[str] | None = None)
     with pq.ParquetFile(path, filesystem=fs) as f:
         for group in range(f.num_row_groups):
             yield f.read_row_group(group, columns=columns)
+
+
+def row_group_rows(path: str, fs: pafs.FileSystem) -> list[int]:
+    """Rows in each row group of a Parquet file, from its footer."""
+    with pq.ParquetFile(path, filesystem=fs) as f:
+        return [f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)]
 
 
 def release_memory() -> None:

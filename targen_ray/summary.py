@@ -98,14 +98,16 @@ def build(
     planned = stages["generate"]["inputs"]
     surplus = _rows(run.read("surplus", columns=["id"]))
     kept = sum(f["rows"] for f in final.values())
+    dedup = dedup_counts(run, stages["correct"]["kept"])
     rows = {
         "planned": planned,
         "kept": kept,
         "rejected": stages["generate"]["rejected"] + stages["correct"]["rejected"],
+        "deduplicated": dedup["exact"] + dedup["near"] + dedup["contaminated"],
         "surplus": surplus,
         "self_corrected": _sum(corrected, "corrected") if corrected is not None else 0,
     }
-    rows["counts_add_up"] = planned == rows["kept"] + rows["rejected"] + rows["surplus"]
+    rows["counts_add_up"] = planned == rows["kept"] + rows["rejected"] + rows["deduplicated"] + rows["surplus"]
     return {
         "job": job.spec.name,
         "task": job.spec.task,
@@ -115,6 +117,7 @@ def build(
         "rounds": rounds,
         "splits": final,
         "rows": rows,
+        "dedup": dedup,
         "stages": stages,
         "rejects_by_reason": dict(reasons.most_common()),
         "requests": sum(s["requests"] for s in stages.values()),
@@ -124,6 +127,17 @@ def build(
         "ledger": ledger(run),
         "wall_time_s": round(wall_s, 2),
     }
+
+
+def dedup_counts(run: RunDir, corrected: int) -> dict:
+    """Stage 5: of the rows stage 4 kept, how many were dropped as exact or near duplicates or as
+    contaminated, how many of the duplicates were of a row in another split, and how many were kept."""
+    dropped = run.read(run.stage_dir("dedup"), columns=["reason", "cross_split"])
+    reasons = Counter(dropped["reason"].to_pylist()) if dropped is not None else Counter()
+    out = {k: reasons.get(k, 0) for k in ("exact", "near", "contaminated")}
+    out["cross_split"] = _sum(dropped, "cross_split") if dropped is not None else 0
+    out["kept"] = corrected - _rows(dropped)
+    return out
 
 
 def versus(estimate: dict, stages: dict) -> dict:

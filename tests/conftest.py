@@ -37,6 +37,15 @@ def driver(endpoints, limit: int, run_dir, job=BOOLQ, **env: str) -> tuple[list[
     return cmd, {**os.environ, "RAY_ADDRESS": "", **env}
 
 
+def exact_dedup_only(job: Path, folder: Path) -> Path:
+    """A copy of a job whose stage 5 drops exact duplicates only: for tests about other stages, which
+    need not pay for embeddings (their own tests are in test_dedup_quality.py)."""
+    text = job.read_text().replace("prompts: ../prompts/", f"prompts: {ROOT / 'prompts'}/")
+    path = folder / f"exact-dedup-{job.name}"
+    path.write_text(text + "dedup: {near: false}\n")
+    return path
+
+
 def final_ids(run_dir) -> dict[str, list[str]]:
     return {s: sorted(pq.read_table(Path(run_dir) / "final" / s)["id"].to_pylist()) for s in SPLITS}
 

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from conftest import BOOLQ, ROOT, driver, final_ids
+from conftest import BOOLQ, ROOT, driver, exact_dedup_only, final_ids
 
 from targen_ray import job as job_mod
 from targen_ray import stage
@@ -40,7 +40,7 @@ def test_sigkill_in_stage_3_then_resume(ray_session, tmp_path):
     try:
         endpoints = fake.endpoints(writer="openai", judge="openai")
         crashed = tmp_path / "crashed"
-        cmd, env = driver(endpoints, 300, crashed)
+        cmd, env = driver(endpoints, 300, crashed, job=exact_dedup_only(BOOLQ, tmp_path))
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -53,7 +53,7 @@ def test_sigkill_in_stage_3_then_resume(ray_session, tmp_path):
         written = pq.read_table(crashed / "03_generated")["id"].to_pylist()
         sent_before = quiet_log_length(fake)  # requests already on the wire still arrive: wait for them
 
-        job = job_mod.load(BOOLQ, endpoints)
+        job = job_mod.load(exact_dedup_only(BOOLQ, tmp_path), endpoints)
         summary = run(job, str(crashed), limit=300)
         after = [e for e in fake.log()[sent_before:] if e["schema"] == "boolq_generate"]
         run(job, str(tmp_path / "whole"), limit=300)
@@ -74,7 +74,7 @@ def test_sigkill_in_stage_3_then_resume(ray_session, tmp_path):
 
 
 def _start(endpoints, run_dir) -> subprocess.Popen:
-    cmd, env = driver(endpoints, 300, run_dir)
+    cmd, env = driver(endpoints, 300, run_dir, job=exact_dedup_only(BOOLQ, run_dir.parent))
     return subprocess.Popen(
         cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -113,7 +113,7 @@ def test_killed_worker_actor_is_replaced_and_its_rows_redone_once(ray_session, t
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
 
-        run(job_mod.load(BOOLQ, endpoints), str(tmp_path / "whole"), limit=300)
+        run(job_mod.load(exact_dedup_only(BOOLQ, tmp_path), endpoints), str(tmp_path / "whole"), limit=300)
         assert final_ids(tmp_path / "killed") == final_ids(tmp_path / "whole")
         generated = pq.read_table(tmp_path / "killed" / "03_generated")["id"].to_pylist()
         assert len(generated) == len(set(generated))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import FAKE_KEY, ROOT, driver
+from conftest import FAKE_KEY, ROOT, driver, exact_dedup_only
 
 from targen_ray.fake.process import FakeProcess, MemoryPeak
 
@@ -21,7 +21,7 @@ SMALL, LARGE = 2000, 8000
 
 def _peaks_mib(fake: FakeProcess, rows: int, run_dir) -> MemoryPeak:
     endpoints = fake.endpoints(writer="openai", judge="openai", max_concurrency=32)
-    cmd, env = driver(endpoints, rows, run_dir, job=RECORD, FAKE_API_KEY=FAKE_KEY)
+    cmd, env = driver(endpoints, rows, run_dir, job=exact_dedup_only(RECORD, run_dir.parent), FAKE_API_KEY=FAKE_KEY)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
     memory = MemoryPeak(proc.pid, every_s=0.2)
     _, err = proc.communicate(timeout=600)

@@ -17,16 +17,67 @@ FACT = re.compile(
 )
 
 
+# Sentence variants around the fact, so that distinct passages read differently (as a model's would):
+# templated alike, they embed above the dedup threshold and look like near-duplicates of each other.
+ORIGINS = [
+    "It grew out of an interest in {setting}.",
+    "Its first members shared a passion for {setting}.",
+    "The idea came from a study circle devoted to {setting}.",
+    "From the start its work centred on {setting}.",
+    "Its early meetings dealt almost entirely with {setting}.",
+]
+GROWTH = [
+    "By {later} it counted {members} members.",
+    "Within {span} years its membership had passed {members}.",
+    "Its rolls listed {members} names by {later}.",
+    "Some {members} people had joined by {later}.",
+]
+EVENTS = [
+    "In {event} a {disaster} forced it to move to {place}.",
+    "A rival group from {place} tried to absorb it in {event}.",
+    "Its journal first appeared in {event} and ran to {count} issues.",
+    "Its first president was a {trade} from {place}.",
+    "During a long dispute in {event} the members voted to sell their {asset}.",
+    "A bequest from a {trade} in {event} paid for a {asset}.",
+    "Its {count}th meeting, held in {place}, ended in a walkout over fees.",
+    "Women were admitted as full members from {event}.",
+]
+DISASTERS = ["flood", "fire", "storm", "rent dispute", "cholera outbreak", "bank failure"]
+TRADES = ["printer", "surveyor", "schoolteacher", "ship's chandler", "physician", "brewer", "watchmaker", "lawyer"]
+ASSETS = ["meeting house", "reading room", "telescope", "printing press", "boat house", "lecture theatre"]
+CLOSINGS = [
+    "Today the {short} is best known for {feature}.",
+    "It is remembered above all for {feature}.",
+    "Visitors now come mainly for {feature}.",
+    "Its reputation today rests on {feature}.",
+]
+
+
+MEMBERS = ["Weavers", "Printers", "Naturalists", "Engineers", "Mariners", "Musicians", "Astronomers", "Archivists"]
+
+
 def seed(rng: random.Random, setting: str) -> str:
-    name = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} of {rng.choice(PLACES)}"
+    name = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} of {rng.choice(MEMBERS)} of {rng.choice(PLACES)}"
     year, person = rng.randint(1650, 1990), rng.choice(PEOPLE)
-    members = rng.randint(12, 4000)
-    filler = " ".join(rng.sample(FILLER, 3))
-    return (
-        f"The {name} was founded in {year} by {person}. It grew out of an interest in {setting}. "
-        f"By {year + rng.randint(5, 30)} it counted {members} members. {filler} "
-        f"Today the {name.split(' of ')[0]} is best known for {rng.choice(FEATURES)}."
-    )
+    span = rng.randint(5, 30)
+    slots = {
+        "setting": setting,
+        "later": year + span,
+        "span": span,
+        "members": rng.randint(12, 4000),
+        "event": year + rng.randint(1, 40),
+        "place": rng.choice([p for p in PLACES if p not in name]),
+        "disaster": rng.choice(DISASTERS),
+        "trade": rng.choice(TRADES),
+        "asset": rng.choice(ASSETS),
+        "count": rng.randint(20, 400),
+        "short": name.split(" of ")[0],
+        "feature": rng.choice(FEATURES),
+    }
+    middle = [rng.choice(GROWTH), *rng.sample(EVENTS, 2), rng.choice(FILLER)]
+    rng.shuffle(middle)
+    sentences = [rng.choice(ORIGINS), *middle, rng.choice(CLOSINGS)]
+    return f"The {name} was founded in {year} by {person}. " + " ".join(s.format(**slots) for s in sentences)
 
 
 def near_duplicate(rng: random.Random, text: str) -> str:

@@ -1,0 +1,63 @@
+"""Quality of stage 5's duplicate filter on planted duplicates, swept over the cosine threshold: the
+fake's distinct rows plus copies of some of them made verbatim, by a light edit and by a
+paraphrase-style rewrite (`targen_ray.fake.duplicates`). A dropped copy is a true positive, a dropped
+original or distinct row a false positive, a copy kept a miss.
+
+    .venv/bin/python benchmarks/dedup_quality.py [--distinct 2000] [--copies 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pyarrow as pa
+
+from targen_ray.dedup import embed
+from targen_ray.dedup.minhash import signatures
+from targen_ray.dedup.stage import duplicate_groups
+from targen_ray.dedup.text import text_fields, texts
+from targen_ray.fake.duplicates import KINDS, planted
+from targen_ray.items import digests
+from targen_ray.spec import DedupSpec
+from targen_ray.tasks import get_task
+
+THRESHOLDS = (0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975)
+
+
+def scores(rows: list[dict], kinds: dict[str, str], dropped: set[str]) -> dict:
+    copies = set(kinds)
+    tp, fp = len(dropped & copies), len(dropped - copies)
+    recall = {k: sum(1 for i, kk in kinds.items() if kk == k and i in dropped) / list(kinds.values()).count(k) for k in KINDS}
+    return {
+        "precision": round(tp / max(tp + fp, 1), 3),
+        "recall": round(tp / len(copies), 3),
+        "false_positives": fp,
+        **{f"recall_{k.replace(' ', '_')}": round(v, 3) for k, v in recall.items()},
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--distinct", type=int, default=2000)
+    p.add_argument("--copies", type=int, default=150, help="copies of each kind")
+    args = p.parse_args()
+    model = embed.load_model()
+    for task in ("boolq", "record"):
+        rows, kinds = planted(task, args.distinct, args.copies)
+        text = texts(pa.array([r["instance"] for r in rows]), text_fields(get_task(task)))
+        x = model.encode(text, batch_size=embed.ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True)
+        digest, sig = digests(pa.array(text)), signatures(text)
+        ids = np.array([r["id"] for r in rows])  # sorted: originals first, so the keep rule keeps them
+        everyone = np.arange(len(rows))
+        unique = np.arange(sig.size, dtype=np.uint32).reshape(sig.shape)  # signatures no two rows share
+        for cosine in THRESHOLDS:
+            for minhash in (False, True):
+                group = duplicate_groups(DedupSpec(threshold=cosine), x, digest, sig if minhash else unique, everyone)
+                dropped = set(ids[group != everyone].tolist())
+                print(json.dumps({"task": task, "threshold": cosine, "minhash": minhash, **scores(rows, kinds, dropped)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Reference sets for decontamination: rows a user already has (e.g. the original SuperGLUE validation
+and test sets) in the task's fields, as Parquet or JSONL. A synthetic row near one of them, or sharing
+a long word n-gram with one, is dropped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..spec import SpecError
+from .text import ngrams, row_text
+
+SUFFIXES = (".parquet", ".jsonl", ".json")
+BLOCK_ROWS = 2048  # synthetic rows per matrix product against the reference
+
+
+@dataclass(frozen=True)
+class Reference:
+    ids: list[str]  # "<file name>:<row number>"
+    texts: list[str]
+    key: str  # content hash of the files and fields, so their embeddings are made once per run dir
+
+
+def load(paths: list[Path], names: list[str]) -> Reference | None:
+    """Every reference row's text; a missing file or field is one SpecError line naming it."""
+    if not paths:
+        return None
+    ids, texts, digest = [], [], hashlib.sha256(json.dumps(names).encode())
+    for path in paths:
+        rows = _rows(path)
+        for k, row in enumerate(rows):
+            missing = [n for n in names if n not in row]
+            if missing:
+                raise SpecError(
+                    f"{path}: row {k + 1}: no field {missing[0]!r} (reference rows need the task's text fields: "
+                    f"{', '.join(names)})"
+                )
+            # The original ReCoRD JSONL nests the passage as {"text": ..., "entities": ...}.
+            fields = {n: row[n]["text"] if isinstance(row[n], dict) else row[n] for n in names}
+            texts.append(row_text(fields, names))
+            ids.append(f"{path.name}:{k}")
+        digest.update(path.read_bytes())
+    return Reference(ids, texts, digest.hexdigest()[:16])
+
+
+def _rows(path: Path) -> list[dict]:
+    if path.suffix not in SUFFIXES:
+        raise SpecError(f"{path}: reference files are {', '.join(SUFFIXES)}, got {path.suffix or 'no suffix'}")
+    try:
+        if path.suffix == ".parquet":
+            return pq.read_table(path).to_pylist()
+        with path.open() as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        raise SpecError(f"{path}: reference file not found") from None
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise SpecError(f"{path}: cannot read reference file ({str(e).splitlines()[0]})") from None
+
+
+def nearest(x: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of `x`, its most similar reference row and the cosine (exact, in blocks)."""
+    best, sim = np.zeros(len(x), np.int64), np.full(len(x), -1.0, np.float32)
+    if len(ref) == 0:
+        return best, sim
+    for start in range(0, len(x), BLOCK_ROWS):
+        sims = x[start : start + BLOCK_ROWS] @ ref.T
+        best[start : start + BLOCK_ROWS] = sims.argmax(axis=1)
+        sim[start : start + BLOCK_ROWS] = sims.max(axis=1)
+    return best, sim
+
+
+class NgramIndex:
+    """The reference rows' word n-grams, sorted, to find the first one a synthetic text shares."""
+
+    def __init__(self, texts: list[str], n: int):
+        self.n = n
+        grams = [ngrams(t, n) for t in texts]
+        owner = np.repeat(np.arange(len(texts)), [len(g) for g in grams])
+        hashes = np.concatenate(grams) if grams else np.zeros(0, np.uint64)
+        order = np.argsort(hashes, kind="stable")
+        self.hashes, self.owner = hashes[order], owner[order]
+
+    def shared(self, text: str) -> int:
+        """A reference row sharing an n-gram with `text`, or -1."""
+        if not len(self.hashes):
+            return -1
+        h = ngrams(text, self.n)  # a text shorter than n words is one hash: it matches only a whole copy
+        at = np.searchsorted(self.hashes, h).clip(max=len(self.hashes) - 1)
+        hit = self.hashes[at] == h
+        return int(self.owner[at[hit][0]]) if hit.any() else -1
