@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 
 import numpy as np
 import pyarrow as pa
@@ -26,10 +27,11 @@ from targen_ray.tasks import get_task
 THRESHOLDS = (0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975)
 
 
-def scores(rows: list[dict], kinds: dict[str, str], dropped: set[str]) -> dict:
+def scores(kinds: dict[str, str], dropped: set[str]) -> dict:
     copies = set(kinds)
     tp, fp = len(dropped & copies), len(dropped - copies)
-    recall = {k: sum(1 for i, kk in kinds.items() if kk == k and i in dropped) / list(kinds.values()).count(k) for k in KINDS}
+    found = Counter(kinds[i] for i in dropped & copies)
+    recall = {k: found[k] / list(kinds.values()).count(k) for k in KINDS}
     return {
         "precision": round(tp / max(tp + fp, 1), 3),
         "recall": round(tp / len(copies), 3),
@@ -56,7 +58,8 @@ def main() -> None:
             for minhash in (False, True):
                 group = duplicate_groups(DedupSpec(threshold=cosine), x, digest, sig if minhash else unique, everyone)
                 dropped = set(ids[group != everyone].tolist())
-                print(json.dumps({"task": task, "threshold": cosine, "minhash": minhash, **scores(rows, kinds, dropped)}))
+                row = {"task": task, "threshold": cosine, "minhash": minhash, **scores(kinds, dropped)}
+                print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Full size, proven: ReCoRD and BoolQ at their full default sizes through stages 1-4 and the split.
+"""Full size, proven: ReCoRD and BoolQ at their full default sizes through stages 1-5 and the split.
 
 Each job runs as `targen run` (its own driver and local Ray, as a user runs it) against the fake
 server (no latency, no rate limits), at 10% of its size and then at full size, side by side:
@@ -65,6 +65,7 @@ def measure(job_name: str, fraction: float, tmp: Path) -> dict:
             for step in STEPS
         },
         "split_s": summary["split_wall_s"],
+        "dedup": summary["dedup"],
         "peak_driver_mib": round(memory.driver_mib),
         "peak_total_mib": round(memory.total_mib),
     }

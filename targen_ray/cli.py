@@ -211,6 +211,11 @@ def _finish(run_dir: str, go) -> int:
     final = f"{run_dir.rstrip('/')}/final"
     sizes = ", ".join(f"{s} {v['rows']}/{v['target']}" for s, v in summary["splits"].items())
     print(f"dataset: {final} ({sizes})")
+    d = summary["dedup"]
+    print(
+        f"dedup: dropped {d['exact']} exact and {d['near']} near duplicates ({d['cross_split']} across splits) "
+        f"and {d['contaminated']} contaminated rows"
+    )
     print(f"summary: {run_dir.rstrip('/')}/summary.json")
     if summary["stopped"]:
         print(f"targen: stopped: {summary['stopped']}; what was paid for is in {run_dir}", file=sys.stderr)

@@ -162,6 +162,7 @@ class Runner:
         self.wall_s["split"] += time.monotonic() - split_started
         result = summary.build(self.job, self.run_dir, self.quotas, rounds, time.time() - started, stopped, self.wall_s)
         result["split_wall_s"] = round(self.wall_s["split"], 2)
+        result["dedup"]["wall_s"] = round(self.wall_s["dedup"], 2)
         result["estimate_vs_actual"] = summary.versus(self.estimate, result["stages"])
         self.run_dir.write_json("summary.json", result)
         return result

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import ray
+import yaml
 
 from targen_ray.fake.process import FakeProcess
 from targen_ray.spec import SPLITS
@@ -40,9 +41,11 @@ def driver(endpoints, limit: int, run_dir, job=BOOLQ, **env: str) -> tuple[list[
 def exact_dedup_only(job: Path, folder: Path) -> Path:
     """A copy of a job whose stage 5 drops exact duplicates only: for tests about other stages, which
     need not pay for embeddings (their own tests are in test_dedup_quality.py)."""
-    text = job.read_text().replace("prompts: ../prompts/", f"prompts: {ROOT / 'prompts'}/")
+    spec = yaml.safe_load(job.read_text())
+    spec["prompts"] = str((job.parent / spec["prompts"]).resolve())
+    spec["dedup"] = {**spec.get("dedup", {}), "near": False}
     path = folder / f"exact-dedup-{job.name}"
-    path.write_text(text + "dedup: {near: false}\n")
+    path.write_text(yaml.safe_dump(spec))
     return path
 
 

@@ -9,6 +9,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import ROOT
 
 from targen_ray import job as job_mod
@@ -105,7 +106,9 @@ def test_a_reference_file_without_the_task_fields_is_one_clear_error(tmp_path):
 
 
 def _reference_job(tmp_path, ref):
-    text = (ROOT / "jobs" / "boolq.yaml").read_text().replace("../prompts/boolq", str(ROOT / "prompts" / "boolq"))
+    spec = yaml.safe_load((ROOT / "jobs" / "boolq.yaml").read_text())
+    spec["prompts"] = str(ROOT / "prompts" / "boolq")
+    spec["dedup"]["reference"] = [ref.name]  # relative to the job file
     path = tmp_path / "job.yaml"
-    path.write_text(text + f"dedup:\n  reference: [{ref.name}]\n")
+    path.write_text(yaml.safe_dump(spec))
     return path, ROOT / "jobs" / "endpoints" / "local.yaml"
