@@ -118,8 +118,10 @@ class DedupSpec(_Frozen):
     )
     ngram: int = Field(13, ge=0, description="Words in a shared n-gram that marks a row contaminated (0: off).")
     top_up: bool = Field(True, description="Generate more rows for those dedup dropped, so split sizes stay exact.")
-    workers: int = Field(2, ge=1, description="Embedding actors.")
-    worker_cpus: float = Field(1, gt=0, description="CPUs (and torch threads) per embedding actor.")
+    workers: int = Field(1, ge=1, description="Embedding workers (one model copy each, ~0.7 GB).")
+    worker_cpus: float = Field(
+        2, gt=0, description="CPUs (and torch threads) per embedding worker; at most a node's CPUs."
+    )
 
 
 class JobSpec(_Frozen):

@@ -7,6 +7,9 @@ import json
 import subprocess
 from collections import Counter
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from conftest import BOOLQ, ROOT, driver, final_ids
@@ -14,6 +17,7 @@ from conftest import BOOLQ, ROOT, driver, final_ids
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.cli import main
+from targen_ray.dedup import embed
 from targen_ray.fake.process import FakeProcess
 from targen_ray.fake.tasks.boolq import truth_of
 from targen_ray.runner import run
@@ -70,6 +74,7 @@ def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
     assert summary["complete"] and summary["rows"]["counts_add_up"]
     assert summary["rows"]["self_corrected"] > 0
     assert summary["rows"]["kept"] == 150
+    _no_duplicates_survive(job, run_dir, summary)
     assert summary["requests"] == sum(s["requests"] for s in summary["stages"].values())
     assert json.loads((run_dir / "summary.json").read_text()) == summary
 
@@ -79,6 +84,21 @@ def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
         lines = [json.loads(line) for line in (run_dir / "superglue" / name).read_text().splitlines()]
         assert len(lines) == summary["splits"][split]["rows"]
         assert all(set(x) == {"question", "passage", "idx", "label"} and isinstance(x["label"], bool) for x in lines)
+
+
+def _no_duplicates_survive(job, run_dir, summary) -> None:
+    """Stage 5 dropped the fake's planted near-duplicate seeds (and the top-up made up for them): no final
+    row is in 05_deduped, and no final row, in any split, is near another at the threshold."""
+    dropped = pq.read_table(run_dir / "05_deduped")
+    d = summary["dedup"]
+    assert d["near"] + d["exact"] == dropped.num_rows == summary["rows"]["deduplicated"] > 0
+    assert set(dropped["reason"].to_pylist()) <= {"exact", "near"}
+    final = pa.concat_tables(pq.read_table(run_dir / "final" / s, columns=["id"]) for s in SPLITS)["id"]
+    assert not set(final.to_pylist()) & set(dropped["id"].to_pylist())
+    emb = pq.read_table(run_dir / "05_embeddings")
+    x = embed.vectors(emb.take(pc.index_in(final, emb["id"])))
+    sims = x @ x.T - 2 * np.eye(len(x))
+    assert sims.max() < job.spec.dedup.threshold
 
 
 def test_revoked_key_stops_run_with_one_line(fake, tmp_path):

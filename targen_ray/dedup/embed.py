@@ -18,7 +18,7 @@ from ..store import RunDir, row_group_rows
 
 DIM = 384
 ENCODE_BATCH = 64
-BLOCK_ROWS = ENCODE_BATCH * 4
+BLOCK_ROWS = ENCODE_BATCH * 16
 
 
 def model_path() -> str:
