@@ -35,6 +35,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/limits_utilisation.py
 	$(BIN)/python benchmarks/pool_overhead.py
 	$(BIN)/python benchmarks/full_size.py
+	$(BIN)/python benchmarks/dedup_quality.py
+	$(BIN)/python benchmarks/embed_throughput.py
+	$(BIN)/python benchmarks/near_dup_search.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -112,3 +112,14 @@ def _reference_job(tmp_path, ref):
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path, ROOT / "jobs" / "endpoints" / "local.yaml"
+
+
+def test_rows_are_embedded_once_across_rounds_and_reruns(ray_session, tmp_path):
+    rows, _ = planted("boolq", 120, 0)
+    job, run = _job("boolq"), RunDir(tmp_path)
+    run.write_part("04_corrected", "r0", pa.Table.from_pylist(rows[:100]))
+    assert dedup.embed_new(job, run, ["r0"]) == 100
+    run.write_part("04_corrected", "r1", pa.Table.from_pylist(rows[100:]))
+    assert dedup.embed_new(job, run, ["r0", "r1"]) == 20  # a new round: only its rows
+    assert dedup.embed_new(job, run, ["r0", "r1"]) == 0  # a rerun (resume, changed threshold): none
+    assert sorted(pq.read_table(tmp_path / "05_embeddings")["id"].to_pylist()) == [r["id"] for r in rows]

@@ -1,9 +1,10 @@
 """Stage 5: which rows stage 4 kept survive exact dedup, near-duplicate filtering and decontamination.
 
-Each row's features (digest of its normalised text, MinHash signature, embedding) are written once to
-05_embeddings/ by a Ray Data stage; the decision is then made afresh on every call over every round's
-rows. So a row a later round duplicates is compared with everything before it, a resumed run embeds
-only new rows, and changing the dedup settings costs no request.
+Each row's embedding and MinHash signature are written once to 05_embeddings/ by a Ray Data stage (only
+when near-duplicates or references are on); the decision is then made afresh on every call over every
+round's rows, with exact digests from one streamed pass over their text. So a row a later round
+duplicates is compared with everything before it, a resumed run embeds only new rows, and changing the
+dedup settings costs no request.
 
 Duplicates form groups (connected components of duplicate pairs); each group keeps one row: the one
 in the largest split (so cross-split duplicates are dropped from the smaller split and no validation
