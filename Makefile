@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/full_size.py
 	$(BIN)/python benchmarks/dedup_quality.py
 	$(BIN)/python benchmarks/embed_throughput.py
+	$(BIN)/python benchmarks/embed_int8.py
 	$(BIN)/python benchmarks/near_dup_search.py
 
 clean:
