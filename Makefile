@@ -6,7 +6,9 @@ DEMO_ROWS ?= 12
 LLAMA_VERSION := 0.3.36
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install demo test bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install chromium demo test bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,11 +25,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The report test renders report.html in a real headless browser: Debian's chromium, once per machine.
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null)
+
 demo: $(STAMP)
 	$(BIN)/targen run jobs/boolq.yaml --limit $(DEMO_ROWS)
 
-test: $(STAMP)
-	$(BIN)/ruff check targen_ray tests
+test: $(STAMP) chromium
+	$(BIN)/ruff check targen_ray analysis tests
 	$(BIN)/pytest
 
 # Performance measurements behind BENCHMARKS.md (minutes; never part of `make test`).

@@ -13,6 +13,7 @@ EXAMPLES = {
     "  targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --run-dir runs/boolq-fake",
     "retry-rejects": "example:\n  targen retry-rejects runs/boolq-fake",
     "export": "example:\n  targen export runs/boolq-fake --format superglue",
+    "analyze": "example:\n  targen analyze runs/boolq-fake\n  targen analyze runs/boolq-fake --reference val.jsonl",
     "estimate": "example:\n  targen estimate jobs/boolq.yaml --endpoints jobs/endpoints/openai.yaml",
     "fake-server": "example:\n  targen fake-server --port 8999 --wrong-label-rate 0.2 &\n"
     "  FAKE_API_KEY=x targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --limit 200",
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         "an existing run there is continued",
     )
     run.add_argument(
+        "--no-analyze", action="store_true", help="skip the report (RUN_DIR/report/); `targen analyze` writes it later"
+    )
+    run.add_argument(
         "--force",
         metavar="STAGES",
         help="comma-separated stages (contexts,seeds,generate,correct) to redo when the run dir holds a run "
@@ -69,6 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
     export.add_argument("--format", choices=["superglue"], default="superglue")
+
+    analyze = command(
+        "analyze",
+        "write a run's diversity, difficulty, label and entity metrics and an HTML report (targen run does too)",
+        "Write RUN_DIR/report/{metrics.json,report.html,plots/} (or under --out) from RUN_DIR/final.",
+    )
+    analyze.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
+    analyze.add_argument(
+        "--reference", help="Parquet or JSONL in the task's fields (e.g. the original split): every metric side by side"
+    )
+    analyze.add_argument("--out", help="where to write the report (a path or s3://...; default RUN_DIR/report)")
 
     est = command(
         "estimate",
@@ -168,7 +183,7 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError(f"--force: {e}") from None
     run_dir = args.run_dir or f"runs/{job.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     files = {"job": args.job, "endpoints": args.endpoints}
-    return _finish(run_dir, lambda: run(job, run_dir, args.limit, force, files))
+    return _finish(run_dir, lambda: run(job, run_dir, args.limit, force, files), analyze=not args.no_analyze)
 
 
 def _retry_rejects(args: argparse.Namespace) -> int:
@@ -190,8 +205,9 @@ def _retry_rejects(args: argparse.Namespace) -> int:
     return _finish(args.run_dir, lambda: retry_rejects(job, args.run_dir, recorded["limit"], steps))
 
 
-def _finish(run_dir: str, go) -> int:
-    """Run `go`, report where the dataset is, and turn known failures into one line and an exit status."""
+def _finish(run_dir: str, go, analyze: bool = True) -> int:
+    """Run `go`, report where the dataset is (and analyse it), and turn known failures into one line and
+    an exit status."""
     from .runner import RunError
     from .store import RunDirError
 
@@ -217,6 +233,11 @@ def _finish(run_dir: str, go) -> int:
         f"and {d['contaminated']} contaminated rows"
     )
     print(f"summary: {run_dir.rstrip('/')}/summary.json")
+    if analyze and any(v["rows"] for v in summary["splits"].values()):
+        from analysis.analyze import analyze as write_report
+
+        write_report(run_dir)
+        print(f"report: {run_dir.rstrip('/')}/report/report.html")
     if summary["stopped"]:
         print(f"targen: stopped: {summary['stopped']}; what was paid for is in {run_dir}", file=sys.stderr)
         return 3
@@ -240,6 +261,23 @@ def _export(args: argparse.Namespace) -> int:
     written = export_superglue(get_task(recorded["task"]), run)
     for name, lines in written.items():
         print(f"{args.run_dir.rstrip('/')}/superglue/{name}: {lines} lines")
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from analysis.analyze import analyze
+
+    out = args.out or f"{args.run_dir.rstrip('/')}/report"
+    metrics = analyze(args.run_dir, Path(args.reference) if args.reference else None, out)
+    syn = metrics["datasets"]["synthetic"]
+    print(
+        f"analysed {syn['rows']} rows: distinct-2 {syn['lexical']['distinct_2']}, "
+        f"V-information {syn['difficulty'].get('v_information', 'n/a')}"
+    )
+    print(f"report: {out}/report.html")
+    print(f"metrics: {out}/metrics.json")
     return 0
 
 
@@ -295,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": _run,
             "retry-rejects": _retry_rejects,
             "export": _export,
+            "analyze": _analyze,
             "estimate": _estimate,
             "fake-server": _fake_server,
         }

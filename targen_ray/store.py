@@ -131,8 +131,9 @@ class RunDir:
             return None
 
     def write_json(self, name: str, data: dict) -> None:
-        body = (json.dumps(data, indent=2) + "\n").encode()
+        self.write_bytes(name, (json.dumps(data, indent=2) + "\n").encode())
 
+    def write_bytes(self, name: str, body: bytes) -> None:
         def write(path: str) -> None:
             with self.fs.open_output_stream(path) as f:
                 f.write(body)

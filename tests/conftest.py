@@ -19,7 +19,7 @@ BOOLQ = ROOT / "jobs" / "boolq.yaml"
 FAKE_KEY = "sk-test-fake-0123456789"
 
 
-def driver(endpoints, limit: int, run_dir, job=BOOLQ, **env: str) -> tuple[list[str], dict]:
+def driver(endpoints, limit: int, run_dir, job=BOOLQ, *extra: str, **env: str) -> tuple[list[str], dict]:
     """Command and environment for `targen run` of a job (BoolQ by default) as its own driver process,
     which starts its own local Ray (not the test session's)."""
     cmd = [
@@ -34,6 +34,7 @@ def driver(endpoints, limit: int, run_dir, job=BOOLQ, **env: str) -> tuple[list[
         str(limit),
         "--run-dir",
         str(run_dir),
+        *extra,
     ]
     return cmd, {**os.environ, "RAY_ADDRESS": "", **env}
 

@@ -6,8 +6,10 @@ import pytest
 
 from targen_ray.cli import main
 
+COMMANDS = ["run", "retry-rejects", "export", "analyze", "estimate", "fake-server"]
 
-@pytest.mark.parametrize("argv", [[], ["run"], ["retry-rejects"], ["export"], ["estimate"], ["fake-server"]])
+
+@pytest.mark.parametrize("argv", [[], *([c] for c in COMMANDS)])
 def test_help_has_an_example(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*argv, "--help"])

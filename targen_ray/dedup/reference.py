@@ -33,7 +33,7 @@ def load(paths: list[Path], names: list[str]) -> Reference | None:
         return None
     ids, texts, digest = [], [], hashlib.sha256(json.dumps(names).encode())
     for path in paths:
-        rows = _rows(path)
+        rows = read_rows(path)
         for k, row in enumerate(rows):
             missing = [n for n in names if n not in row]
             if missing:
@@ -41,15 +41,21 @@ def load(paths: list[Path], names: list[str]) -> Reference | None:
                     f"{path}: row {k + 1}: no field {missing[0]!r} (reference rows need the task's text fields: "
                     f"{', '.join(names)})"
                 )
-            # The original ReCoRD JSONL nests the passage as {"text": ..., "entities": ...}.
-            fields = {n: row[n]["text"] if isinstance(row[n], dict) else row[n] for n in names}
+            fields = {n: field_text(row, n) for n in names}
             texts.append(row_text(fields, names))
             ids.append(f"{path.name}:{k}")
         digest.update(path.read_bytes())
     return Reference(ids, texts, digest.hexdigest()[:16])
 
 
-def _rows(path: Path) -> list[dict]:
+def field_text(row: dict, name: str) -> str:
+    """A text field of a reference row: the original ReCoRD JSONL nests the passage as {"text": ...}."""
+    value = row[name]
+    return value["text"] if isinstance(value, dict) else value
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a Parquet or JSONL file; an unreadable one is one SpecError line naming it."""
     if path.suffix not in SUFFIXES:
         raise SpecError(f"{path}: reference files are {', '.join(SUFFIXES)}, got {path.suffix or 'no suffix'}")
     try:

@@ -1,0 +1,116 @@
+"""The rows analysed, as one polars frame (id, split, label, the task's text fields): a run's final
+splits, or a reference file a user has in the task's fields (e.g. the original SuperGLUE split)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from targen_ray.dedup.embed import load_model, vectors
+from targen_ray.dedup.reference import field_text, read_rows
+from targen_ray.dedup.stage import EMBEDDINGS
+from targen_ray.dedup.text import row_text, text_fields
+from targen_ray.spec import SPLITS, SpecError
+from targen_ray.store import RUN_FILE, RunDir
+from targen_ray.tasks import Task, get_task
+
+ENCODE_BATCH = 256
+
+
+@dataclass
+class Dataset:
+    name: str  # "synthetic" or "reference"
+    frame: pl.DataFrame  # id, split, label (null where a row has none), then the text fields
+    fields: list[str]
+    embeddings: np.ndarray | None  # unit rows aligned with `frame`, or None where there are none
+
+    @property
+    def rows(self) -> int:
+        return self.frame.height
+
+    def sample(self, n: int, seed: int = 0) -> Dataset:
+        """n rows drawn without replacement (all of them when there are no more), seeded."""
+        if n >= self.rows:
+            return self
+        pick = np.sort(np.random.default_rng(seed).choice(self.rows, n, replace=False))
+        emb = None if self.embeddings is None else self.embeddings[pick]
+        return Dataset(self.name, self.frame[pick], self.fields, emb)
+
+    def texts(self) -> list[str]:
+        """Each row's text fields joined as stage 5 embeds them (shortest first)."""
+        return [row_text(r, self.fields) for r in self.frame.select(self.fields).iter_rows(named=True)]
+
+    def embedded(self) -> Dataset:
+        """This dataset with embeddings, made with stage 5's model where there are none (a reference)."""
+        if self.embeddings is not None or not self.rows:
+            return self
+        x = load_model().encode(self.texts(), batch_size=ENCODE_BATCH, normalize_embeddings=True)
+        return Dataset(self.name, self.frame, self.fields, np.asarray(x, np.float32))
+
+
+def run_task(run: RunDir) -> Task:
+    recorded = run.read_json(RUN_FILE)
+    if recorded is None or not run.files("final", recursive=True):
+        raise SpecError(f"{run}: no finished run here (no {RUN_FILE} or no final/)")
+    return get_task(recorded["task"])
+
+
+def from_run(run: RunDir, task: Task) -> Dataset:
+    """The run's final splits, with the embeddings stage 5 stored for them (None if it stored none)."""
+    fields = text_fields(task)
+    tables = []
+    for split in SPLITS:
+        t = run.read(f"final/{split}", columns=["id", "final_label", *fields])
+        if t is not None:
+            tables.append(t.append_column("split", pa.array([split] * t.num_rows, pa.string())))
+    table = pa.concat_tables(tables)
+    frame = pl.from_arrow(table).select("id", "split", pl.col("final_label").cast(pl.Int64).alias("label"), *fields)
+    return Dataset("synthetic", frame, fields, _stored_embeddings(run, table["id"]))
+
+
+def _stored_embeddings(run: RunDir, ids: pa.ChunkedArray) -> np.ndarray | None:
+    ids = ids.combine_chunks()
+    found = [t.filter(pc.is_in(t["id"], ids)) for t in run.iter_parts(EMBEDDINGS, columns=["id", "embedding"])]
+    found = pa.concat_tables(found) if found else None
+    if found is None or found.num_rows < len(ids):
+        return None
+    order = pc.index_in(ids, found["id"]).to_numpy()
+    return vectors(found)[order]
+
+
+def from_file(path: Path, task: Task) -> Dataset:
+    """A Parquet or JSONL file in the task's fields. `label` may be a number, a bool (BoolQ's JSONL) or a
+    label name; a row without one (a test split) counts as unlabelled. `split` defaults to the file name."""
+    fields, labels = text_fields(task), list(task.label_names)
+    rows = read_rows(path)
+    for k, row in enumerate(rows):
+        missing = [f for f in fields if f not in row]
+        if missing:
+            raise SpecError(
+                f"{path}: row {k + 1}: no field {missing[0]!r} (the task's text fields: {', '.join(fields)})"
+            )
+    frame = pl.DataFrame(
+        {
+            "id": [f"{path.name}:{k}" for k in range(len(rows))],
+            "split": [str(r.get("split") or path.stem) for r in rows],
+            "label": [_label(r.get("label"), labels, path, k) for k, r in enumerate(rows)],
+            **{f: [field_text(r, f) or "" for r in rows] for f in fields},
+        },
+        schema={"id": pl.String, "split": pl.String, "label": pl.Int64, **dict.fromkeys(fields, pl.String)},
+    )
+    return Dataset("reference", frame, fields, None)
+
+
+def _label(value, labels: list[str], path: Path, k: int) -> int | None:
+    if value is None or value == -1:
+        return None
+    if isinstance(value, bool | int) and 0 <= int(value) < len(labels):
+        return int(value)
+    if isinstance(value, str) and value in labels:
+        return labels.index(value)
+    raise SpecError(f"{path}: row {k + 1}: label {value!r} is not one of {labels} or their numbers")

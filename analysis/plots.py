@@ -1,0 +1,65 @@
+"""The report's plots as PNG bytes (matplotlib, no display): each draws the synthetic set and, when
+there is one, the reference set side by side."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+COLOURS = {"synthetic": "#3367d6", "reference": "#e8710a"}
+SIZE = (7.5, 3.2)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def histograms(series: dict[str, np.ndarray], title: str, xlabel: str, bins: int = 40, counts: bool = False) -> bytes:
+    """Overlaid, normalised histograms of one quantity per dataset; `counts` (whole numbers) get one bin
+    per number when their range is narrower than `bins`."""
+    fig, ax = plt.subplots(figsize=SIZE)
+    present = [v for v in series.values() if len(v)]
+    if present:
+        values = np.concatenate(present)
+        lo, hi = values.min(), values.max()
+        narrow = counts and hi - lo < bins
+        edges = np.arange(lo - 0.5, hi + 1.5) if narrow else np.histogram_bin_edges(values, bins=bins)
+        for name, values in series.items():
+            if len(values):
+                ax.hist(
+                    values,
+                    bins=edges,
+                    density=True,
+                    alpha=0.55,
+                    label=f"{name} (n={len(values):,})",
+                    color=COLOURS.get(name),
+                )
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    ax.set(title=title, xlabel=xlabel, ylabel="density")
+    return _png(fig)
+
+
+def bars(groups: dict[str, dict[str, float]], title: str, ylabel: str) -> bytes:
+    """Grouped bars: one group per category, one bar per series (e.g. per split or per dataset)."""
+    categories = sorted({c for counts in groups.values() for c in counts})
+    fig, ax = plt.subplots(figsize=SIZE)
+    width = 0.8 / max(len(groups), 1)
+    for k, (name, counts) in enumerate(groups.items()):
+        x = np.arange(len(categories)) + k * width
+        ax.bar(x, [counts.get(c, 0) for c in categories], width, label=name, color=COLOURS.get(name))
+    ax.set_xticks(np.arange(len(categories)) + width * (len(groups) - 1) / 2, categories)
+    ax.set(title=title, ylabel=ylabel)
+    if len(groups) > 1:
+        ax.legend()
+    return _png(fig)
