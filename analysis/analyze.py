@@ -79,7 +79,7 @@ def describe(d: Dataset, names: list[str]) -> tuple[dict, dict]:
         "lexical": lex,
         "semantic": semantic.metrics(d.embeddings, NO_EMBEDDINGS),
         "difficulty": hard,
-        "entities": entities.metrics(d.frame, d.fields),
+        "entities": entities.metrics(d.sample(entities.SAMPLE_ROWS).frame.collect(), d.fields),
     }
     sims = semantic.pair_similarities(d.embeddings) if d.embeddings is not None else np.zeros(0)
     return out, {"lengths": lengths, "pvi": pvi, "similarities": sims}

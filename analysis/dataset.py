@@ -1,5 +1,6 @@
-"""The rows analysed, as one polars frame (id, split, label, the task's text fields): a run's final
-splits, or a reference file a user has in the task's fields (e.g. the original SuperGLUE split)."""
+"""The rows analysed, as one lazy polars frame (id, split, label, the task's text fields) that metrics
+stream: a run's final splits scanned from their Parquet files, or a reference file a user has in the
+task's fields (e.g. the original SuperGLUE split)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from targen_ray.dedup.embed import load_model, vectors
 from targen_ray.dedup.reference import field_text, read_rows
@@ -25,13 +27,10 @@ ENCODE_BATCH = 256
 @dataclass
 class Dataset:
     name: str  # "synthetic" or "reference"
-    frame: pl.DataFrame  # id, split, label (null where a row has none), then the text fields
+    frame: pl.LazyFrame  # id, split, label (null where a row has none), then the text fields
     fields: list[str]
     embeddings: np.ndarray | None  # unit rows aligned with `frame`, or None where there are none
-
-    @property
-    def rows(self) -> int:
-        return self.frame.height
+    rows: int
 
     def sample(self, n: int, seed: int = 0) -> Dataset:
         """n rows drawn without replacement (all of them when there are no more), seeded."""
@@ -39,18 +38,20 @@ class Dataset:
             return self
         pick = np.sort(np.random.default_rng(seed).choice(self.rows, n, replace=False))
         emb = None if self.embeddings is None else self.embeddings[pick]
-        return Dataset(self.name, self.frame[pick], self.fields, emb)
+        frame = self.frame.with_row_index("_row").filter(pl.col("_row").is_in(pick)).drop("_row")
+        return Dataset(self.name, frame.collect().lazy(), self.fields, emb, n)
 
     def texts(self) -> list[str]:
         """Each row's text fields joined as stage 5 embeds them (shortest first)."""
-        return [row_text(r, self.fields) for r in self.frame.select(self.fields).iter_rows(named=True)]
+        rows = self.frame.select(self.fields).collect().iter_rows(named=True)
+        return [row_text(r, self.fields) for r in rows]
 
     def embedded(self) -> Dataset:
         """This dataset with embeddings, made with stage 5's model where there are none (a reference)."""
         if self.embeddings is not None or not self.rows:
             return self
         x = load_model().encode(self.texts(), batch_size=ENCODE_BATCH, normalize_embeddings=True)
-        return Dataset(self.name, self.frame, self.fields, np.asarray(x, np.float32))
+        return Dataset(self.name, self.frame, self.fields, np.asarray(x, np.float32), self.rows)
 
 
 def run_task(run: RunDir) -> Task:
@@ -63,18 +64,24 @@ def run_task(run: RunDir) -> Task:
 def from_run(run: RunDir, task: Task) -> Dataset:
     """The run's final splits, with the embeddings stage 5 stored for them (None if it stored none)."""
     fields = text_fields(task)
-    tables = []
-    for split in SPLITS:
-        t = run.read(f"final/{split}", columns=["id", "final_label", *fields])
-        if t is not None:
-            tables.append(t.append_column("split", pa.array([split] * t.num_rows, pa.string())))
-    table = pa.concat_tables(tables)
-    frame = pl.from_arrow(table).select("id", "split", pl.col("final_label").cast(pl.Int64).alias("label"), *fields)
-    return Dataset("synthetic", frame, fields, _stored_embeddings(run, table["id"]))
+    columns = ["id", pl.col("final_label").cast(pl.Int64).alias("label"), *fields]
+    splits = [
+        _scan(run, paths).select(columns).with_columns(split=pl.lit(split)).select("id", "split", "label", *fields)
+        for split in SPLITS
+        if (paths := run.files(f"final/{split}"))
+    ]
+    frame = pl.concat(splits)
+    ids = frame.select("id").collect()["id"].to_arrow().cast(pa.string())
+    return Dataset("synthetic", frame, fields, _stored_embeddings(run, ids), len(ids))
 
 
-def _stored_embeddings(run: RunDir, ids: pa.ChunkedArray) -> np.ndarray | None:
-    ids = ids.combine_chunks()
+def _scan(run: RunDir, paths: list[str]) -> pl.LazyFrame:
+    if run.local:
+        return pl.scan_parquet(paths)
+    return pl.scan_pyarrow_dataset(pads.dataset(paths, filesystem=run.fs, format="parquet"))
+
+
+def _stored_embeddings(run: RunDir, ids: pa.Array) -> np.ndarray | None:
     found = [t.filter(pc.is_in(t["id"], ids)) for t in run.iter_parts(EMBEDDINGS, columns=["id", "embedding"])]
     found = pa.concat_tables(found) if found else None
     if found is None or found.num_rows < len(ids):
@@ -94,7 +101,7 @@ def from_file(path: Path, task: Task) -> Dataset:
             raise SpecError(
                 f"{path}: row {k + 1}: no field {missing[0]!r} (the task's text fields: {', '.join(fields)})"
             )
-    frame = pl.DataFrame(
+    frame = pl.LazyFrame(
         {
             "id": [f"{path.name}:{k}" for k in range(len(rows))],
             "split": [str(r.get("split") or path.stem) for r in rows],
@@ -103,7 +110,7 @@ def from_file(path: Path, task: Task) -> Dataset:
         },
         schema={"id": pl.String, "split": pl.String, "label": pl.Int64, **dict.fromkeys(fields, pl.String)},
     )
-    return Dataset("reference", frame, fields, None)
+    return Dataset("reference", frame, fields, None, len(rows))
 
 
 def _label(value, labels: list[str], path: Path, k: int) -> int | None:

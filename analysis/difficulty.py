@@ -54,22 +54,22 @@ def pvi(texts: list[str], labels: np.ndarray, folds: int = FOLDS, seed: int = 0)
     return out
 
 
-def unavailable(frame: pl.DataFrame, names: list[str]) -> str | None:
-    """Why PVI cannot be estimated here, or None."""
+def unavailable(rows: pl.DataFrame, names: list[str]) -> str | None:
+    """Why PVI cannot be estimated from these labelled rows, or None."""
     if len(names) < 2:
         return "the task has one label: there is nothing for V to predict"
-    counts = frame["label"].drop_nulls().value_counts()["count"]
+    counts = rows["label"].value_counts()["count"]
     if counts.len() < 2 or counts.min() < FOLDS:
         return f"fewer than {FOLDS} labelled rows of some label"
     return None
 
 
-def metrics(frame: pl.DataFrame, fields: list[str], names: list[str]) -> tuple[dict, np.ndarray]:
+def metrics(frame: pl.LazyFrame, fields: list[str], names: list[str]) -> tuple[dict, np.ndarray]:
     """The PVI summary and every labelled row's PVI (for the histogram)."""
-    why = unavailable(frame, names)
+    rows = frame.filter(pl.col("label").is_not_null()).collect() if len(names) > 1 else None
+    why = unavailable(rows, names)
     if why:
         return {"available": False, "reason": why, "family": FAMILY}, np.zeros(0)
-    rows = frame.filter(pl.col("label").is_not_null())
     labels = rows["label"].to_numpy()
     values = pvi(serialise(rows, fields), labels)
     p5, median, p95 = np.percentile(values, [5, 50, 95])

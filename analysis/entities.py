@@ -10,7 +10,7 @@ tagger is rule-based and says so in metrics.json (`tagger: rules`):
 - NAME: a run of capitalised words (persons, organisations and places alike: rules cannot tell them
   apart), leaving out a single capitalised word that starts a sentence and leading function words.
 
-Counted over a seeded sample of at most SAMPLE_ROWS rows (all of a smaller set).
+Counted over a seeded sample of at most SAMPLE_ROWS rows (all of a smaller set), drawn by the caller.
 """
 
 from __future__ import annotations
@@ -61,8 +61,7 @@ def mentions(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def metrics(frame: pl.DataFrame, fields: list[str], seed: int = 0) -> dict:
-    rows = frame.sample(SAMPLE_ROWS, seed=seed) if frame.height > SAMPLE_ROWS else frame
+def metrics(rows: pl.DataFrame, fields: list[str]) -> dict:
     types, names = Counter(), Counter()
     for row in rows.select(fields).iter_rows():
         for value in row:

@@ -12,10 +12,10 @@ from targen_ray.store import RunDir
 PAIRS = (("target", "initial"), ("initial", "final"), ("target", "final"))
 
 
-def per_split(frame: pl.DataFrame, names: list[str]) -> dict[str, dict[str, int]]:
+def per_split(frame: pl.LazyFrame, names: list[str]) -> dict[str, dict[str, int]]:
     """{split: {label name: rows}}; unlabelled rows (a reference's test split) count under "unlabelled"."""
     out: dict[str, dict[str, int]] = {}
-    for split, label, n in frame.group_by("split", "label").len().sort("split", "label").iter_rows():
+    for split, label, n in frame.group_by("split", "label").len().sort("split", "label").collect().iter_rows():
         out.setdefault(split, {})[names[label] if label is not None else "unlabelled"] = n
     return out
 

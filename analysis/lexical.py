@@ -14,10 +14,10 @@ MATTR_CHUNK = 2**20
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def words(frame: pl.DataFrame, fields: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def words(frame: pl.LazyFrame, fields: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Every word of every field value as a hash, in order, and the number of the value it is in."""
     per_field = [
-        frame.lazy().select(pl.col(f).fill_null("").str.to_lowercase().str.extract_all(WORD).alias("w")) for f in fields
+        frame.select(pl.col(f).fill_null("").str.to_lowercase().str.extract_all(WORD).alias("w")) for f in fields
     ]
     out = (
         pl.concat(per_field)
@@ -83,9 +83,9 @@ def _window_types(h: np.ndarray, window: int) -> np.ndarray:
     return np.concatenate([[first], first + np.cumsum(added.astype(int) - removed.astype(int))])
 
 
-def lengths(frame: pl.DataFrame, fields: list[str]) -> dict[str, np.ndarray]:
+def lengths(frame: pl.LazyFrame, fields: list[str]) -> dict[str, np.ndarray]:
     """Words per value of each field."""
-    counts = frame.lazy().select(pl.col(f).fill_null("").str.count_matches(WORD) for f in fields).collect()
+    counts = frame.select(pl.col(f).fill_null("").str.count_matches(WORD) for f in fields).collect(engine="streaming")
     return {f: counts[f].to_numpy() for f in fields}
 
 
@@ -102,7 +102,7 @@ def summarise(values: np.ndarray) -> dict:
     }
 
 
-def metrics(frame: pl.DataFrame, fields: list[str]) -> tuple[dict, dict[str, np.ndarray]]:
+def metrics(frame: pl.LazyFrame, fields: list[str]) -> tuple[dict, dict[str, np.ndarray]]:
     """The lexical metrics, and each field's word lengths (for the histograms)."""
     h, value = words(frame, fields)
     per_field = lengths(frame, fields)

@@ -26,7 +26,7 @@ from targen_ray.tasks import get_task
 def test_distinct_n_by_hand():
     # words: [a b a b] [a b c] -> 7 unigrams of 3 kinds; bigrams ab ba ab | ab bc (none across the two
     # values) -> 5 of 3 kinds; trigrams aba bab | abc -> 3 of 3 kinds.
-    frame = pl.DataFrame({"f": ["A b, a B!", "a b c"]})
+    frame = pl.LazyFrame({"f": ["A b, a B!", "a b c"]})
     h, value = lexical.words(frame, ["f"])
     assert [lexical.distinct(h, value, n) for n in (1, 2, 3)] == [3 / 7, 3 / 5, 1.0]
     metrics, lengths = lexical.metrics(frame, ["f"])
@@ -79,7 +79,7 @@ def test_pvi_of_a_predictable_label_approaches_one_bit_and_of_a_random_label_zer
 def test_confusion_flip_rate_and_labels_per_split():
     assert labels.confusion(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0]), 2) == [[1, 1], [1, 2]]
     frame = pl.DataFrame({"split": ["train", "train", "test"], "label": [1, None, 0]})
-    assert labels.per_split(frame, ["no", "yes"]) == {"test": {"no": 1}, "train": {"yes": 1, "unlabelled": 1}}
+    assert labels.per_split(frame.lazy(), ["no", "yes"]) == {"test": {"no": 1}, "train": {"yes": 1, "unlabelled": 1}}
 
 
 def test_entity_rules():
