@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import BOOLQ
 
+from analysis.analyze import analyze
 from targen_ray import job as job_mod
 from targen_ray.fake.process import FakeProcess, free_port
 from targen_ray.runner import run
@@ -80,5 +81,10 @@ def test_run_dir_on_s3_resumes_and_compacts(ray_session, s3, tmp_path):
         resent = fake.log()[sent:]
         assert len(resent) == 5 and {e["schema"] for e in resent} == {"boolq_correct"}
         assert again["complete"] and again["rows"]["counts_add_up"]
+
+        # The report is read from and written to object storage too.
+        metrics = analyze(uri)
+        assert metrics["datasets"]["synthetic"]["rows"] == 40
+        assert {"report/metrics.json", "report/report.html"} <= set(_files(s3, "targen-runs/boolq/a"))
     finally:
         fake.stop()
