@@ -14,6 +14,8 @@ EXAMPLES = {
     "retry-rejects": "example:\n  targen retry-rejects runs/boolq-fake",
     "export": "example:\n  targen export runs/boolq-fake --format superglue",
     "analyze": "example:\n  targen analyze runs/boolq-fake\n  targen analyze runs/boolq-fake --reference val.jsonl",
+    "publish": "example:\n  targen publish runs/boolq-fake s3://my-bucket/datasets/boolq --superglue",
+    "verify": "example:\n  targen verify s3://my-bucket/datasets/boolq",
     "estimate": "example:\n  targen estimate jobs/boolq.yaml --endpoints jobs/endpoints/openai.yaml",
     "fake-server": "example:\n  targen fake-server --port 8999 --wrong-label-rate 0.2 &\n"
     "  FAKE_API_KEY=x targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --limit 200",
@@ -84,6 +86,23 @@ def _parser() -> argparse.ArgumentParser:
         "--reference", help="Parquet or JSONL in the task's fields (e.g. the original split): every metric side by side"
     )
     analyze.add_argument("--out", help="where to write the report (a path or s3://...; default RUN_DIR/report)")
+
+    pub = command(
+        "publish",
+        "publish a finished run as a dataset (Parquet, dataset card, manifest) at a path or s3://...",
+        "Write DEST/data/<split>-*.parquet, README.md (a Hugging Face dataset card) and, last, manifest.json.",
+    )
+    pub.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
+    pub.add_argument("dest", metavar="DEST", help="a local path or s3://bucket/prefix")
+    pub.add_argument("--superglue", action="store_true", help="also the original SuperGLUE JSONL under superglue/")
+    pub.add_argument("--overwrite", action="store_true", help="replace a different dataset already at DEST")
+
+    ver = command(
+        "verify",
+        "re-check every file of a published dataset against its manifest (sha256 and row count)",
+        "Read DEST/manifest.json and every file it lists; exit 1 naming each file that does not match.",
+    )
+    ver.add_argument("dest", metavar="DEST", help="a local path or s3://bucket/prefix")
 
     est = command(
         "estimate",
@@ -281,6 +300,27 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from .publish import publish
+
+    state, manifest = publish(args.run_dir, args.dest, args.superglue, args.overwrite)
+    sizes = ", ".join(f"{s} {n}" for s, n in manifest["splits"].items())
+    print(f"{state}: {args.dest.rstrip('/')} ({sizes}; {len(manifest['files'])} files)")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .publish import verify
+
+    manifest, problems = verify(args.dest)
+    for problem in problems:
+        print(f"targen: error: {args.dest.rstrip('/')}/{problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"ok: {len(manifest['files'])} files of {manifest['name']} match {args.dest.rstrip('/')}/manifest.json")
+    return 0
+
+
 def _estimate(args: argparse.Namespace) -> int:
     import json
 
@@ -334,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
             "retry-rejects": _retry_rejects,
             "export": _export,
             "analyze": _analyze,
+            "publish": _publish,
+            "verify": _verify,
             "estimate": _estimate,
             "fake-server": _fake_server,
         }

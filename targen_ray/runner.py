@@ -186,8 +186,9 @@ def identity(job: Job, limit: int | None) -> dict:
     return {
         "job": job.spec.name,
         "task": job.spec.task,
-        # Stage 5 is decided afresh from the rows on every run: changing its settings continues the run.
-        "spec_hash": job.spec.spec_hash(exclude={"dedup"}),
+        # Stage 5 is decided afresh from the rows on every run, and the license only labels the published
+        # dataset: changing either continues the run.
+        "spec_hash": job.spec.spec_hash(exclude={"dedup", "license"}),
         "prompts_hash": hashlib.sha256(prompts).hexdigest()[:16],
         "limit": limit,
     }

@@ -149,6 +149,11 @@ class JobSpec(_Frozen):
     stop_window: int = Field(100, ge=10, description="Rows the error-rate breaker looks back over.")
     budget_usd: float | None = Field(None, gt=0, description="Stop admitting requests once this would be passed.")
     dedup: DedupSpec = Field(default_factory=DedupSpec, description="Stage 5: duplicates and contamination.")
+    license: str = Field(
+        "other",
+        min_length=1,
+        description="The published dataset's license (a Hugging Face license id, e.g. cc-by-4.0).",
+    )
 
     @model_validator(mode="after")
     def _labels(self) -> JobSpec:

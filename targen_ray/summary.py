@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 
@@ -112,6 +113,7 @@ def build(
         "job": job.spec.name,
         "task": job.spec.task,
         "spec_hash": job.spec.spec_hash(),
+        "generation": generation(job),
         "complete": all(f["rows"] == f["target"] for f in final.values()),
         "stopped": stopped,
         "rounds": rounds,
@@ -126,6 +128,18 @@ def build(
         "usd": round(sum(s["usd"] for s in stages.values()), 6),
         "ledger": ledger(run),
         "wall_time_s": round(wall_s, 2),
+    }
+
+
+def generation(job: Job) -> dict:
+    """How the rows were made, for the dataset card and manifest: never a key or a key's variable."""
+    return {
+        "description": job.spec.description,
+        "labels": job.spec.labels,
+        "license": job.spec.license,
+        "steps": {step: getattr(job.spec.steps, step).endpoints for step in STEPS},
+        "endpoints": {name: {"provider": ep.provider, "model": ep.model} for name, ep in job.endpoints.items()},
+        "prompts": {step: hashlib.sha256(src.encode()).hexdigest()[:16] for step, src in job.prompts.sources.items()},
     }
 
 

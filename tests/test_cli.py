@@ -6,7 +6,7 @@ import pytest
 
 from targen_ray.cli import main
 
-COMMANDS = ["run", "retry-rejects", "export", "analyze", "estimate", "fake-server"]
+COMMANDS = ["run", "retry-rejects", "export", "analyze", "publish", "verify", "estimate", "fake-server"]
 
 
 @pytest.mark.parametrize("argv", [[], *([c] for c in COMMANDS)])

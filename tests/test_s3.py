@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import time
 import urllib.request
 
 import boto3
+import polars as pl
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
@@ -17,8 +20,10 @@ from conftest import BOOLQ
 from analysis.analyze import analyze
 from targen_ray import job as job_mod
 from targen_ray.fake.process import FakeProcess, free_port
+from targen_ray.publish import publish, verify
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS
+from targen_ray.tasks import get_task
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +52,11 @@ def s3(tmp_path_factory):
         yield pafs.S3FileSystem(endpoint_override=url, access_key="test", secret_key="test", region="us-east-1")
     proc.terminate()
     proc.wait(timeout=10)
+
+
+def _polars_s3() -> dict:
+    keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    return {k.lower().replace("default_", ""): os.environ[k] for k in keys} | {"aws_allow_http": "true"}
 
 
 def _files(fs, prefix: str) -> list[str]:
@@ -86,5 +96,19 @@ def test_run_dir_on_s3_resumes_and_compacts(ray_session, s3, tmp_path):
         metrics = analyze(uri)
         assert metrics["datasets"]["synthetic"]["rows"] == 40
         assert {"report/metrics.json", "report/report.html"} <= set(_files(s3, "targen-runs/boolq/a"))
+
+        # Published to object storage, verified there, and read back by pyarrow and by polars.
+        dest = "s3://targen-runs/datasets/boolq"
+        state, manifest = publish(uri, dest)
+        assert state == "published" and verify(dest)[1] == []
+        assert publish(uri, dest)[0] == "unchanged"
+        assert _files(s3, "targen-runs/datasets/boolq")[-1] == "manifest.json"
+        for split in SPLITS:
+            rows = summary["splits"][split]["rows"]
+            paths = [f"targen-runs/datasets/boolq/{e['path']}" for e in manifest["files"] if e["split"] == split]
+            table = pa.concat_tables(pq.read_table(p, filesystem=s3) for p in paths)
+            assert table.schema.remove_metadata() == get_task("boolq").record_schema and table.num_rows == rows
+            frame = pl.read_parquet(f"{dest}/data/{split}-*.parquet", storage_options=_polars_s3())
+            assert frame.height == rows == manifest["splits"][split]
     finally:
         fake.stop()

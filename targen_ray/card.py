@@ -1,0 +1,127 @@
+"""The published dataset's README.md: a Hugging Face dataset card, YAML front matter (configs, splits,
+features, task categories, size category, license) then prose on how the data was made and what it is
+not. Everything comes from the run directory (summary.json, and report/metrics.json when present)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import yaml
+
+from .spec import SPLITS
+from .tasks import Task
+
+TASK_CATEGORIES = {
+    "boolq": ["question-answering", "text-classification"],
+    "multirc": ["question-answering"],
+    "record": ["question-answering"],
+    "copa": ["multiple-choice"],
+}  # the rest (cb, rte, axb, axg, wic, wsc) are sentence-pair classification
+SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
+DTYPES = {pa.string(): "string", pa.int32(): "int32", pa.int64(): "int64", pa.bool_(): "bool", pa.float32(): "float32"}
+
+
+def feature(name: str, type_: pa.DataType, label_names: tuple[str, ...]) -> dict:
+    """One field as Hugging Face `dataset_info.features` YAML."""
+    if name == "label" and len(label_names) > 1:
+        return {"name": name, "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(label_names)}}}}
+    if pa.types.is_struct(type_):
+        return {"name": name, "struct": [feature(f.name, f.type, ()) for f in type_]}
+    if pa.types.is_list(type_):
+        inner = type_.value_type
+        value = [feature(f.name, f.type, ()) for f in inner] if pa.types.is_struct(inner) else DTYPES[inner]
+        return {"name": name, "sequence": value}
+    return {"name": name, "dtype": DTYPES[type_]}
+
+
+def size_category(rows: int) -> str:
+    return next((label for limit, label in SIZES if rows < limit), "1M<n<10M")
+
+
+def front_matter(task: Task, summary: dict, files: dict[str, list[str]]) -> dict:
+    splits = {s: summary["splits"][s]["rows"] for s in SPLITS if files.get(s)}
+    return {
+        "license": summary["generation"]["license"],
+        "language": ["en"],
+        "pretty_name": f"{summary['job']} (synthetic {task.name}, TarGEN)",
+        "task_categories": TASK_CATEGORIES.get(task.name, ["text-classification"]),
+        "size_categories": [size_category(sum(splits.values()))],
+        "tags": ["synthetic", "superglue", task.name, "targen"],
+        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}],
+        "dataset_info": {
+            "features": [feature(f.name, f.type, task.label_names) for f in task.record_schema],
+            "splits": [{"name": s, "num_examples": n} for s, n in splits.items()],
+        },
+    }
+
+
+def render(task: Task, summary: dict, files: dict[str, list[str]], metrics: dict | None) -> str:
+    gen, rows, dedup = summary["generation"], summary["rows"], summary["dedup"]
+    meta = yaml.safe_dump(front_matter(task, summary, files), sort_keys=False, allow_unicode=True)
+    lines = [
+        f"---\n{meta}---\n",
+        f"# {summary['job']}: a synthetic {task.name} dataset\n",
+        "Written by large language models with targen-ray, an implementation of TarGEN on Ray. It has the "
+        f"fields and types of the Hugging Face `super_glue` `{task.config}` config, but **it is not SuperGLUE**: "
+        "no row was written or checked by a person.\n",
+        "## Task\n",
+        f"{gen['description']}\n",
+        "## How it was made\n",
+        "1. contexts: distinct settings written from the task description alone;",
+        "2. instance seeds: raw material per context (a passage, a sentence);",
+        "3. label-constrained generation: each seed and a target label became one instance;",
+        "4. self-correction: a judge re-read each instance and kept or changed its label;",
+        "5. deduplication: exact duplicates, near-duplicates (embedding cosine and MinHash) and rows close to "
+        "reference sets were dropped, and more rows were made in their place.\n",
+        "| step | endpoints | models | prompt template (sha256) |",
+        "|---|---|---|---|",
+    ]
+    for step, names in gen["steps"].items():
+        models = ", ".join(sorted({gen["endpoints"][n]["model"] for n in names}))
+        lines.append(f"| {step} | {', '.join(names)} | {models} | `{gen['prompts'].get(step, '')}` |")
+    lines += [
+        "",
+        f"Job spec hash `{summary['spec_hash']}`; label names: {', '.join(gen['labels'])}.\n",
+        "## Splits\n",
+        "| split | rows | " + " | ".join(gen["labels"]) + " |",
+        "|---|---|" + "---|" * len(gen["labels"]),
+    ]
+    for split in SPLITS:
+        if files.get(split):
+            s = summary["splits"][split]
+            lines.append(f"| {split} | {s['rows']:,} | " + " | ".join(f"{n:,}" for n in s["labels"].values()) + " |")
+    lines += [
+        "",
+        f"Rows planned {rows['planned']:,} = kept {rows['kept']:,} + rejected {rows['rejected']:,} + duplicates "
+        f"{rows['deduplicated']:,} + surplus {rows['surplus']:,}. Self-correction changed {rows['self_corrected']:,} "
+        f"labels. Deduplication dropped {dedup['exact']:,} exact and {dedup['near']:,} near duplicates "
+        f"({dedup['cross_split']:,} across splits) and {dedup['contaminated']:,} rows close to a reference set.\n",
+        "## Cost\n",
+        f"{summary['requests']:,} requests, {summary['input_tokens']:,} input and {summary['output_tokens']:,} output "
+        f"tokens, ${summary['usd']:,.2f} (every attempt, retries included).\n",
+    ]
+    if metrics:
+        syn = metrics["datasets"]["synthetic"]
+        lex, sem, hard = syn["lexical"], syn["semantic"], syn["difficulty"]
+        lines += [
+            "## Analysis\n",
+            f"- distinct-2 {lex['distinct_2']}, moving-average type-token ratio {lex['mattr']}, vocabulary "
+            f"{lex['vocabulary']:,} words",
+        ]
+        if sem["available"]:
+            lines.append(
+                f"- mean pairwise cosine {sem['mean_cosine']}, Vendi score {sem['vendi']} over {sem['rows']:,} rows"
+            )
+        if hard["available"]:
+            lines.append(f"- V-information {hard['v_information']} bits ({hard['family']})")
+        lines.append("")
+    lines += [
+        "## Limitations\n",
+        "- Synthetic: passages, questions and labels were written by language models and can be wrong, "
+        "repetitive, or biased the way those models are (topics, names, places, framing).",
+        "- Labels were checked by a model (self-correction), not by people.",
+        "- Scores on this data are not SuperGLUE scores.\n",
+        "## Files\n",
+        "`data/<split>-*.parquet` in the layout the Hugging Face `datasets` library reads; `manifest.json` "
+        "lists every file with its sha256 and row count (check them with `targen verify`).\n",
+    ]
+    return "\n".join(lines)

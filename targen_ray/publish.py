@@ -1,0 +1,179 @@
+"""`targen publish` and `targen verify`: a finished run as a dataset at a local path or object-store URI.
+
+DEST gets `data/<split>-KKKKK-of-NNNNN.parquet` (the task's SuperGLUE fields, Hugging Face layout), with
+`--superglue` the original JSONL files under `superglue/`, the dataset card `README.md`, and last
+`manifest.json`, the commit point: every file with its sha256 and row count, and how the data was made.
+A reader that goes by the manifest never sees a half-published dataset: until it is written there is
+no dataset at DEST, and publishing over one first takes its manifest away. Publishing the same run
+again changes nothing; publishing a different one over it needs --overwrite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+import time
+from importlib import metadata
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import card
+from .export import export_superglue
+from .spec import SPLITS, SpecError
+from .store import RUN_FILE, RunDir
+from .tasks import get_task
+
+MANIFEST = "manifest.json"
+FORMAT = "targen-ray dataset 1"
+OURS = ("data/", "superglue/", "README.md")  # what publish writes before the manifest
+PACKAGES = ("targen-ray", "ray", "pyarrow", "openai", "anthropic", "sentence-transformers", "faiss-cpu")
+EXPORT_DIR = "superglue"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _source_digest(run: RunDir, superglue: bool) -> str:
+    """What the published dataset is made of: the final record files' bytes and the options."""
+    h = hashlib.sha256(f"{FORMAT} superglue={superglue}".encode())
+    for path in run.files("final", recursive=True):
+        h.update(path.rsplit("/final/", 1)[-1].encode())
+        with run.fs.open_input_stream(path) as f:
+            while chunk := f.read(2**22):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _finished(run: RunDir) -> tuple[dict, dict]:
+    recorded, summary = run.read_json(RUN_FILE), run.read_json("summary.json")
+    if recorded is None or summary is None or not run.files("final", recursive=True):
+        raise SpecError(f"{run}: no finished run here (no {RUN_FILE}, summary.json or final/)")
+    if not summary["complete"]:
+        short = ", ".join(f"{s} {v['rows']}/{v['target']}" for s, v in summary["splits"].items())
+        raise SpecError(f"{run}: the run is not complete ({short}); finish it before publishing")
+    if "generation" not in summary:
+        raise SpecError(f"{run}/summary.json: written by an older version; run the job again to refresh it")
+    return recorded, summary
+
+
+def publish(run_dir: str, dest: str, superglue: bool = False, overwrite: bool = False) -> tuple[str, dict]:
+    """Publish a finished run; returns ("published" | "unchanged", the manifest)."""
+    run, out = RunDir(run_dir), RunDir(dest)
+    recorded, summary = _finished(run)
+    source = _source_digest(run, superglue)
+    existing = out.read_json(MANIFEST)
+    if existing is not None and existing.get("source_sha256") == source:
+        return "unchanged", existing
+    present = out.files("", recursive=True)
+    if present and not overwrite:
+        if existing is not None:
+            raise SpecError(
+                f"{out}: holds another dataset ({existing.get('name')}, published {existing.get('published_at')}); "
+                "use --overwrite to replace it"
+            )
+        foreign = [p for p in present if not _ours(out, p)]
+        if foreign:
+            raise SpecError(f"{out}: holds files that are not a published dataset ({foreign[0]}); use a new DEST")
+        # Only what an interrupted publish left: nothing was committed, so it is simply written again.
+    out.delete([p for p in present if p.endswith("/" + MANIFEST)])  # uncommit first, then replace
+    out.delete([p for p in present if _ours(out, p)])
+
+    task = get_task(recorded["task"])
+    files, entries = {}, []
+    for split in SPLITS:
+        parts = run.parts(f"final/{split}")
+        for k, part in enumerate(parts):
+            name = f"data/{split}-{k:05d}-of-{len(parts):05d}.parquet"
+            table = pq.read_table(part, filesystem=run.fs, columns=task.record_schema.names).cast(task.record_schema)
+            buf = io.BytesIO()
+            pq.write_table(table, buf, compression="zstd")
+            entries.append(_write(out, name, buf.getvalue(), table.num_rows, split))
+            files.setdefault(split, []).append(name)
+    if superglue:
+        for name, lines in export_superglue(task, run, EXPORT_DIR).items():
+            with run.fs.open_input_stream(f"{run.path}/{EXPORT_DIR}/{name}") as f:
+                entries.append(_write(out, f"superglue/{name}", f.read(), lines, None))
+    metrics = run.read_json("report/metrics.json")
+    readme = card.render(task, summary, files, metrics).encode()
+    entries.append(_write(out, "README.md", readme, None, None))
+    manifest = _manifest(run, recorded, summary, source, entries)
+    out.write_json(MANIFEST, manifest)  # the commit point
+    return "published", manifest
+
+
+def _ours(out: RunDir, path: str) -> bool:
+    rel = path.removeprefix(out.path.rstrip("/") + "/")
+    return rel == MANIFEST or any(rel == p or (p.endswith("/") and rel.startswith(p)) for p in OURS)
+
+
+def _write(out: RunDir, name: str, data: bytes, rows: int | None, split: str | None) -> dict:
+    out.write_bytes(name, data)
+    return {"path": name, "split": split, "rows": rows, "bytes": len(data), "sha256": _sha256(data)}
+
+
+def _manifest(run: RunDir, recorded: dict, summary: dict, source: str, files: list[dict]) -> dict:
+    gen = summary["generation"]
+    finished = run.fs.get_file_info(f"{run.path}/summary.json").mtime
+    return {
+        "format": FORMAT,
+        "name": summary["job"],
+        "task": summary["task"],
+        "license": gen["license"],
+        "source_sha256": source,
+        "spec_hash": summary["spec_hash"],
+        "run": {k: recorded[k] for k in ("spec_hash", "prompts_hash", "limit")},
+        "prompts": gen["prompts"],
+        "steps": gen["steps"],
+        "endpoints": gen["endpoints"],  # provider and model only: never a key or the name of its variable
+        "splits": {s: v["rows"] for s, v in summary["splits"].items()},
+        "files": files,
+        "cost": {k: summary[k] for k in ("requests", "input_tokens", "output_tokens", "usd", "ledger")},
+        "dedup": summary["dedup"],
+        "packages": {"python": sys.version.split()[0], **{p: _version(p) for p in PACKAGES}},
+        "generated_at": finished.strftime("%Y-%m-%dT%H:%M:%SZ") if finished else None,
+        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def verify(dest: str) -> tuple[dict, list[str]]:
+    """Re-read every file the manifest lists: its sha256 and row count; and no data file it does not list.
+    Returns the manifest and the problems found (none: the dataset is whole)."""
+    out = RunDir(dest)
+    manifest = out.read_json(MANIFEST)
+    if manifest is None:
+        raise SpecError(f"{out}: no {MANIFEST}: nothing is published here (or a publish has not finished)")
+    problems = []
+    for entry in manifest["files"]:
+        path = f"{out.path}/{entry['path']}"
+        try:
+            with out.fs.open_input_stream(path) as f:
+                data = f.read()
+        except FileNotFoundError:
+            problems.append(f"{entry['path']}: missing")
+            continue
+        if _sha256(data) != entry["sha256"]:
+            problems.append(f"{entry['path']}: sha256 {_sha256(data)[:12]}… differs from the manifest's")
+        elif entry["rows"] is not None and _rows(entry["path"], data) != entry["rows"]:
+            problems.append(f"{entry['path']}: {_rows(entry['path'], data)} rows, the manifest says {entry['rows']}")
+    listed = {e["path"] for e in manifest["files"]}
+    for path in out.files("data", recursive=True):
+        rel = path.removeprefix(out.path.rstrip("/") + "/")
+        if rel not in listed:
+            problems.append(f"{rel}: not in the manifest")
+    return manifest, problems
+
+
+def _rows(name: str, data: bytes) -> int:
+    if name.endswith(".parquet"):
+        return pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows
+    return data.count(b"\n")
