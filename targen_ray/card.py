@@ -37,7 +37,8 @@ def size_category(rows: int) -> str:
     return next((label for limit, label in SIZES if rows < limit), "1M<n<10M")
 
 
-def front_matter(task: Task, summary: dict, files: dict[str, list[str]]) -> dict:
+def front_matter(task: Task, summary: dict, files: dict[str, list[dict]]) -> dict:
+    """`files`: per split, the manifest entries of its data files."""
     splits = {s: summary["splits"][s]["rows"] for s in SPLITS if files.get(s)}
     return {
         "license": summary["generation"]["license"],
@@ -49,12 +50,15 @@ def front_matter(task: Task, summary: dict, files: dict[str, list[str]]) -> dict
         "configs": [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}],
         "dataset_info": {
             "features": [feature(f.name, f.type, task.label_names) for f in task.record_schema],
-            "splits": [{"name": s, "num_examples": n} for s, n in splits.items()],
+            "splits": [
+                {"name": s, "num_bytes": sum(e["bytes"] for e in files[s]), "num_examples": n}
+                for s, n in splits.items()
+            ],
         },
     }
 
 
-def render(task: Task, summary: dict, files: dict[str, list[str]], metrics: dict | None) -> str:
+def render(task: Task, summary: dict, files: dict[str, list[dict]], metrics: dict | None) -> str:
     gen, rows, dedup = summary["generation"], summary["rows"], summary["dedup"]
     meta = yaml.safe_dump(front_matter(task, summary, files), sort_keys=False, allow_unicode=True)
     lines = [

@@ -91,7 +91,7 @@ def publish(run_dir: str, dest: str, superglue: bool = False, overwrite: bool = 
             buf = io.BytesIO()
             pq.write_table(table, buf, compression="zstd")
             entries.append(_write(out, name, buf.getvalue(), table.num_rows, split))
-            files.setdefault(split, []).append(name)
+            files.setdefault(split, []).append(entries[-1])
     if superglue:
         for name, lines in export_superglue(task, run, EXPORT_DIR).items():
             with run.fs.open_input_stream(f"{run.path}/{EXPORT_DIR}/{name}") as f:

@@ -14,6 +14,9 @@ import yaml
 from targen_ray.fake.process import FakeProcess
 from targen_ray.spec import SPLITS
 
+# Nothing may come from a hub at run time: the Hugging Face libraries are told so before any imports them.
+os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOLQ = ROOT / "jobs" / "boolq.yaml"
 FAKE_KEY = "sk-test-fake-0123456789"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import datasets
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
@@ -69,6 +70,12 @@ def test_published_dataset_reads_back_with_its_card_and_manifest(finished, tmp_p
     assert info["features"][-1]["dtype"] == {"class_label": {"names": {"0": "False", "1": "True"}}}
     assert {s["name"]: s["num_examples"] for s in info["splits"]} == manifest["splits"]
     assert "it is not SuperGLUE" in text and "## Analysis" in text and "## Limitations" in text
+
+    # The Hugging Face loader reads the layout and takes the features, class names included, from the card.
+    loaded = datasets.load_dataset(str(dest), cache_dir=str(tmp_path / "hf-cache"))
+    assert {s: len(loaded[s]) for s in SPLITS} == manifest["splits"]
+    assert loaded["train"].features["label"].names == ["False", "True"]
+    assert loaded["train"].features["idx"].dtype == "int32"
 
     for path in dest.rglob("*"):  # keys never leave the machine they are on, nor their variable's name
         assert path.is_dir() or (
