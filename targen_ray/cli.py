@@ -16,6 +16,11 @@ EXAMPLES = {
     "analyze": "example:\n  targen analyze runs/boolq-fake\n  targen analyze runs/boolq-fake --reference val.jsonl",
     "publish": "example:\n  targen publish runs/boolq-fake s3://my-bucket/datasets/boolq --superglue",
     "verify": "example:\n  targen verify s3://my-bucket/datasets/boolq",
+    "submit": "example:\n  targen submit jobs/record.yaml --endpoints jobs/endpoints/openai.yaml "
+    "--run-dir s3://my-bucket/runs/record",
+    "status": "example:\n  targen status targen-record-0123456789ab",
+    "logs": "example:\n  targen logs targen-record-0123456789ab",
+    "stop": "example:\n  targen stop targen-record-0123456789ab",
     "estimate": "example:\n  targen estimate jobs/boolq.yaml --endpoints jobs/endpoints/openai.yaml",
     "fake-server": "example:\n  targen fake-server --port 8999 --wrong-label-rate 0.2 &\n"
     "  FAKE_API_KEY=x targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --limit 200",
@@ -103,6 +108,29 @@ def _parser() -> argparse.ArgumentParser:
         "Read DEST/manifest.json and every file it lists; exit 1 naming each file that does not match.",
     )
     ver.add_argument("dest", metavar="DEST", help="a local path or s3://bucket/prefix")
+
+    submit_p = command(
+        "submit",
+        "run a job on a Ray cluster (Ray's job API): this folder is uploaded, keys stay on the cluster",
+        "Submit `targen run JOB` with this folder as its working directory; print the submission id and\n"
+        "stream the logs until the job ends. The id follows from the job, prompts, --limit and --run-dir:\n"
+        "the same work is never submitted twice, and a stopped or failed job is submitted again as its\n"
+        "next attempt, which continues its run directory.",
+    )
+    submit_p.add_argument("job", help="job YAML inside this folder, e.g. jobs/record.yaml")
+    submit_p.add_argument("--endpoints", help="endpoints YAML inside this folder (default: endpoints/local.yaml)")
+    submit_p.add_argument("--address", help="the cluster's job API (default: $RAY_ADDRESS or http://127.0.0.1:8265)")
+    submit_p.add_argument("--run-dir", help="run directory as the cluster sees it (default: ~/targen-runs/NAME)")
+    submit_p.add_argument("--limit", type=int, help="scale all splits down proportionally to N rows in total")
+    submit_p.add_argument("--no-wait", action="store_true", help="print the id and return instead of streaming logs")
+    for name, short in (
+        ("status", "print a submitted job's status"),
+        ("logs", "print a submitted job's logs so far"),
+        ("stop", "stop a submitted job (its run directory keeps every finished row)"),
+    ):
+        c = command(name, short, short[0].upper() + short[1:] + ".")
+        c.add_argument("id", metavar="ID", help="the submission id `targen submit` printed")
+        c.add_argument("--address", help="the cluster's job API (default: $RAY_ADDRESS or http://127.0.0.1:8265)")
 
     est = command(
         "estimate",
@@ -321,6 +349,19 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _submit(args: argparse.Namespace) -> int:
+    from .submit import submit
+
+    _check_limit(args.limit)
+    return submit(args.job, args.endpoints, args.address, args.run_dir, args.limit, wait=not args.no_wait)
+
+
+def _job_command(args: argparse.Namespace) -> int:
+    from . import submit
+
+    return getattr(submit, args.command)(args.id, args.address)
+
+
 def _estimate(args: argparse.Namespace) -> int:
     import json
 
@@ -376,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
             "analyze": _analyze,
             "publish": _publish,
             "verify": _verify,
+            "submit": _submit,
+            "status": _job_command,
+            "logs": _job_command,
+            "stop": _job_command,
             "estimate": _estimate,
             "fake-server": _fake_server,
         }

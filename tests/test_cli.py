@@ -6,7 +6,7 @@ import pytest
 
 from targen_ray.cli import main
 
-COMMANDS = ["run", "retry-rejects", "export", "analyze", "publish", "verify", "estimate", "fake-server"]
+COMMANDS = "run retry-rejects export analyze publish verify submit status logs stop estimate fake-server".split()
 
 
 @pytest.mark.parametrize("argv", [[], *([c] for c in COMMANDS)])
