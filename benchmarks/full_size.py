@@ -7,7 +7,12 @@ server (no latency, no rate limits), at 10% of its size and then at full size, s
   (PSS, so Ray's shared object store is counted once) of the driver and of the driver plus its whole
   local Ray (raylet, GCS, object store, workers), and scaling = time(full) / (10 x time(10%)).
 
+The run is `targen run --no-analyze`, then `targen analyze` of the finished run is measured on its own
+(wall time, peak PSS), so the stages' numbers stay comparable across versions. `--analyze RUN_DIR`
+measures only that, for a run made before.
+
     .venv/bin/python benchmarks/full_size.py [--jobs record boolq] [--fractions 0.1 1.0] [--out FILE]
+    .venv/bin/python benchmarks/full_size.py --analyze RUN_DIR
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ def measure(job_name: str, fraction: float, tmp: Path) -> dict:
         endpoints = fake.endpoints(writer="openai", judge="openai", workers=2, max_concurrency=32, timeout_s=60)
         run_dir = tmp / f"{job_name}-{fraction}"
         cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(job_file), "--endpoints", str(endpoints)]
-        cmd += ["--run-dir", str(run_dir), *(["--limit", str(limit)] if limit else [])]
+        cmd += ["--run-dir", str(run_dir), "--no-analyze", *(["--limit", str(limit)] if limit else [])]
         env = {**os.environ, "RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"}
         started = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
@@ -68,6 +73,26 @@ def measure(job_name: str, fraction: float, tmp: Path) -> dict:
         "dedup": summary["dedup"],
         "peak_driver_mib": round(memory.driver_mib),
         "peak_total_mib": round(memory.total_mib),
+        "analyze": measure_analysis(run_dir),
+    }
+
+
+def measure_analysis(run_dir: Path) -> dict:
+    """`targen analyze RUN_DIR` as its own process: wall time and peak PSS."""
+    cmd = [sys.executable, "-m", "targen_ray.cli", "analyze", str(run_dir), "--out", str(run_dir / "report-bench")]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    memory = MemoryPeak(proc.pid)
+    out, err = proc.communicate()
+    memory.stop()
+    if proc.returncode != 0:
+        raise SystemExit(f"analyze {run_dir}: exit {proc.returncode}\n{err.decode()[-3000:]}")
+    metrics = json.loads((run_dir / "report-bench" / "metrics.json").read_text())
+    return {
+        "rows": metrics["datasets"]["synthetic"]["rows"],
+        "wall_s": round(time.monotonic() - started, 1),
+        "inside_s": metrics["wall_s"],
+        "peak_mib": round(memory.driver_mib),
     }
 
 
@@ -76,7 +101,11 @@ def main() -> None:
     p.add_argument("--jobs", nargs="+", default=["record", "boolq"])
     p.add_argument("--fractions", nargs="+", type=float, default=[0.1, 1.0])
     p.add_argument("--out", help="also write the results as JSON here")
+    p.add_argument("--analyze", metavar="RUN_DIR", help="only measure `targen analyze` of this finished run")
     args = p.parse_args()
+    if args.analyze:
+        print(json.dumps(measure_analysis(Path(args.analyze))))
+        return
     results = []
     with tempfile.TemporaryDirectory(prefix="targen-full-") as tmp:
         for name in args.jobs:
