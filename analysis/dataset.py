@@ -94,13 +94,7 @@ def from_file(path: Path, task: Task) -> Dataset:
     """A Parquet or JSONL file in the task's fields. `label` may be a number, a bool (BoolQ's JSONL) or a
     label name; a row without one (a test split) counts as unlabelled. `split` defaults to the file name."""
     fields, labels = text_fields(task), list(task.label_names)
-    rows = read_rows(path)
-    for k, row in enumerate(rows):
-        missing = [f for f in fields if f not in row]
-        if missing:
-            raise SpecError(
-                f"{path}: row {k + 1}: no field {missing[0]!r} (the task's text fields: {', '.join(fields)})"
-            )
+    rows = read_rows(path, fields)
     frame = pl.LazyFrame(
         {
             "id": [f"{path.name}:{k}" for k in range(len(rows))],

@@ -37,8 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, short: str, description: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=short, description=description, epilog=EXAMPLES[name], formatter_class=fmt)
+    def command(name: str, short: str, description: str, on_run: bool = False) -> argparse.ArgumentParser:
+        """A subcommand; `on_run`: its first argument is a run directory."""
+        c = sub.add_parser(name, help=short, description=description, epilog=EXAMPLES[name], formatter_class=fmt)
+        if on_run:
+            c.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
+        return c
 
     run = command(
         "run",
@@ -67,8 +71,8 @@ def _parser() -> argparse.ArgumentParser:
         "retry-rejects",
         "send a run's rejected rows again (after an outage, a fixed key, ...) and finish the run",
         "Move rejects/<step> aside (kept in the cost ledger) and send those rows again.",
+        on_run=True,
     )
-    retry.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
     retry.add_argument("--steps", default="generate,correct", help="steps whose rejects to send again")
     retry.add_argument("--job", help="job YAML (default: the one recorded in RUN_DIR/run.json)")
     retry.add_argument("--endpoints", help="endpoints YAML (default: the one recorded in RUN_DIR/run.json)")
@@ -77,16 +81,16 @@ def _parser() -> argparse.ArgumentParser:
         "export",
         "write a run's final splits in another layout: --format superglue (the original JSONL files)",
         "Write RUN_DIR/superglue/{train,val,test}.jsonl (AX-b/AX-g: one file) from RUN_DIR/final.",
+        on_run=True,
     )
-    export.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
     export.add_argument("--format", choices=["superglue"], default="superglue")
 
     analyze = command(
         "analyze",
         "write a run's diversity, difficulty, label and entity metrics and an HTML report (targen run does too)",
         "Write RUN_DIR/report/{metrics.json,report.html,plots/} (or under --out) from RUN_DIR/final.",
+        on_run=True,
     )
-    analyze.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
     analyze.add_argument(
         "--reference", help="Parquet or JSONL in the task's fields (e.g. the original split): every metric side by side"
     )
@@ -96,8 +100,8 @@ def _parser() -> argparse.ArgumentParser:
         "publish",
         "publish a finished run as a dataset (Parquet, dataset card, manifest) at a path or s3://...",
         "Write DEST/data/<split>-*.parquet, README.md (a Hugging Face dataset card) and, last, manifest.json.",
+        on_run=True,
     )
-    pub.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (a path or s3://...)")
     pub.add_argument("dest", metavar="DEST", help="a local path or s3://bucket/prefix")
     pub.add_argument("--superglue", action="store_true", help="also the original SuperGLUE JSONL under superglue/")
     pub.add_argument("--overwrite", action="store_true", help="replace a different dataset already at DEST")

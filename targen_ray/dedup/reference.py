@@ -33,14 +33,8 @@ def load(paths: list[Path], names: list[str]) -> Reference | None:
         return None
     ids, texts, digest = [], [], hashlib.sha256(json.dumps(names).encode())
     for path in paths:
-        rows = read_rows(path)
+        rows = read_rows(path, names)
         for k, row in enumerate(rows):
-            missing = [n for n in names if n not in row]
-            if missing:
-                raise SpecError(
-                    f"{path}: row {k + 1}: no field {missing[0]!r} (reference rows need the task's text fields: "
-                    f"{', '.join(names)})"
-                )
             fields = {n: field_text(row, n) for n in names}
             texts.append(row_text(fields, names))
             ids.append(f"{path.name}:{k}")
@@ -54,8 +48,21 @@ def field_text(row: dict, name: str) -> str:
     return value["text"] if isinstance(value, dict) else value
 
 
-def read_rows(path: Path) -> list[dict]:
-    """The rows of a Parquet or JSONL file; an unreadable one is one SpecError line naming it."""
+def read_rows(path: Path, names: list[str]) -> list[dict]:
+    """The rows of a Parquet or JSONL file, each with the text fields `names`; an unreadable file or a
+    missing field is one SpecError line naming the file (and the row)."""
+    rows = _read(path)
+    for k, row in enumerate(rows):
+        missing = [n for n in names if n not in row]
+        if missing:
+            raise SpecError(
+                f"{path}: row {k + 1}: no field {missing[0]!r} (reference rows need the task's text fields: "
+                f"{', '.join(names)})"
+            )
+    return rows
+
+
+def _read(path: Path) -> list[dict]:
     if path.suffix not in SUFFIXES:
         raise SpecError(f"{path}: reference files are {', '.join(SUFFIXES)}, got {path.suffix or 'no suffix'}")
     try:
