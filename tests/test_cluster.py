@@ -177,3 +177,16 @@ def test_targen_submit_status_logs_stop(head, work, tmp_path, monkeypatch, capsy
     assert again == f"{first}-2"
     assert _finished(head, again) == "SUCCEEDED"
     assert main(["status", "targen-no-such-job", "--address", head]) == 2
+
+    # A key the cluster's nodes do not have: the driver fails at once, naming the variable.
+    endpoints = yaml.safe_load((work / "jobs" / "endpoints" / "fake.yaml").read_text())
+    for endpoint in endpoints["endpoints"].values():
+        endpoint["api_key_env"] = "TARGEN_TEST_MISSING_KEY"
+    (work / "jobs" / "endpoints" / "nokey.yaml").write_text(yaml.safe_dump(endpoints))
+    capsys.readouterr()
+    nokey = ["submit", "jobs/boolq.yaml", "--endpoints", "jobs/endpoints/nokey.yaml", "--address", head]
+    assert main([*nokey, "--run-dir", str(tmp_path / "nokey"), "--no-wait"]) == 0
+    failed = capsys.readouterr().out.strip()
+    assert _finished(head, failed) == "FAILED"
+    assert main(["logs", failed, "--address", head]) == 0
+    assert "environment variable TARGEN_TEST_MISSING_KEY is not set" in capsys.readouterr().out
