@@ -19,6 +19,7 @@ from ..store import RunDir, row_group_rows
 DIM = 384
 ENCODE_BATCH = 64
 BLOCK_ROWS = ENCODE_BATCH * 16
+READ_TASKS = 2  # row groups read at once: a read takes well under the time its rows take to embed
 
 
 def model_path() -> str:
@@ -107,15 +108,18 @@ def embed_parts(
     in `skip`; results go to `where` under `tag` as they come. Returns how many rows.
 
     One read task per row group (8 MiB in compacted files), so blocks spread over the actors without a
-    repartition; reading is I/O and reserves no CPU, so actors may hold every CPU of a node.
+    repartition; reading is I/O and reserves no CPU, so actors may hold every CPU of a node. With no CPU
+    to bound them, READ_TASKS bounds how many run at once: unbounded, Ray started a worker process per
+    row group (64 at full-size ReCoRD, 10.7 GB; benchmarks/embed_reads.py).
     """
     groups = [{"path": p, "group": g, "rows": n} for p in paths for g, n in enumerate(row_group_rows(p, run.fs))]
     if not groups:
         return 0
     todo = sum(g["rows"] for g in groups) - len(skip)
     ds = ray.data.from_items(groups, override_num_blocks=len(groups))
+    read = ray.data.TaskPoolStrategy(size=READ_TASKS)
     ds = ds.map_batches(
-        _read, fn_kwargs={"fs": run.fs, "skip": skip}, batch_size=None, batch_format="pyarrow", num_cpus=0
+        _read, fn_kwargs={"fs": run.fs, "skip": skip}, batch_size=None, batch_format="pyarrow", num_cpus=0, compute=read
     )
     rows = 0
     for batch in embed(ds, todo, actors, cpus_per_actor, transform).iter_batches(
