@@ -77,12 +77,17 @@ def submit(job_file, endpoints, address, run_dir, limit, wait: bool) -> int:
         if state not in {"STOPPED", "FAILED"}:
             raise SpecError(f"{sub_id}: the same job was already submitted ({state}); see `targen status {sub_id}`")
         sub_id = f"{base}-{attempt}"
-    jobs.submit_job(
-        entrypoint=entry,
-        submission_id=sub_id,
-        runtime_env={"working_dir": ".", "excludes": EXCLUDES},
-        metadata={"targen_job": Path(job_file).stem},
-    )
+    try:
+        jobs.submit_job(
+            entrypoint=entry,
+            submission_id=sub_id,
+            runtime_env={"working_dir": ".", "excludes": EXCLUDES},
+            metadata={"targen_job": Path(job_file).stem},
+        )
+    except RuntimeError as e:  # e.g. a head just started: "No available agent to submit job, try again later"
+        raise SpecError(
+            f"--address {jobs.get_address()}: the cluster refused the job: {str(e).splitlines()[0]}"
+        ) from None
     print(sub_id)
     return follow(jobs, sub_id) if wait else 0
 

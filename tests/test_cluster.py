@@ -92,15 +92,18 @@ def head():
 
 
 def _wait_for_job_api(address: str, proc, log: Path) -> None:
+    """Until the head takes jobs: its job API answers before its node's job agent has registered, and
+    Ray refuses a job until then ("No available agent to submit job"), so a first job must go through."""
     deadline = time.monotonic() + 120
     while True:
         try:
-            client(address).list_jobs()
-            return
+            warm_up = client(address).submit_job(entrypoint="true")
+            break
         except Exception:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the Ray head did not start:\n{log.read_text()[-3000:]}") from None
             time.sleep(1)
+    assert _finished(address, warm_up, timeout_s=120) == "SUCCEEDED"
 
 
 @pytest.fixture
