@@ -74,7 +74,17 @@ def head():
     env["RAY_AUTH_MODE"] = "token"
     cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={free_port()}", "--node-ip-address=127.0.0.1"]
     cmd += [f"--dashboard-port={dashboard}", "--dashboard-host=127.0.0.1", "--num-cpus=2", f"--temp-dir={temp}"]
-    cmd += [f"--ray-client-server-port={free_port()}", "--object-store-memory=400000000", "--disable-usage-stats"]
+    cmd += ["--object-store-memory=400000000", "--disable-usage-stats"]
+    # Ports of its own: the test session's Ray already holds the defaults (an agent that cannot bind its
+    # port never registers, and the head then refuses every job).
+    for flag in (
+        "ray-client-server",
+        "dashboard-agent-listen",
+        "dashboard-agent-grpc",
+        "metrics-export",
+        "runtime-env-agent",
+    ):
+        cmd.append(f"--{flag}-port={free_port()}")
     log = open(Path(temp) / "head.log", "w")  # noqa: SIM115  (open for the head's whole life)
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{dashboard}"
