@@ -45,7 +45,7 @@ def analyze(run_dir: str, reference: Path | None = None, out: str | None = None)
         "run": {"dir": str(run), "job": summary.get("job"), "task": task.name, "labels": names},
         "reference": str(reference) if reference else None,
         "datasets": described,
-        "equal_size": {"rows": n, **{d.name: size_dependent(d.sample(n), names) for d in sets}}
+        "equal_size": {"rows": n, **{d.name: size_dependent(d.sample(n), names, described[d.name]) for d in sets}}
         if len(sets) > 1
         else None,
         "self_correction": labels.self_correction(run, names),
@@ -85,11 +85,15 @@ def describe(d: Dataset, names: list[str]) -> tuple[dict, dict]:
     return out, {"lengths": lengths, "pvi": pvi, "similarities": sims}
 
 
-def size_dependent(d: Dataset, names: list[str]) -> dict:
-    """The metrics that grow or shrink with the number of rows, for two sets of equal size."""
-    lex, _ = lexical.metrics(d.frame, d.fields)
-    sem = semantic.metrics(d.embeddings, NO_EMBEDDINGS)
-    hard, _ = difficulty.metrics(d.frame, d.fields, names)
+def size_dependent(d: Dataset, names: list[str], whole: dict) -> dict:
+    """The metrics that grow or shrink with the number of rows, for two sets of equal size; `whole` is
+    the metrics of the set `d` was sampled from, reused when the sample is all of it."""
+    if d.rows == whole["rows"]:
+        lex, sem, hard = whole["lexical"], whole["semantic"], whole["difficulty"]
+    else:
+        lex = lexical.metrics(d.frame, d.fields)[0]
+        sem = semantic.metrics(d.embeddings, NO_EMBEDDINGS)
+        hard = difficulty.metrics(d.frame, d.fields, names)[0]
     return {
         **{k: lex[k] for k in ("vocabulary", "distinct_1", "distinct_2", "distinct_3", "mattr")},
         "vendi": sem.get("vendi"),
