@@ -218,6 +218,12 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument("--rpm", type=int, help="requests per minute allowed per key (429 beyond)")
     fake.add_argument("--tpm", type=int, help="tokens per minute allowed per key (429 beyond)")
     fake.add_argument("--window-s", type=float, default=10.0, help="sliding window the limits are enforced over")
+    batch = fake.add_argument_group("batch APIs", "OpenAI /v1/files + /v1/batches, Anthropic /v1/messages/batches.")
+    batch.add_argument("--batch-delay-s", type=float, default=0.0, metavar="S", help="time until a batch ends")
+    batch.add_argument("--batch-error-rate", type=float, default=0.0, metavar="RATE", help="share of lines that error")
+    batch.add_argument(
+        "--batch-expire-rate", type=float, default=0.0, metavar="RATE", help="share of lines left undone: expired"
+    )
     return p
 
 
@@ -385,6 +391,7 @@ def _check_limit(limit: int | None) -> None:
 
 
 def _fake_server(args: argparse.Namespace) -> int:
+    from .fake.batches import BatchConfig
     from .fake.content import ContentConfig
     from .fake.ratelimit import Limits
     from .fake.server import FakeConfig, serve
@@ -404,6 +411,7 @@ def _fake_server(args: argparse.Namespace) -> int:
             slow_rate=args.slow_rate,
             slow_ms=args.slow_ms,
             fault_seed=args.fault_seed,
+            batch=BatchConfig(args.batch_delay_s, args.batch_error_rate, args.batch_expire_rate),
         )
     except ValueError as e:
         raise SpecError(f"fake-server: {e}") from None

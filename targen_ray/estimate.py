@@ -85,34 +85,71 @@ def _minutes(job: Job, step: str, requests: int, tokens_in: int, tokens_out: int
     return max(need[k] / total for k in need if (total := sum(getattr(e, k) or 0 for e in pool)))
 
 
+BATCH_PROVIDERS = ("openai", "anthropic")  # the providers with a Batch API
+BATCH_WINDOW_H = 24  # both providers' completion window: a batch ends within it, often far sooner
+
+
 def estimate(job: Job, limit: int | None = None) -> dict:
+    """Per step and in total: requests, tokens, USD as the job is configured (`usd`), USD were every
+    endpoint online (`usd_online`) or on its Batch API (`usd_batch`: None where a provider has none),
+    minutes the rate limits imply for online requests, and whether the step runs as batches."""
     calls, out = _calls(job, limit), {}
     for step in STEPS:
         per_in, per_out = _tokens(job, step)
         n = calls[step]
         pool = [spec for _, spec in job.pool(step)]
         weight = sum(e.weight for e in pool)
-        usd = sum(e.weight / weight * e.price.usd(n * per_in, n * per_out) for e in pool)
+
+        def usd(price_of) -> float:
+            return round(sum(e.weight / weight * price_of(e).usd(n * per_in, n * per_out) for e in pool), 4)  # noqa: B023
+
+        batch = job.batch_endpoint(step) is not None
         out[step] = {
             "requests": n,
             "input_tokens": n * per_in,
             "output_tokens": n * per_out,
-            "usd": round(usd, 4),
-            "minutes": _minutes(job, step, n, n * per_in, n * per_out),
+            "usd": usd(lambda e: e.batch_price if e.mode == "batch" else e.price),
+            "usd_online": usd(lambda e: e.price),
+            "usd_batch": usd(lambda e: e.batch_price) if all(e.provider in BATCH_PROVIDERS for e in pool) else None,
+            "batch": batch,
+            "minutes_online": _minutes(job, step, n, n * per_in, n * per_out),
         }
-    known = [s["minutes"] for s in out.values()]
-    out["total"] = {
-        k: sum(s[k] for s in out.values()) for k in ("requests", "input_tokens", "output_tokens", "usd")
-    } | {"minutes": sum(known) if None not in known else None}
+        out[step]["minutes"] = None if batch else out[step]["minutes_online"]
+    steps = list(out.values())
+    known = [s["minutes"] for s in steps if not s["batch"]]
+    online = [s["minutes_online"] for s in steps]
+    out["total"] = {k: sum(s[k] for s in steps) for k in ("requests", "input_tokens", "output_tokens", "usd")} | {
+        "usd_online": sum(s["usd_online"] for s in steps),
+        "usd_batch": None if any(s["usd_batch"] is None for s in steps) else sum(s["usd_batch"] for s in steps),
+        "batch": any(s["batch"] for s in steps),
+        "minutes": sum(known) if None not in known else None,
+        "minutes_online": sum(online) if None not in online else None,
+    }
     return out
 
 
 def table(result: dict) -> str:
-    lines = [f"{'step':<10}{'requests':>11}{'input tok':>14}{'output tok':>14}{'USD':>12}{'time (limits)':>16}"]
+    head = f"{'step':<10}{'requests':>11}{'input tok':>14}{'output tok':>14}{'USD':>11}{'online':>11}{'batch':>11}"
+    lines = [f"{head}  time"]
     for step, s in result.items():
         time = "no limit set" if s["minutes"] is None else _duration(s["minutes"])
+        if s["batch"]:
+            time = f"<= {BATCH_WINDOW_H} h (batch)" if step != "total" else f"online: {time}; + batches"
+        batch = "-" if s["usd_batch"] is None else f"{s['usd_batch']:,.2f}"
         lines.append(
-            f"{step:<10}{s['requests']:>11,}{s['input_tokens']:>14,}{s['output_tokens']:>14,}{s['usd']:>12,.2f}{time:>16}"
+            f"{step:<10}{s['requests']:>11,}{s['input_tokens']:>14,}{s['output_tokens']:>14,}{s['usd']:>11,.2f}"
+            f"{s['usd_online']:>11,.2f}{batch:>11}  {time}"
+        )
+    total = result["total"]
+    known = total["minutes_online"] is not None
+    online = (
+        f"{_duration(total['minutes_online'])} at the rate limits" if known else "time unknown (no rate limits set)"
+    )
+    lines.append(f"USD is the job as configured. Every step online: ${total['usd_online']:,.2f}, {online}.")
+    if total["usd_batch"] is not None:
+        lines.append(
+            f"Every step on its Batch API: ${total['usd_batch']:,.2f}; each batch ends within {BATCH_WINDOW_H} h "
+            f"(often minutes), and the {len(result) - 1} steps of a round run one after another."
         )
     return "\n".join(lines)
 

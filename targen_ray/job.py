@@ -36,6 +36,11 @@ class Job:
         """The endpoints serving a step, by name."""
         return [(name, self.endpoints[name]) for name in getattr(self.spec.steps, step).endpoints]
 
+    def batch_endpoint(self, step: str) -> tuple[str, EndpointSpec] | None:
+        """The batch endpoint serving a step (alone, as `load` checks), or None for an online step."""
+        pool = self.pool(step)
+        return pool[0] if pool[0][1].mode == "batch" else None
+
     def sampling(self, step: str) -> tuple[int, float, float]:
         """(max_tokens, temperature, top_p) for a step: the step's overrides over the pool's first endpoint.
 
@@ -85,6 +90,11 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
                     f"{ep_path}: endpoints.{name}.api_key_env: environment variable {ep.api_key_env} is not set"
                 )
             used[name] = ep
+        pool = getattr(spec.steps, step).endpoints
+        if len(pool) > 1 and any(endpoints[n].mode == "batch" for n in pool):
+            raise SpecError(
+                f"{job_path}: steps.{step}.endpoint: a step on a batch endpoint uses that endpoint alone, got {pool}"
+            )
     prompts = PromptSet.load((job_path.parent / spec.prompts).resolve())
     job = Job(spec=spec, endpoints=used, prompts=prompts, path=str(job_path), endpoints_path=str(ep_path))
     reference.load(job.references, text_fields(task))  # a bad reference file fails here, before any spend

@@ -39,9 +39,10 @@ class Usage:
 
     by_endpoint: dict[str, dict] = field(default_factory=dict)
 
-    def add(self, endpoint: Endpoint, response: Response | None, outcome: str) -> None:
+    def add(self, endpoint: Endpoint, response: Response | None, outcome: str, batch: bool = False) -> None:
+        """One attempt; a batch request is its own ledger entry (`NAME/batch`), priced at the batch rate."""
         entry = self.by_endpoint.setdefault(
-            endpoint.name,
+            f"{endpoint.name}/batch" if batch else endpoint.name,
             {
                 "model": endpoint.spec.model,
                 "requests": 0,
@@ -60,7 +61,8 @@ class Usage:
         if response is not None:
             entry["input_tokens"] += response.input_tokens
             entry["output_tokens"] += response.output_tokens
-            entry["usd"] += endpoint.spec.price.usd(response.input_tokens, response.output_tokens)
+            price = endpoint.spec.batch_price if batch else endpoint.spec.price
+            entry["usd"] += price.usd(response.input_tokens, response.output_tokens)
 
     def total(self, key: str) -> float:
         return sum(e[key] for e in self.by_endpoint.values())

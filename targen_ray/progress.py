@@ -16,15 +16,18 @@ import pyarrow.compute as pc
 class StageResult:
     kept: int = 0
     rejected: int = 0
+    retried: int = 0
     requests: int = 0
     tokens: int = 0
     usd: float = 0.0
     rate_limited: int = 0
 
-    def add(self, step: str, kept: pa.Table, rejected: pa.Table) -> None:
+    def add(self, step: str, kept: pa.Table, rejected: pa.Table, retried: pa.Table | None = None) -> None:
+        """Rows a stage finished, and (batch stages) rows it paid for and sends again."""
         self.kept += kept.num_rows
         self.rejected += rejected.num_rows
-        for t in (kept, rejected):
+        self.retried += retried.num_rows if retried is not None else 0
+        for t in (kept, rejected, *([retried] if retried is not None else [])):
             if t.num_rows == 0:
                 continue
             self.requests += pc.sum(t[f"{step}_requests"]).as_py()

@@ -36,6 +36,25 @@ class Price(_Frozen):
         return (input_tokens * self.input + output_tokens * self.output) / 1e6
 
 
+class BatchSpec(_Frozen):
+    retry: Literal["batch", "online", "reject"] = Field(
+        "batch",
+        description="What happens to rows a batch did not answer usably (expired, cancelled or errored lines; "
+        "answers that fail the step's checks): sent in a new batch, sent online to the same endpoint (full "
+        "price), or, for expired, cancelled and errored lines, rejected with the reason.",
+    )
+    attempts: int = Field(3, ge=1, le=10, description="Batches a row whose line failed may be sent in.")
+    discount: float = Field(0.5, gt=0, le=1, description="Batch price as a share of the online price.")
+    max_requests: int | None = Field(
+        None, ge=1, description="Requests per batch; default the provider's ceiling (OpenAI 50,000, Anthropic 100,000)."
+    )
+    max_mb: float | None = Field(
+        None, gt=0, description="Megabytes of requests per batch; default the provider's ceiling (200, 256)."
+    )
+    poll_s: float = Field(30, gt=0, description="First wait between polls of a batch's status; grows 1.5x per poll.")
+    poll_max_s: float = Field(600, gt=0, description="Longest wait between polls.")
+
+
 class EndpointSpec(_Frozen):
     provider: Literal["openai", "anthropic", "local"] = Field(
         description="openai (also any OpenAI-compatible base_url: vLLM, llama.cpp server), anthropic, local."
@@ -65,12 +84,22 @@ class EndpointSpec(_Frozen):
     )
     n_ctx: int = Field(2048, ge=256, description="local: context window in tokens.")
     n_threads: int | None = Field(None, ge=1, description="local: CPU threads; default all cores.")
+    mode: Literal["online", "batch"] = Field(
+        "online", description="online: one request at a time; batch: the provider's Batch API (half price, <= 24 h)."
+    )
+    batch: BatchSpec = Field(default_factory=BatchSpec, description="mode batch: sizes, polling, retries, price.")
 
     @model_validator(mode="after")
     def _needs_key(self) -> EndpointSpec:
         if self.provider != "local" and not self.api_key_env:
             raise ValueError(f"provider {self.provider!r} needs api_key_env (the variable's name)")
+        if self.mode == "batch" and self.provider == "local":
+            raise ValueError("mode batch needs a provider with a Batch API (openai, anthropic), not local")
         return self
+
+    @property
+    def batch_price(self) -> Price:
+        return Price(input=self.price.input * self.batch.discount, output=self.price.output * self.batch.discount)
 
 
 class EndpointsFile(_Frozen):

@@ -81,28 +81,40 @@ def run_stage(
     parts are compacted.
     """
     result = StageResult()
-    ids = inputs["id"] if isinstance(inputs, pa.Table) else inputs.ids
-    todo = _pending(run, step, ids)
-    rows = todo.num_rows
-    if rows:
-        # A fresh stage sends every row as its first sample: then no block needs the todo table.
-        if rows == len(ids) and not pc.any(pc.not_equal(todo["sample"], 0)).as_py():
-            todo = None
-        block_rows = job.spec.batch_size * BLOCK_BATCHES
-        if isinstance(inputs, pa.Table):
-            inputs = _with_samples(inputs, todo)  # in the driver, once
-            ds = ray.data.from_arrow([inputs.slice(i, block_rows) for i in range(0, inputs.num_rows, block_rows)])
-        else:
-            ds = ray.data.from_items([{"path": p} for p in inputs.paths], override_num_blocks=len(inputs.paths))
-            kwargs = {"fs": run.fs, "transform": inputs.transform, "todo": todo}
-            ds = ds.map_batches(_read, fn_kwargs=kwargs, batch_size=None, batch_format="pyarrow")
-            # Streamed, not all-to-all: blocks leave the read tasks as row groups are read.
-            ds = ds.repartition(target_num_rows_per_block=block_rows)
-        _send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result)
+    todo = pending(run, step, input_ids(inputs))
+    if todo.num_rows:
+        send(
+            job, step, dataset(job, inputs, todo, run), todo.num_rows, run, tag, limiters, budget, spent_before, result
+        )
+    finish(run, step, tag)
+    return result
+
+
+def input_ids(inputs: pa.Table | Parts) -> pa.Array | pa.ChunkedArray:
+    return inputs["id"] if isinstance(inputs, pa.Table) else inputs.ids
+
+
+def dataset(job: Job, inputs: pa.Table | Parts, todo: pa.Table, run: RunDir) -> ray.data.Dataset:
+    """The rows of `todo` (id, sample) from `inputs`, in blocks of a few batches, each with its sample."""
+    # A fresh stage sends every row as its first sample: then no block needs the todo table.
+    if todo.num_rows == len(input_ids(inputs)) and not pc.any(pc.not_equal(todo["sample"], 0)).as_py():
+        todo = None
+    block_rows = job.spec.batch_size * BLOCK_BATCHES
+    if isinstance(inputs, pa.Table):
+        inputs = _with_samples(inputs, todo)  # in the driver, once
+        return ray.data.from_arrow([inputs.slice(i, block_rows) for i in range(0, inputs.num_rows, block_rows)])
+    ds = ray.data.from_items([{"path": p} for p in inputs.paths], override_num_blocks=len(inputs.paths))
+    kwargs = {"fs": run.fs, "transform": inputs.transform, "todo": todo}
+    ds = ds.map_batches(_read, fn_kwargs=kwargs, batch_size=None, batch_format="pyarrow")
+    # Streamed, not all-to-all: blocks leave the read tasks as row groups are read.
+    return ds.repartition(target_num_rows_per_block=block_rows)
+
+
+def finish(run: RunDir, step: str, tag: str) -> None:
+    """Once a stage has answered every row: compact what it wrote."""
     release_memory()
     for where in (run.stage_dir(step), f"rejects/{step}"):
         run.compact(where, tag)
-    return result
 
 
 def _read(files: pa.Table, fs, transform, todo: pa.Table | None) -> Iterator[pa.Table]:
@@ -113,7 +125,7 @@ def _read(files: pa.Table, fs, transform, todo: pa.Table | None) -> Iterator[pa.
             yield _with_samples(transform(group) if transform else group, todo)
 
 
-def _pending(run: RunDir, step: str, ids: pa.ChunkedArray) -> pa.Table:
+def pending(run: RunDir, step: str, ids: pa.ChunkedArray) -> pa.Table:
     """(id, sample) of the rows still to send: not answered yet; sample = how often sent again by
     `targen retry-rejects` (0 for a first sample)."""
     done = run.done_ids(step)
@@ -132,7 +144,7 @@ def _with_samples(batch: pa.Table, todo: pa.Table | None) -> pa.Table:
     return batch.filter(pc.is_valid(pos)).append_column("sample", todo["sample"].take(pos.drop_null()))
 
 
-def _send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result) -> None:
+def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result) -> None:
     specs = [spec for _, spec in job.pool(step)]
     batches = -(-rows // job.spec.batch_size)
     ds = ds.map_batches(

@@ -120,6 +120,14 @@ class RunDir:
         """Write a file of the run directory with `write(path)`; it appears whole or not at all."""
         self._write(self._p(name), write)
 
+    def file_path(self, name: str) -> str:
+        """The full path (within `fs`) of a file of the run directory."""
+        return self._p(name)
+
+    def write_table(self, name: str, table: pa.Table) -> None:
+        """Write a Parquet file of the run directory; it appears whole or not at all."""
+        self._write_table(self._p(name), table)
+
     def _write_table(self, path: str, table: pa.Table) -> None:
         self._write(path, lambda p: pq.write_table(table, p, filesystem=self.fs))
 

@@ -17,14 +17,15 @@ import json
 import math
 import random
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from .batches import BatchConfig, Batches
 from .content import ContentConfig, UnknownStep, answer, tokens
 from .ratelimit import Limits, SlidingWindow
+from .wire import Answer, Call, FakeError, anthropic_body, anthropic_call, openai_body, openai_call
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class FakeConfig:
     hang_s: float = 3600.0
     rate_limit_wait_s: tuple[float, float] = (0.2, 1.0)  # retry-after of an injected 429, uniform
     fault_seed: int | None = None  # fixes which faults the n-th request to arrive gets
+    batch: BatchConfig = field(default_factory=BatchConfig)  # the Batch APIs: delay, failed and expired lines
 
     def __post_init__(self):
         for name, rate in self.fault_rates().items():
@@ -63,40 +65,6 @@ class FakeConfig:
             "bad_content": self.bad_content_rate,
             "slow": self.slow_rate,
         }
-
-
-@dataclass(frozen=True)
-class Call:
-    """What both APIs ask, in one shape."""
-
-    api: str
-    key: str
-    schema_name: str
-    schema: dict
-    prompt: str  # the user turn
-    input_text: str  # everything the model reads, for token counts
-    seed: int | None
-
-
-@dataclass
-class Answer:
-    result: dict
-    input_tokens: int
-    output_tokens: int
-    headers: dict
-    fault: str | None = None  # "malformed" or "bad_content": how the response must be broken on the wire
-
-
-class FakeError(Exception):
-    """An HTTP error in the wire format of the API that was called."""
-
-    def __init__(self, api: str, status: int, kind: str, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.headers = status, headers or {}
-        if api == "anthropic":
-            self.body = {"type": "error", "error": {"type": kind, "message": message}}
-        else:
-            self.body = {"error": {"message": message, "type": kind, "code": kind}}
 
 
 class _ClientGone(Exception):
@@ -131,6 +99,7 @@ class FakeServer:
         app = web.Application(client_max_size=64 * 2**20, middlewares=[_errors])
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/v1/messages", self.anthropic_messages)
+        Batches(self, self.config.batch).routes(app)
         app.router.add_get("/health", lambda _: web.json_response({"ok": True}))
         app.router.add_get(
             "/stats",
@@ -225,104 +194,39 @@ class FakeServer:
         elif fault == "unavailable":
             kind = "overloaded_error" if api == "anthropic" else "server_error"
             raise FakeError(api, 503, kind, "injected: the server is overloaded, try again later")
+        out = self.content(call)
+        window_entry.tokens = out.input_tokens + out.output_tokens
+        out.headers = self.window.headers(api, call.key, time.monotonic())
+        out.fault = fault if fault in ("malformed", "bad_content") else None
+        return out
+
+    def content(self, call: Call) -> Answer:
+        """The model's answer to a call, with its token counts (no faults, no limits: online and batch)."""
         # A request seed (OpenAI) makes the answer reproducible; without one, vary like a sampler would.
         rng = random.Random(f"{call.prompt}|{call.seed}" if call.seed is not None else next(self._nonce))
         try:
             result = answer(call.schema_name, call.schema, call.prompt, rng, self.config.content)
         except UnknownStep as e:
-            raise FakeError(api, 400, "invalid_request_error", str(e)) from None
-        self.stats[f"{api}.{call.schema_name}"] += 1
-        usage_in, usage_out = tokens(call.input_text), tokens(json.dumps(result))
-        window_entry.tokens = usage_in + usage_out
-        headers = self.window.headers(api, call.key, time.monotonic())
-        return Answer(result, usage_in, usage_out, headers, fault if fault in ("malformed", "bad_content") else None)
+            raise FakeError(call.api, 400, "invalid_request_error", str(e)) from None
+        self.stats[f"{call.api}.{call.schema_name}"] += 1
+        return Answer(result, tokens(call.input_text), tokens(json.dumps(result)), {})
 
     async def openai_chat(self, request: web.Request) -> web.Response:
         body = await request.json()
-        fmt = (body.get("response_format") or {}).get("json_schema") or {}
-        messages = body["messages"]
-        call = Call(
-            api="openai",
-            key=_bearer(request),
-            schema_name=fmt.get("name", ""),
-            schema=fmt.get("schema", {}),
-            prompt="\n".join(m["content"] for m in messages if m["role"] == "user"),
-            input_text=" ".join(m["content"] for m in messages),
-            seed=body.get("seed"),
-        )
+        call = openai_call(body, _bearer(request))
         out = await self.handle(call, request)
-        content = json.dumps(out.result)
-        if out.fault == "bad_content":  # either JSON text cut off (as at max_tokens), or an object the schema refuses
-            broken = self._fault_detail.random() < 0.5
-            content = content[: len(content) // 2] if broken else json.dumps(_drop_required(out.result, call.schema))
-        return _respond(
-            out,
-            {
-                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": out.input_tokens,
-                    "completion_tokens": out.output_tokens,
-                    "total_tokens": out.input_tokens + out.output_tokens,
-                },
-            },
-        )
+        return _respond(out, openai_body(call, out, body["model"], self._fault_detail))
 
     async def anthropic_messages(self, request: web.Request) -> web.Response:
         body = await request.json()
-        tool = (body.get("tools") or [{}])[0]
-        prompt = "\n".join(m["content"] for m in body["messages"] if isinstance(m["content"], str))
-        call = Call(
-            api="anthropic",
-            key=request.headers.get("x-api-key") or _bearer(request),
-            schema_name=tool.get("name", ""),
-            schema=tool.get("input_schema", {}),
-            prompt=prompt,
-            input_text=f"{body.get('system', '')} {prompt}",
-            seed=None,
-        )
+        call = anthropic_call(body, request.headers.get("x-api-key") or _bearer(request))
         out = await self.handle(call, request)
-        return _respond(
-            out,
-            {
-                "id": f"msg_{uuid.uuid4().hex[:12]}",
-                "type": "message",
-                "role": "assistant",
-                "model": body["model"],
-                "content": [
-                    {
-                        "type": "tool_use",
-                        "id": f"toolu_{uuid.uuid4().hex[:12]}",
-                        "name": call.schema_name,
-                        # tool inputs are always objects: the bad kind here is one missing a required field
-                        "input": _drop_required(out.result, call.schema) if out.fault == "bad_content" else out.result,
-                    }
-                ],
-                "stop_reason": "tool_use",
-                "stop_sequence": None,
-                "usage": {"input_tokens": out.input_tokens, "output_tokens": out.output_tokens},
-            },
-        )
+        return _respond(out, anthropic_body(call, out, body["model"]))
 
 
 def _rate_limited(api: str, headers: dict) -> FakeError:
     kind = "rate_limit_error" if api == "anthropic" else "rate_limit_exceeded"
     return FakeError(api, 429, kind, "rate limit exceeded", headers)
-
-
-def _drop_required(result: dict, schema: dict) -> dict:
-    """The answer without its last required field: well-formed JSON that breaks the step's schema."""
-    present = [k for k in schema.get("required", []) if k in result] or list(result)
-    return {k: v for k, v in result.items() if k != present[-1]} if present else {"unexpected": True}
 
 
 def _respond(out: Answer, body: dict) -> web.Response:

@@ -34,39 +34,44 @@ class AnthropicProvider(Provider):
     async def complete(self, request: Request) -> Response:
         anthropic = self._anthropic
         try:
-            raw = await self._client.messages.with_raw_response.create(
-                model=self.spec.model,
-                system=request.system,
-                messages=[{"role": "user", "content": request.prompt}],
-                max_tokens=request.max_tokens,
-                tools=[
-                    {
-                        "name": request.schema_name,
-                        "description": "Record the answer in this structure.",
-                        "input_schema": request.schema,
-                    }
-                ],
-                tool_choice={"type": "tool", "name": request.schema_name},
-            )
+            raw = await self._client.messages.with_raw_response.create(**message_body(self.spec.model, request))
         except anthropic.APIStatusError as e:
             raise status_error(self.name, e.status_code, e.response.headers) from None
         except anthropic.APIConnectionError as e:
             raise ProviderError(f"{type(e).__name__} from {self.name!r}", retryable=True) from None
         try:  # a 200 can still carry a broken body (cut off, not JSON, another shape): retry it, never crash
-            resp = await raw.parse()  # the async SDK's raw response parses asynchronously
-            tool = next((b for b in resp.content if b.type == "tool_use"), None)
-            text = json.dumps(tool.input) if tool else "".join(getattr(b, "text", "") for b in resp.content)
-            return Response(
-                text=text,
-                input_tokens=resp.usage.input_tokens,
-                output_tokens=resp.usage.output_tokens,
-                rate=rate_info(raw.headers),
-            )
+            return to_response(await raw.parse(), rate_info(raw.headers))  # the async SDK parses asynchronously
         except (*UNREADABLE, anthropic.APIResponseValidationError) as e:
             raise unreadable(self.name, e) from None
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def message_body(model: str, request: Request) -> dict:
+    """The messages request: sent online, or as the `params` of one request of a message batch."""
+    return {
+        "model": model,
+        "system": request.system,
+        "messages": [{"role": "user", "content": request.prompt}],
+        "max_tokens": request.max_tokens,
+        "tools": [
+            {
+                "name": request.schema_name,
+                "description": "Record the answer in this structure.",
+                "input_schema": request.schema,
+            }
+        ],
+        "tool_choice": {"type": "tool", "name": request.schema_name},
+    }
+
+
+def to_response(resp, rate=None) -> Response:
+    """A Message (online, or from a batch result) as the provider-neutral Response: the forced tool
+    call's input as JSON text."""
+    tool = next((b for b in resp.content if b.type == "tool_use"), None)
+    text = json.dumps(tool.input) if tool else "".join(getattr(b, "text", "") for b in resp.content)
+    return Response(text=text, input_tokens=resp.usage.input_tokens, output_tokens=resp.usage.output_tokens, rate=rate)
 
 
 register("anthropic", AnthropicProvider)

@@ -29,43 +29,48 @@ class OpenAIProvider(Provider):
 
     async def complete(self, request: Request) -> Response:
         openai = self._openai
-        kwargs = {}
-        if request.seed is not None:
-            kwargs["seed"] = request.seed
         try:
-            raw = await self._client.chat.completions.with_raw_response.create(
-                model=self.spec.model,
-                messages=[
-                    {"role": "system", "content": request.system},
-                    {"role": "user", "content": request.prompt},
-                ],
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                top_p=request.top_p,
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
-                },
-                **kwargs,
-            )
+            raw = await self._client.chat.completions.with_raw_response.create(**chat_body(self.spec.model, request))
         except openai.APIStatusError as e:
             raise status_error(self.name, e.status_code, e.response.headers) from None
         except openai.APIConnectionError as e:  # includes timeouts
             raise ProviderError(f"{type(e).__name__} from {self.name!r}", retryable=True) from None
         try:  # a 200 can still carry a broken body (cut off, not JSON, another shape): retry it, never crash
-            resp = raw.parse()
-            usage = resp.usage
-            return Response(
-                text=resp.choices[0].message.content or "",
-                input_tokens=usage.prompt_tokens if usage else 0,
-                output_tokens=usage.completion_tokens if usage else 0,
-                rate=rate_info(raw.headers),
-            )
+            return to_response(raw.parse(), rate_info(raw.headers))
         except (*UNREADABLE, openai.APIResponseValidationError) as e:
             raise unreadable(self.name, e) from None
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def chat_body(model: str, request: Request) -> dict:
+    """The chat-completions request body: sent online, or as one line of a batch file."""
+    body = {
+        "model": model,
+        "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
+        },
+    }
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
+
+
+def to_response(resp, rate=None) -> Response:
+    """A ChatCompletion (online, or parsed from a batch output line) as the provider-neutral Response."""
+    usage = resp.usage
+    return Response(
+        text=resp.choices[0].message.content or "",
+        input_tokens=usage.prompt_tokens if usage else 0,
+        output_tokens=usage.completion_tokens if usage else 0,
+        rate=rate,
+    )
 
 
 register("openai", OpenAIProvider)

@@ -83,31 +83,33 @@ class Step:
             try:
                 response, endpoint = await pool.call(self.request(row, attempt), usage)
             except BudgetExhausted:
-                return self._row(row, None, usage, None, "", "budget exhausted", fatal="budget")
+                return self.row(row, None, usage, None, "", "budget exhausted", fatal="budget")
             except FatalError as e:  # no request can succeed: the stage stops on this row
-                return self._row(row, None, usage, None, "", str(e), fatal="error")
+                return self.row(row, None, usage, None, "", str(e), fatal="error")
             except ProviderError as e:
                 reason = f"provider error: {e} (after {int(usage.total('requests'))} attempts)"
                 break
             raw = response.text
-            try:
-                answer = json.loads(raw)
-            except json.JSONDecodeError as e:
-                reason = f"invalid JSON: {e.msg}"
-                continue
-            problem = jsonschema.exceptions.best_match(self._validator.iter_errors(answer))
-            if problem is not None:
-                where = "/".join(map(str, problem.absolute_path)) or "(root)"
-                reason = f"schema violation: at {where}: {problem.message[:200]}"
-                continue
-            parsed = self.parse(answer, row)
+            parsed = self.check(raw, row)
             if isinstance(parsed, str):
                 reason = parsed
                 continue
-            return self._row(row, parsed, usage, endpoint, raw, None)
-        return self._row(row, None, usage, endpoint, raw, reason)
+            return self.row(row, parsed, usage, endpoint, raw, None)
+        return self.row(row, None, usage, endpoint, raw, reason)
 
-    def _row(
+    def check(self, raw: str, row: dict) -> dict | str:
+        """The step's fields from an answer's text, or why it is unusable (not JSON, off-schema, ...)."""
+        try:
+            answer = json.loads(raw)
+        except json.JSONDecodeError as e:
+            return f"invalid JSON: {e.msg}"
+        problem = jsonschema.exceptions.best_match(self._validator.iter_errors(answer))
+        if problem is not None:
+            where = "/".join(map(str, problem.absolute_path)) or "(root)"
+            return f"schema violation: at {where}: {problem.message[:200]}"
+        return self.parse(answer, row)
+
+    def row(
         self,
         row: dict,
         fields: dict | None,

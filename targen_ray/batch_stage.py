@@ -1,0 +1,309 @@
+"""A step on a batch endpoint: its rows go to the provider's Batch API, many requests per batch.
+
+Ray tasks render the rows into request lines (the prompts and request seeds an online call would send);
+the driver gathers them into batches of at most the provider's requests and bytes and submits them.
+Each batch is recorded in the run directory the moment it exists (batches/<step>/<tag>/NNNNN.json,
+beside its rows in NNNNN.parquet), so a driver killed while batches are in flight picks the same
+batches up when run again: nothing is submitted, or paid for, twice. Open batches are polled at a
+growing interval; an ended batch's results are joined to its rows by custom_id in a Ray task and
+checked like online answers.
+
+A row whose line expired, was cancelled or errored, or whose answer failed the step's checks, goes to
+retried/ with what it cost and is sent again as its next sample: in a new batch, or online
+(`batch.retry: online`). Once its tries are spent, or at once for a failed line under `retry: reject`,
+it is rejected with the reason.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+
+from .health import ErrorRate
+from .job import Job
+from .pool import Endpoint, Usage, estimate_tokens
+from .progress import StageResult
+from .providers import FatalError, ProviderError
+from .providers.batch import CLIENTS, BatchClient, BatchStatus, Line, build_batch_client
+from .stage import BudgetStop, Parts, RunError, dataset, finish, input_ids, pending, send
+from .steps import STEP_CLASSES
+from .store import RunDir
+
+READ_TRIES = 8  # a status or results read the provider refused (429, 5xx) or dropped is tried this often
+
+
+def run_batch_stage(
+    job: Job, step: str, inputs: pa.Table | Parts, run: RunDir, tag: str, limiters: dict, budget=None, spent_before=0.0
+) -> StageResult:
+    """`run_stage` for a step on a batch endpoint: every input row answered, kept or rejected."""
+    stage = BatchStage(job, step, run, tag, budget, spent_before)
+    ids = input_ids(inputs)
+    while True:
+        todo = pending(run, step, ids)
+        todo = todo.filter(pc.invert(pc.is_in(todo["id"], stage.in_flight())))
+        if todo.num_rows and stage.stopped is None:
+            again = pc.greater(todo["sample"], 0)
+            if stage.spec.batch.retry == "online" and pc.any(again).as_py():
+                online = todo.filter(again)
+                ds = dataset(job, inputs, online, run)
+                send(job, step, ds, online.num_rows, run, tag, limiters, budget, spent_before, StageResult())
+                todo = todo.filter(pc.invert(again))
+            if todo.num_rows:
+                stage.submit(dataset(job, inputs, todo, run))
+        if not stage.open():
+            break
+        stage.wait()
+    finish(run, step, tag)
+    if stage.stopped:
+        raise BudgetStop(stage.stopped)
+    return stage.result
+
+
+class BatchStage:
+    def __init__(self, job: Job, step: str, run: RunDir, tag: str, budget, spent_before: float):
+        self.job, self.step, self.run, self.tag, self.budget = job, step, run, tag, budget
+        self.name, self.spec = job.batch_endpoint(step)
+        self.client: BatchClient = build_batch_client(self.name, self.spec)
+        self.folder = f"batches/{step}/{tag}"
+        self.result, self.spent_before = StageResult(), spent_before
+        self.breaker = ErrorRate(job.spec.stop_error_rate, job.spec.stop_window)
+        self.stopped: str | None = None  # why no more batches are submitted (the budget)
+        self.poll_s = self.spec.batch.poll_s
+        self.records = self._load()
+
+    # -- the run directory's record of batches ---------------------------------------------------------
+    def _load(self) -> dict[str, dict]:
+        """Records of this stage's batches by rows file. Rows written for a batch that was never created
+        (the driver died in between) are dropped: their rows are sent again."""
+        records = {}
+        for path in self.run.files(self.folder):
+            if path.endswith(".parquet"):
+                record = self.run.read_json(f"{self.folder}/{_base(path)}.json")
+                if record is None:
+                    self.run.delete([path])
+                else:
+                    records[path] = record
+        flying = sum(not r["collected"] for r in records.values())
+        if flying:
+            print(f"[{self._label()}] picking up {flying} batches in flight", file=sys.stderr, flush=True)
+        return records
+
+    def _save(self, path: str, record: dict) -> None:
+        self.records[path] = record
+        self.run.write_json(f"{self.folder}/{_base(path)}.json", record)
+
+    def open(self) -> list[str]:
+        return [p for p, r in self.records.items() if not r["collected"]]
+
+    def in_flight(self) -> pa.Array:
+        """Ids of the rows in batches not collected yet: they are not sent again."""
+        ids = [pq.read_table(p, columns=["id"], filesystem=self.run.fs)["id"] for p in self.open()]
+        return pa.chunked_array(ids, pa.string()).combine_chunks() if ids else pa.array([], pa.string())
+
+    # -- submitting ------------------------------------------------------------------------------------
+    def submit(self, ds: ray.data.Dataset) -> None:
+        """Render the rows in Ray tasks, then submit them in batches as large as the provider allows."""
+        kwargs = {"job": self.job, "step": self.step}
+        ds = ds.map_batches(_render, fn_kwargs=kwargs, batch_size=None, batch_format="pyarrow")
+        held, rows, size = [], 0, 0
+        for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            sizes = pc.add(pc.binary_length(block["line"]), 1).to_numpy()
+            start = 0
+            for i, n in enumerate(sizes):
+                if rows and (rows + 1 > self.client.max_requests or size + n > self.client.max_bytes):
+                    held.append(block.slice(start, i - start))
+                    if not self._create(pa.concat_tables(held)):
+                        return
+                    held, rows, size, start = [], 0, 0, i
+                rows, size = rows + 1, size + int(n)
+            held.append(block.slice(start))
+        if rows:
+            self._create(pa.concat_tables(held))
+
+    def _create(self, table: pa.Table) -> bool:
+        """Submit one batch and record it at once. False once the budget admits no more."""
+        est = float(pc.sum(table["est_usd"]).as_py())
+        if self.budget is not None and not ray.get(self.budget.reserve.remote(est)):
+            self.stopped = f"budget_usd {self.job.spec.budget_usd} reached: batches of step {self.step} not submitted"
+            return False
+        number = max((int(_base(p)) for p in self.records), default=-1) + 1
+        name = f"{self.folder}/{number:05d}.parquet"
+        self.run.write_table(name, table.drop_columns(["line", "est_usd"]))
+        label = f"{self.job.spec.name}-{self.step}-{self.tag}-{number:05d}"
+        batch_id = provider_call(self.name, lambda: self.client.submit(table["line"].to_pylist(), label), create=True)
+        self._save(
+            self.run.file_path(name),
+            {
+                "batch_id": batch_id,
+                "endpoint": self.name,
+                "provider": self.spec.provider,
+                "model": self.spec.model,
+                "requests": table.num_rows,
+                "est_usd": round(est, 6),
+                "submitted_at": time.time(),
+                "status": "submitted",
+                "succeeded": 0,
+                "errored": 0,
+                "collected": False,
+            },
+        )
+        self.poll_s = self.spec.batch.poll_s
+        self._progress()
+        return True
+
+    # -- waiting and collecting ------------------------------------------------------------------------
+    def wait(self) -> None:
+        """Poll the open batches, at a growing interval, until some have ended; collect those."""
+        while True:
+            ended = []
+            for path in self.open():
+                record = self.records[path]
+                status: BatchStatus = provider_call(self.name, lambda r=record: self.client.status(r["batch_id"]))
+                record.update(status=status.state, succeeded=status.succeeded, errored=status.errored)
+                if status.ended:
+                    ended.append(path)
+            self._progress()
+            if ended:
+                self._collect(ended)
+                return
+            time.sleep(self.poll_s)
+            self.poll_s = min(self.poll_s * 1.5, self.spec.batch.poll_max_s)
+
+    def _collect(self, paths: list[str]) -> None:
+        """Join each ended batch's results to its rows (Ray tasks), then write them out; rows a run before
+        already wrote (it died after writing, before recording the batch collected) are not written twice."""
+        refs = {
+            p: _results.remote(
+                self.job, self.step, p, self.run.fs, self.records[p]["batch_id"], self.records[p]["status"]
+            )
+            for p in paths
+        }
+        for path, ref in refs.items():
+            try:
+                kept, rejected, retried = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:
+                if isinstance(e.cause, RunError):
+                    raise RunError(str(e.cause)) from None
+                raise
+            ids = pa.chunked_array([t["id"] for t in (kept, rejected, retried)], pa.string())
+            todo = pending(self.run, self.step, ids)
+            kept, rejected, retried = (_unwritten(t, todo) for t in (kept, rejected, retried))
+            self.run.write_part(self.run.stage_dir(self.step), self.tag, kept.drop_columns(["error"]))
+            self.run.write_part(f"rejects/{self.step}", self.tag, rejected)
+            self.run.write_part(f"retried/{self.step}", self.tag, retried)
+            self.result.add(self.step, kept, rejected, retried)
+            self._save(path, {**self.records[path], "collected": True})
+            tripped = self.breaker.add([*kept["error"].to_pylist(), *rejected["error"].to_pylist()])
+            if tripped:
+                raise RunError(
+                    f"step {self.step} stopped: {tripped}. Everything finished is kept in {self.run}; fix the cause, "
+                    f"then rerun the same command to continue"
+                )
+        self._progress()
+
+    # -- progress --------------------------------------------------------------------------------------
+    def _label(self) -> str:
+        return f"{self.step} {self.tag} batch"
+
+    def _progress(self) -> None:
+        records = list(self.records.values())
+        done = sum(r["collected"] for r in records)
+        r = self.result
+        print(
+            f"[{self._label()}] batches: {len(records)} submitted, {len(records) - done} in progress, {done} completed"
+            f" | lines: {sum(x['succeeded'] for x in records):,} succeeded, {sum(x['errored'] for x in records):,} "
+            f"errored | rows: {r.kept:,} kept, {r.rejected:,} rejected, {r.retried:,} to send again"
+            f" | ${r.usd:,.2f} (run ${self.spent_before + r.usd:,.2f})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _render(block: pa.Table, job: Job, step: str) -> pa.Table:
+    """In a Ray task: each row's request as a line of the endpoint's batch format, its custom_id (row id
+    and sample: unique per try) and its estimated cost at the batch price."""
+    name, spec = job.batch_endpoint(step)
+    worker, line = STEP_CLASSES[step](job), CLIENTS[spec.provider].line
+    custom_ids, lines, usd = [], [], []
+    for row in block.to_pylist():
+        request = worker.request(row, 0)
+        custom_ids.append(f"{row['id']}-{row['sample']}")
+        lines.append(line(spec.model, custom_ids[-1], request))
+        usd.append(spec.batch_price.usd(estimate_tokens(request.system + request.prompt), request.max_tokens))
+    return (
+        block.append_column("custom_id", pa.array(custom_ids))
+        .append_column("line", pa.array(lines))
+        .append_column("est_usd", pa.array(usd, pa.float64()))
+    )
+
+
+@ray.remote(num_cpus=0.25)
+def _results(job: Job, step: str, path: str, fs, batch_id: str, state: str) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """In a Ray task: an ended batch's results joined to its rows by custom_id, as (kept, rejected,
+    retried) rows with the step's fields and what each line cost at the batch price."""
+    name, spec = job.batch_endpoint(step)
+    client = build_batch_client(name, spec)
+    lines = {line.custom_id: line for line in provider_call(name, lambda: list(client.results(batch_id)))}
+    rows = pq.read_table(path, filesystem=fs)
+    worker, endpoint, retry = STEP_CLASSES[step](job), Endpoint(name, spec), spec.batch.retry
+    out: dict[str, list] = {"kept": [], "rejected": [], "retried": []}
+    for row in rows.drop_columns(["custom_id"]).to_pylist():
+        line = lines.get(f"{row['id']}-{row['sample']}") or Line("", error=f"errored: no result (batch {state})")
+        usage, raw = Usage(), ""
+        if line.response is None:
+            usage.add(endpoint, None, "error", batch=True)
+            reason = f"batch line {line.error}"
+            again = retry == "online" or (retry == "batch" and row["sample"] + 1 < spec.batch.attempts)
+        else:
+            usage.add(endpoint, line.response, "ok", batch=True)
+            raw = line.response.text
+            fields = worker.check(raw, row)
+            if not isinstance(fields, str):
+                out["kept"].append(worker.row(row, fields, usage, endpoint, raw, None))
+                continue
+            reason, again = fields, retry == "online" or row["sample"] < job.spec.parse_retries
+        out["retried" if again else "rejected"].append(worker.row(row, None, usage, endpoint, raw, reason))
+    schema = worker.output_schema(rows.drop_columns(["custom_id"]).schema)
+    return tuple(pa.Table.from_pylist(out[k], schema=schema).drop_columns(["fatal"]) for k in out)
+
+
+def _unwritten(table: pa.Table, todo: pa.Table) -> pa.Table:
+    """The rows of `table` still to write: their id is pending at the very sample they were sent as."""
+    pos = pc.index_in(table["id"], todo["id"])
+    same = pc.equal(pc.take(todo["sample"], pos), table["sample"])
+    return table.filter(pc.fill_null(same, False))
+
+
+def provider_call(name: str, call, create: bool = False):
+    """A call to a batch API: refused ones (429, 5xx, a dropped connection) are tried again with backoff;
+    a bad key stops the run. A create whose connection dropped is not tried again: the batch may exist,
+    and a second one would be paid for twice."""
+    rng = random.Random()
+    for attempt in range(READ_TRIES):
+        try:
+            return call()
+        except FatalError as e:
+            raise RunError(str(e)) from None
+        except ProviderError as e:
+            if create and e.status is None:
+                raise RunError(
+                    f"endpoint {name!r}: the connection dropped while a batch was being created, so it may exist "
+                    "(see the provider's console); rerun to continue, which sends its rows in a new batch"
+                ) from None
+            if not e.retryable or attempt == READ_TRIES - 1:
+                raise RunError(f"endpoint {name!r}: {e}") from None
+            time.sleep(getattr(e, "retry_after", None) or rng.uniform(0, min(60, 2**attempt)))
+    raise AssertionError("unreachable")
+
+
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[-1].split(".")[0]
+
+
+__all__ = ["run_batch_stage"]

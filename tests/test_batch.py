@@ -1,0 +1,183 @@
+"""Batch endpoints: stage 3 on OpenAI's Batch API, stage 4 on Anthropic's Message Batches, against the fake
+server's batch APIs (with processing delay, errored and expired lines)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import BOOLQ, ROOT, driver, exact_dedup_only
+
+from targen_ray import job as job_mod
+from targen_ray.cli import main
+from targen_ray.fake.process import FakeProcess
+from targen_ray.runner import run
+from targen_ray.spec import SpecError
+
+WRITER_PRICE = {"input": 0.15, "output": 0.60}
+JUDGE_PRICE = {"input": 2.50, "output": 10.00}
+
+
+def endpoints(fake: FakeProcess, folder: Path, writer_retry: str, judge_retry: str) -> Path:
+    """Steps 1-2 online on OpenAI; step 3 on OpenAI's Batch API, step 4 on Anthropic's."""
+
+    def ep(provider: str, model: str, price: dict, **extra) -> dict:
+        base = f"{fake.url}/v1" if provider == "openai" else fake.url
+        common = {"base_url": base, "api_key_env": "FAKE_API_KEY", "price": price}
+        return {"provider": provider, "model": model, **common, **extra}
+
+    def batch(retry: str) -> dict:
+        return {"mode": "batch", "batch": {"retry": retry, "attempts": 3, "poll_s": 0.3, "poll_max_s": 1}}
+
+    path = folder / "endpoints-batch.yaml"
+    spec = {
+        "writer": ep("openai", "fake-writer", WRITER_PRICE),
+        "writer_batch": ep("openai", "fake-writer", WRITER_PRICE, **batch(writer_retry)),
+        "judge_batch": ep("anthropic", "fake-judge", JUDGE_PRICE, **batch(judge_retry)),
+    }
+    path.write_text(yaml.safe_dump({"endpoints": spec}))
+    return path
+
+
+def batch_job(folder: Path) -> Path:
+    path = exact_dedup_only(BOOLQ, folder)
+    spec = yaml.safe_load(path.read_text())
+    spec["steps"]["generate"]["endpoint"] = "writer_batch"
+    spec["steps"]["correct"]["endpoint"] = "judge_batch"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((run_dir / "batches").rglob("*.json"))]
+
+
+def line_failures(stats: dict, api: str) -> int:
+    return stats.get(f"{api}.batch_errored", 0) + stats.get(f"{api}.batch_expired", 0)
+
+
+def usd(price: dict, entry: dict, share: float = 1.0) -> float:
+    return share * (entry["input_tokens"] * price["input"] + entry["output_tokens"] * price["output"]) / 1e6
+
+
+def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_session, tmp_path):
+    fake = FakeProcess(
+        tmp_path, "--batch-delay-s", "3", "--batch-error-rate", "0.1", "--batch-expire-rate", "0.1", "--fault-seed", "3"
+    )
+    try:
+        eps, job_path, run_dir = endpoints(fake, tmp_path, "batch", "online"), batch_job(tmp_path), tmp_path / "run"
+        cmd, env = driver(eps, 60, run_dir, job_path)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        first = run_dir / "batches" / "generate" / "r0" / "00000.json"
+        deadline = time.monotonic() + 240
+        while not first.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray, while the batch is processed
+        proc.wait()
+        in_flight = json.loads(first.read_text())
+        assert not in_flight["collected"]
+
+        summary = run(job_mod.load(job_path, eps), str(run_dir), limit=60)
+        stats, log = fake.stats(), fake.log()
+
+        assert summary["complete"] and summary["rows"]["counts_add_up"]
+        # Every batch was created once: the log holds exactly the batches the run directory records, the one
+        # in flight at the kill among them, and no request was in two batches.
+        made = [e for e in log if e["api"].endswith(".batch")]
+        recorded = records(run_dir)
+        assert sorted(e["batch"] for e in made) == sorted(r["batch_id"] for r in recorded)
+        assert in_flight["batch_id"] in {r["batch_id"] for r in recorded if r["collected"]}
+        lines = [(e["schema"], cid) for e in made for cid in e["custom_ids"]]  # a row keeps its id in steps 3 and 4
+        assert len(lines) == len(set(lines))
+        assert {e["api"] for e in made} == {"openai.batch", "anthropic.batch"}
+
+        stages = summary["stages"]
+        # Step 3 (retry: batch): each failed line was sent again in a later batch, under its next sample.
+        assert line_failures(stats, "openai") > 0
+        resent = [cid for e in made if e["api"] == "openai.batch" for cid in e["custom_ids"] if not cid.endswith("-0")]
+        spent = sum(n for r, n in summary["rejects_by_reason"].items() if r.startswith("generate: batch line"))
+        assert stages["generate"]["retried"] == len(resent) == line_failures(stats, "openai") - spent
+        # Step 4 (retry: online): each failed line was asked again online, once.
+        online = [e for e in log if e["api"] == "anthropic" and e["schema"] == "boolq_correct"]
+        assert stages["correct"]["retried"] == line_failures(stats, "anthropic") == len(online) > 0
+
+        # The ledger: each batch line once, at half the price; the online retries at the full price.
+        ledger = summary["ledger"]
+        writer, judge, judge_online = ledger["writer_batch/batch"], ledger["judge_batch/batch"], ledger["judge_batch"]
+        assert writer["requests"] == stats["openai.batch_lines"] and judge["requests"] == stats["anthropic.batch_lines"]
+        assert writer["errors"] == line_failures(stats, "openai")
+        assert writer["usd"] == pytest.approx(usd(WRITER_PRICE, writer, 0.5), abs=1e-6)  # the ledger rounds to 1e-6 USD
+        assert judge["usd"] == pytest.approx(usd(JUDGE_PRICE, judge, 0.5), abs=1e-6)  # the ledger rounds to 1e-6 USD
+        assert judge_online["usd"] == pytest.approx(
+            usd(JUDGE_PRICE, judge_online), abs=1e-6
+        )  # the ledger rounds to 1e-6 USD
+        assert judge_online["requests"] == len(online)
+    finally:
+        fake.stop()
+
+
+def test_failed_lines_are_rejected_with_their_reason_when_configured(ray_session, tmp_path):
+    fake = FakeProcess(tmp_path, "--batch-delay-s", "0.5", "--batch-error-rate", "0.15", "--batch-expire-rate", "0.15")
+    try:
+        eps, job_path = endpoints(fake, tmp_path, "reject", "reject"), batch_job(tmp_path)
+        summary = run(job_mod.load(job_path, eps), str(tmp_path / "run"), limit=30)
+        stats = fake.stats()
+        rejected = {s: summary["stages"][s]["rejected"] for s in ("generate", "correct")}
+        assert rejected["generate"] == line_failures(stats, "openai") > 0
+        assert rejected["correct"] == line_failures(stats, "anthropic") > 0
+        assert summary["stages"]["generate"]["retried"] == summary["stages"]["correct"]["retried"] == 0
+        messages = pq.read_table(tmp_path / "run" / "rejects" / "generate", columns=["error"])["error"].to_pylist()
+        assert {m.split(":")[0] for m in messages} <= {"batch line expired", "batch line errored"}
+        assert summary["rows"]["counts_add_up"]
+    finally:
+        fake.stop()
+
+
+def test_estimate_shows_online_and_batch_cost(tmp_path, capsys):
+    eps = tmp_path / "endpoints.yaml"
+    common = {"base_url": "http://127.0.0.1:9", "api_key_env": "FAKE_API_KEY"}
+    writer, judge = (
+        {"provider": "openai", "model": "w", "price": WRITER_PRICE, **common},
+        {
+            "provider": "anthropic",
+            "model": "j",
+            "price": JUDGE_PRICE,
+            **common,
+        },
+    )
+    spec = {"writer": writer, "writer_batch": {**writer, "mode": "batch"}, "judge_batch": {**judge, "mode": "batch"}}
+    eps.write_text(yaml.safe_dump({"endpoints": spec}))
+    assert main(["estimate", str(batch_job(tmp_path)), "--endpoints", str(eps), "--json", "--limit", "100"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    for step in ("generate", "correct"):
+        assert est[step]["batch"] and est[step]["minutes"] is None
+        assert est[step]["usd"] == est[step]["usd_batch"] == pytest.approx(est[step]["usd_online"] / 2, abs=1e-4)
+    assert est["seeds"]["usd"] == est["seeds"]["usd_online"] > est["seeds"]["usd_batch"]
+    assert main(["estimate", str(batch_job(tmp_path)), "--endpoints", str(eps), "--limit", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "<= 24 h (batch)" in out and "Every step on its Batch API" in out
+
+
+def test_batch_endpoints_are_checked(tmp_path):
+    eps = tmp_path / "endpoints.yaml"
+    eps.write_text(yaml.safe_dump({"endpoints": {"w": {"provider": "local", "model": "m", "mode": "batch"}}}))
+    with pytest.raises(SpecError, match=r"endpoints.w: mode batch needs a provider with a Batch API"):
+        job_mod.load(BOOLQ, eps)
+    spec = yaml.safe_load(batch_job(tmp_path).read_text())
+    spec["steps"]["generate"]["endpoint"] = ["writer_batch", "writer"]
+    (tmp_path / "pool.yaml").write_text(yaml.safe_dump(spec))
+    ep = {"base_url": "http://127.0.0.1:9/v1", "api_key_env": "FAKE_API_KEY", "provider": "openai", "model": "m"}
+    pool = {"writer": ep, "writer_batch": {**ep, "mode": "batch"}, "judge_batch": {**ep, "mode": "batch"}}
+    eps.write_text(yaml.safe_dump({"endpoints": pool}))
+    with pytest.raises(SpecError, match=r"steps.generate.endpoint: a step on a batch endpoint uses that endpoint"):
+        job_mod.load(tmp_path / "pool.yaml", eps, check_keys=False)
