@@ -122,7 +122,7 @@ def estimate(job: Job, limit: int | None = None) -> dict:
         "usd_online": sum(s["usd_online"] for s in steps),
         "usd_batch": None if any(s["usd_batch"] is None for s in steps) else sum(s["usd_batch"] for s in steps),
         "batch": any(s["batch"] for s in steps),
-        "minutes": sum(known) if None not in known else None,
+        "minutes": sum(known) if known and None not in known else None,
         "minutes_online": sum(online) if None not in online else None,
     }
     return out
@@ -134,7 +134,8 @@ def table(result: dict) -> str:
     for step, s in result.items():
         time = "no limit set" if s["minutes"] is None else _duration(s["minutes"])
         if s["batch"]:
-            time = f"<= {BATCH_WINDOW_H} h (batch)" if step != "total" else f"online: {time}; + batches"
+            only_batches = step != "total" or all(r["batch"] for r in result.values())
+            time = f"<= {BATCH_WINDOW_H} h (batch)" if only_batches else f"{time} + batches"
         batch = "-" if s["usd_batch"] is None else f"{s['usd_batch']:,.2f}"
         lines.append(
             f"{step:<10}{s['requests']:>11,}{s['input_tokens']:>14,}{s['output_tokens']:>14,}{s['usd']:>11,.2f}"
