@@ -23,25 +23,22 @@ from targen_ray.spec import SpecError
 
 WRITER_PRICE = {"input": 0.15, "output": 0.60}
 JUDGE_PRICE = {"input": 2.50, "output": 10.00}
+POLL = {"poll_s": 0.3, "poll_max_s": 1}
 
 
-def endpoints(fake: FakeProcess, folder: Path, writer_retry: str, judge_retry: str) -> Path:
-    """Steps 1-2 online on OpenAI; step 3 on OpenAI's Batch API, step 4 on Anthropic's."""
+def ep(url: str, provider: str, model: str, price: dict, **extra) -> dict:
+    url = f"{url}/v1" if provider == "openai" else url
+    return dict(provider=provider, model=model, base_url=url, api_key_env="FAKE_API_KEY", price=price, **extra)
 
-    def ep(provider: str, model: str, price: dict, **extra) -> dict:
-        base = f"{fake.url}/v1" if provider == "openai" else fake.url
-        common = {"base_url": base, "api_key_env": "FAKE_API_KEY", "price": price}
-        return {"provider": provider, "model": model, **common, **extra}
 
-    def batch(retry: str) -> dict:
-        return {"mode": "batch", "batch": {"retry": retry, "attempts": 3, "poll_s": 0.3, "poll_max_s": 1}}
-
-    path = folder / "endpoints-batch.yaml"
+def endpoints(url: str, folder: Path, writer: dict, judge: dict) -> Path:
+    """Steps 1-2 online on OpenAI; step 3 on OpenAI's Batch API, step 4 on Anthropic's, with these `batch:`."""
     spec = {
-        "writer": ep("openai", "fake-writer", WRITER_PRICE),
-        "writer_batch": ep("openai", "fake-writer", WRITER_PRICE, **batch(writer_retry)),
-        "judge_batch": ep("anthropic", "fake-judge", JUDGE_PRICE, **batch(judge_retry)),
+        "writer": ep(url, "openai", "fake-writer", WRITER_PRICE),
+        "writer_batch": ep(url, "openai", "fake-writer", WRITER_PRICE, mode="batch", batch=POLL | writer),
+        "judge_batch": ep(url, "anthropic", "fake-judge", JUDGE_PRICE, mode="batch", batch=POLL | judge),
     }
+    path = folder / "endpoints-batch.yaml"
     path.write_text(yaml.safe_dump({"endpoints": spec}))
     return path
 
@@ -72,7 +69,9 @@ def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_sess
         tmp_path, "--batch-delay-s", "3", "--batch-error-rate", "0.1", "--batch-expire-rate", "0.1", "--fault-seed", "3"
     )
     try:
-        eps, job_path, run_dir = endpoints(fake, tmp_path, "batch", "online"), batch_job(tmp_path), tmp_path / "run"
+        # Step 3's rows go in batches of at most 25, so the kill finds one in flight and rows in none yet.
+        eps = endpoints(fake.url, tmp_path, {"retry": "batch", "attempts": 3, "max_requests": 25}, {"retry": "online"})
+        job_path, run_dir = batch_job(tmp_path), tmp_path / "run"
         cmd, env = driver(eps, 60, run_dir, job_path)
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -129,7 +128,7 @@ def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_sess
 def test_failed_lines_are_rejected_with_their_reason_when_configured(ray_session, tmp_path):
     fake = FakeProcess(tmp_path, "--batch-delay-s", "0.5", "--batch-error-rate", "0.15", "--batch-expire-rate", "0.15")
     try:
-        eps, job_path = endpoints(fake, tmp_path, "reject", "reject"), batch_job(tmp_path)
+        eps, job_path = endpoints(fake.url, tmp_path, {"retry": "reject"}, {"retry": "reject"}), batch_job(tmp_path)
         summary = run(job_mod.load(job_path, eps), str(tmp_path / "run"), limit=30)
         stats = fake.stats()
         rejected = {s: summary["stages"][s]["rejected"] for s in ("generate", "correct")}
@@ -144,19 +143,7 @@ def test_failed_lines_are_rejected_with_their_reason_when_configured(ray_session
 
 
 def test_estimate_shows_online_and_batch_cost(tmp_path, capsys):
-    eps = tmp_path / "endpoints.yaml"
-    common = {"base_url": "http://127.0.0.1:9", "api_key_env": "FAKE_API_KEY"}
-    writer, judge = (
-        {"provider": "openai", "model": "w", "price": WRITER_PRICE, **common},
-        {
-            "provider": "anthropic",
-            "model": "j",
-            "price": JUDGE_PRICE,
-            **common,
-        },
-    )
-    spec = {"writer": writer, "writer_batch": {**writer, "mode": "batch"}, "judge_batch": {**judge, "mode": "batch"}}
-    eps.write_text(yaml.safe_dump({"endpoints": spec}))
+    eps = endpoints("http://127.0.0.1:9", tmp_path, {}, {})
     assert main(["estimate", str(batch_job(tmp_path)), "--endpoints", str(eps), "--json", "--limit", "100"]) == 0
     est = json.loads(capsys.readouterr().out)
     for step in ("generate", "correct"):
@@ -176,8 +163,6 @@ def test_batch_endpoints_are_checked(tmp_path):
     spec = yaml.safe_load(batch_job(tmp_path).read_text())
     spec["steps"]["generate"]["endpoint"] = ["writer_batch", "writer"]
     (tmp_path / "pool.yaml").write_text(yaml.safe_dump(spec))
-    ep = {"base_url": "http://127.0.0.1:9/v1", "api_key_env": "FAKE_API_KEY", "provider": "openai", "model": "m"}
-    pool = {"writer": ep, "writer_batch": {**ep, "mode": "batch"}, "judge_batch": {**ep, "mode": "batch"}}
-    eps.write_text(yaml.safe_dump({"endpoints": pool}))
+    eps = endpoints("http://127.0.0.1:9", tmp_path, {}, {})
     with pytest.raises(SpecError, match=r"steps.generate.endpoint: a step on a batch endpoint uses that endpoint"):
         job_mod.load(tmp_path / "pool.yaml", eps, check_keys=False)
