@@ -8,6 +8,7 @@ Request bodies are the online providers' own, so a batch asks exactly what an on
 
 from __future__ import annotations
 
+import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -42,11 +43,17 @@ class BatchClient(ABC):
     """SDK retries are off: the batch stage retries reads itself, and a create only when the provider
     answered with an error (so that no batch was made)."""
 
+    SDK: str  # the SDK's module, imported on first use
+    CLIENT: str  # its synchronous client class
     max_requests: int
     max_bytes: int
 
     def __init__(self, name: str, spec: EndpointSpec):
         self.name, self.spec = name, spec
+        self._sdk = importlib.import_module(self.SDK)
+        self._client = getattr(self._sdk, self.CLIENT)(
+            api_key=api_key(name, spec), base_url=spec.base_url, timeout=spec.timeout_s, max_retries=0
+        )
         self.max_requests = min(spec.batch.max_requests or self.max_requests, self.max_requests)
         self.max_bytes = min(int((spec.batch.max_mb or 1e9) * 1e6), self.max_bytes)
 
@@ -76,19 +83,11 @@ class BatchClient(ABC):
 
 
 class OpenAIBatch(BatchClient):
+    SDK, CLIENT = "openai", "OpenAI"
     max_requests = 50_000
     max_bytes = 200_000_000
     ENDPOINT = "/v1/chat/completions"
     ENDED = ("completed", "expired", "cancelled", "failed")
-
-    def __init__(self, name, spec):
-        super().__init__(name, spec)
-        import openai
-
-        self._sdk = openai
-        self._client = openai.OpenAI(
-            api_key=api_key(name, spec), base_url=spec.base_url, timeout=spec.timeout_s, max_retries=0
-        )
 
     @staticmethod
     def line(model: str, custom_id: str, request: Request) -> str:
@@ -143,17 +142,9 @@ class OpenAIBatch(BatchClient):
 
 
 class AnthropicBatch(BatchClient):
+    SDK, CLIENT = "anthropic", "Anthropic"
     max_requests = 100_000
     max_bytes = 256_000_000
-
-    def __init__(self, name, spec):
-        super().__init__(name, spec)
-        import anthropic
-
-        self._sdk = anthropic
-        self._client = anthropic.Anthropic(
-            api_key=api_key(name, spec), base_url=spec.base_url, timeout=spec.timeout_s, max_retries=0
-        )
 
     @staticmethod
     def line(model: str, custom_id: str, request: Request) -> str:
