@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from .fake import cli as fake_cli
 from .spec import SpecError
 
 EXAMPLES = {
@@ -146,83 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--limit", type=int, help="estimate for N rows in total instead of the full size")
     est.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    fake = command(
-        "fake-server",
-        "serve a fake OpenAI/Anthropic API on loopback for tests and offline runs",
-        "A task-aware fake provider: OpenAI chat completions and Anthropic messages.",
-    )
-    fake.add_argument("--host", default="127.0.0.1")
-    fake.add_argument("--port", type=int, default=8999)
-    fake.add_argument("--wrong-label-rate", type=float, default=0.15, help="share of planted wrong labels")
-    fake.add_argument("--duplicate-rate", type=float, default=0.1, help="share of near-duplicate seeds")
-    fake.add_argument("--latency-ms", type=float, nargs=2, default=(0.0, 0.0), metavar=("LOW", "HIGH"))
-    fake.add_argument("--invalid-key", action="append", default=[], help="answer this key with 401")
-    faults = fake.add_argument_group(
-        "injected faults",
-        "Each RATE is a share of requests (0-1, default 0), drawn per request. The shares are disjoint:\n"
-        "a request gets at most one fault, and the rates must add up to at most 1. Every injected fault\n"
-        "is counted in /stats as API.FAULT (e.g. openai.hang) and named in the request's /log entry\n"
-        "(field `fault`).",
-    )
-    faults.add_argument("--error-rate", type=float, default=0.0, metavar="RATE", help="answer 500 (fault: error)")
-    faults.add_argument(
-        "--unavailable-rate",
-        type=float,
-        default=0.0,
-        metavar="RATE",
-        help="answer 503 with the API's overloaded error body (fault: unavailable)",
-    )
-    faults.add_argument(
-        "--rate-limit-rate",
-        type=float,
-        default=0.0,
-        metavar="RATE",
-        help="answer 429 with retry-after (and OpenAI retry-after-ms) of 0.2-1 s, whatever --rpm/--tpm say "
-        "(fault: rate_limit)",
-    )
-    faults.add_argument(
-        "--hang-rate",
-        type=float,
-        default=0.0,
-        metavar="RATE",
-        help="never answer: hold the request until the client closes the connection (fault: hang)",
-    )
-    faults.add_argument(
-        "--malformed-rate",
-        type=float,
-        default=0.0,
-        metavar="RATE",
-        help="answer 200 with the HTTP body cut in half, not parseable JSON (fault: malformed)",
-    )
-    faults.add_argument(
-        "--bad-content-rate",
-        type=float,
-        default=0.0,
-        metavar="RATE",
-        help="answer 200, well-formed, but with content that is not valid JSON for the step: cut-off JSON text "
-        "or an object missing a required field (OpenAI), a tool_use input missing a required field "
-        "(Anthropic) (fault: bad_content)",
-    )
-    faults.add_argument(
-        "--slow-rate", type=float, default=0.0, metavar="RATE", help="answer after an extra --slow-ms (fault: slow)"
-    )
-    faults.add_argument(
-        "--slow-ms", type=float, default=2000.0, metavar="MS", help="extra delay of a slow answer (default 2000)"
-    )
-    faults.add_argument(
-        "--fault-seed",
-        type=int,
-        metavar="N",
-        help="seed the fault draws: the n-th request to arrive always gets the same fault (default: random)",
-    )
-    fake.add_argument("--rpm", type=int, help="requests per minute allowed per key (429 beyond)")
-    fake.add_argument("--tpm", type=int, help="tokens per minute allowed per key (429 beyond)")
-    fake.add_argument("--window-s", type=float, default=10.0, help="sliding window the limits are enforced over")
-    batch = fake.add_argument_group("batch APIs", "OpenAI /v1/files + /v1/batches, Anthropic /v1/messages/batches.")
-    batch.add_argument("--batch-delay-s", type=float, default=0.0, metavar="S", help="time until a batch ends")
-    batch.add_argument("--batch-error-rate", type=float, default=0.0, metavar="RATE", help="share of lines that error")
-    batch.add_argument(
-        "--batch-expire-rate", type=float, default=0.0, metavar="RATE", help="share of lines left undone: expired"
+    fake_cli.add_arguments(
+        command(
+            "fake-server",
+            "serve a fake OpenAI/Anthropic API on loopback for tests and offline runs",
+            "A task-aware fake provider: OpenAI chat completions and Anthropic messages, and their Batch APIs.",
+        )
     )
     return p
 
@@ -390,35 +320,6 @@ def _check_limit(limit: int | None) -> None:
         raise SpecError(f"--limit: expected a positive number of rows, got {limit}")
 
 
-def _fake_server(args: argparse.Namespace) -> int:
-    from .fake.batches import BatchConfig
-    from .fake.content import ContentConfig
-    from .fake.ratelimit import Limits
-    from .fake.server import FakeConfig, serve
-
-    try:
-        config = FakeConfig(
-            content=ContentConfig(wrong_label_rate=args.wrong_label_rate, duplicate_rate=args.duplicate_rate),
-            limits=Limits(rpm=args.rpm, tpm=args.tpm, window_s=args.window_s),
-            latency_ms=tuple(args.latency_ms),
-            invalid_keys=frozenset(args.invalid_key),
-            error_rate=args.error_rate,
-            rate_limit_rate=args.rate_limit_rate,
-            unavailable_rate=args.unavailable_rate,
-            hang_rate=args.hang_rate,
-            malformed_rate=args.malformed_rate,
-            bad_content_rate=args.bad_content_rate,
-            slow_rate=args.slow_rate,
-            slow_ms=args.slow_ms,
-            fault_seed=args.fault_seed,
-            batch=BatchConfig(args.batch_delay_s, args.batch_error_rate, args.batch_expire_rate),
-        )
-    except ValueError as e:
-        raise SpecError(f"fake-server: {e}") from None
-    serve(args.host, args.port, config)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -434,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             "logs": _job_command,
             "stop": _job_command,
             "estimate": _estimate,
-            "fake-server": _fake_server,
+            "fake-server": fake_cli.serve_from_args,
         }
         return commands[args.command](args)
     except SpecError as e:
