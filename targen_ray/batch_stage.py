@@ -65,6 +65,20 @@ def run_batch_stage(
     return stage.result
 
 
+def refuse_batches_in_flight(run: RunDir, step: str, tag: str) -> None:
+    """Before a step runs online: batches an earlier run submitted for it must not be in flight, or their
+    rows would be paid for twice (the endpoint was switched from batch to online mid-run)."""
+    folder = f"batches/{step}/{tag}"
+    records = [run.read_json(f"{folder}/{p.rsplit('/', 1)[-1]}") for p in run.files(folder) if p.endswith(".json")]
+    flying = [r for r in records if r and not r["collected"]]
+    if flying:
+        raise RunError(
+            f"step {step}: {len(flying)} batch(es) an earlier run submitted to endpoint {flying[0]['endpoint']!r} are "
+            f"in flight ({run}/{folder}); put the step back on that endpoint to collect them, or delete that folder "
+            "to send their rows online (the batches are paid for either way)"
+        )
+
+
 class BatchStage:
     def __init__(self, job: Job, step: str, run: RunDir, tag: str, budget, spent_before: float):
         self.job, self.step, self.run, self.tag, self.budget = job, step, run, tag, budget

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import ray
 
 from . import items, plan, split, summary
-from .batch_stage import run_batch_stage
+from .batch_stage import refuse_batches_in_flight, run_batch_stage
 from .dedup import stage as dedup
 from .estimate import estimate
 from .job import Job, check_reachable
@@ -67,8 +67,11 @@ class Runner:
         if self.budget is not None:  # no request in flight between stages: the written ledger is the truth
             ray.get(self.budget.sync.remote(spent))
         try:
-            stage = run_batch_stage if self.job.batch_endpoint(step) else run_stage
-            stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent)
+            if self.job.batch_endpoint(step):
+                run_batch_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent)
+            else:
+                refuse_batches_in_flight(self.run_dir, step, tag)
+                run_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent)
         finally:
             self.wall_s[step] += time.monotonic() - started
 

@@ -16,10 +16,13 @@ import yaml
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only
 
 from targen_ray import job as job_mod
+from targen_ray.batch_stage import refuse_batches_in_flight
 from targen_ray.cli import main
 from targen_ray.fake.process import FakeProcess
 from targen_ray.runner import run
 from targen_ray.spec import SpecError
+from targen_ray.stage import RunError
+from targen_ray.store import RunDir
 
 WRITER_PRICE = {"input": 0.15, "output": 0.60}
 JUDGE_PRICE = {"input": 2.50, "output": 10.00}
@@ -166,3 +169,14 @@ def test_batch_endpoints_are_checked(tmp_path):
     eps = endpoints("http://127.0.0.1:9", tmp_path, {}, {})
     with pytest.raises(SpecError, match=r"steps.generate.endpoint: a step on a batch endpoint uses that endpoint"):
         job_mod.load(tmp_path / "pool.yaml", eps, check_keys=False)
+
+
+def test_a_step_switched_to_online_refuses_to_send_rows_batches_still_carry(tmp_path):
+    run_dir = RunDir(tmp_path / "run")
+    record = {"batch_id": "batch_1", "endpoint": "writer_batch", "collected": True}
+    run_dir.write_json("batches/generate/r0/00000.json", record)
+    refuse_batches_in_flight(run_dir, "generate", "r0")  # every batch collected: nothing to refuse
+    run_dir.write_json("batches/generate/r0/00001.json", {**record, "collected": False})
+    with pytest.raises(RunError, match=r"step generate: 1 batch\(es\) .* 'writer_batch' are in flight"):
+        refuse_batches_in_flight(run_dir, "generate", "r0")
+    refuse_batches_in_flight(run_dir, "generate", "r1")  # another round's batches are its own
