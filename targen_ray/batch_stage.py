@@ -32,7 +32,7 @@ from .progress import StageResult
 from .providers import FatalError, ProviderError
 from .providers.batch import CLIENTS, BatchClient, BatchStatus, Line, build_batch_client
 from .stage import BudgetStop, Parts, RunError, dataset, finish, input_ids, pending, send
-from .steps import STEP_CLASSES
+from .steps import STEP_CLASSES, stable_id
 from .store import RunDir
 
 READ_TRIES = 8  # a status or results read the provider refused (429, 5xx) or dropped is tried this often
@@ -89,24 +89,30 @@ class BatchStage:
         self.breaker = ErrorRate(job.spec.stop_error_rate, job.spec.stop_window)
         self.stopped: str | None = None  # why no more batches are submitted (the budget)
         self.poll_s = self.spec.batch.poll_s
-        self.records = self._load()
+        self.records: dict[str, dict] = {}  # by rows file
+        self._load()
 
     # -- the run directory's record of batches ---------------------------------------------------------
-    def _load(self) -> dict[str, dict]:
-        """Records of this stage's batches by rows file. Rows written for a batch that was never created
-        (the driver died in between) are dropped: their rows are sent again."""
-        records = {}
+    def _load(self) -> None:
+        """Read the records of this stage's batches. A record without a batch id is a create whose answer
+        was lost (the driver died, the connection dropped): the provider is asked for a batch with its label
+        (OpenAI can tell); when there is none, the record and its rows file go, and the rows are sent again."""
         for path in self.run.files(self.folder):
-            if path.endswith(".parquet"):
-                record = self.run.read_json(f"{self.folder}/{_base(path)}.json")
-                if record is None:
-                    self.run.delete([path])
-                else:
-                    records[path] = record
-        flying = sum(not r["collected"] for r in records.values())
+            if not path.endswith(".parquet"):
+                continue
+            record = self.run.read_json(f"{self.folder}/{_base(path)}.json")
+            if record is not None and record["batch_id"] is None:
+                found = provider_call(self.name, lambda r=record: self.client.find(r["label"], r["submitted_at"]))
+                record = {**record, "batch_id": found, "status": "submitted"} if found else None
+                if found:
+                    self._save(path, record)
+            if record is None:
+                self.run.delete([path, self.run.file_path(f"{self.folder}/{_base(path)}.json")])
+            else:
+                self.records[path] = record
+        flying = len(self.open())
         if flying:
             print(f"[{self._label()}] picking up {flying} batches in flight", file=sys.stderr, flush=True)
-        return records
 
     def _save(self, path: str, record: dict) -> None:
         self.records[path] = record
@@ -149,24 +155,27 @@ class BatchStage:
         number = max((int(_base(p)) for p in self.records), default=-1) + 1
         name = f"{self.folder}/{number:05d}.parquet"
         self.run.write_table(name, table.drop_columns(["line", "est_usd"]))
-        label = f"{self.job.spec.name}-{self.step}-{self.tag}-{number:05d}"
-        batch_id = provider_call(self.name, lambda: self.client.submit(table["line"].to_pylist(), label), create=True)
-        self._save(
-            self.run.file_path(name),
-            {
-                "batch_id": batch_id,
-                "endpoint": self.name,
-                "provider": self.spec.provider,
-                "model": self.spec.model,
-                "requests": table.num_rows,
-                "est_usd": round(est, 6),
-                "submitted_at": time.time(),
-                "status": "submitted",
-                "succeeded": 0,
-                "errored": 0,
-                "collected": False,
-            },
-        )
+        # The record is written before the create and gets the batch id the moment it exists. The label, unique
+        # to this run directory, lets a later run find a batch whose create answer never arrived.
+        run_key = stable_id(self.job.spec.name, self.run.uri)[:8]
+        record = {
+            "label": f"targen-{self.job.spec.name}-{run_key}-{self.step}-{self.tag}-{number:05d}",
+            "batch_id": None,
+            "endpoint": self.name,
+            "provider": self.spec.provider,
+            "model": self.spec.model,
+            "requests": table.num_rows,
+            "est_usd": round(est, 6),
+            "submitted_at": time.time(),
+            "status": "submitting",
+            "succeeded": 0,
+            "errored": 0,
+            "collected": False,
+        }
+        self._save(self.run.file_path(name), record)
+        lines = table["line"].to_pylist()
+        batch_id = provider_call(self.name, lambda: self.client.submit(lines, record["label"]), create=True)
+        self._save(self.run.file_path(name), {**record, "batch_id": batch_id, "status": "submitted"})
         self.poll_s = self.spec.batch.poll_s
         self._progress()
         return True
@@ -307,8 +316,8 @@ def provider_call(name: str, call, create: bool = False):
         except ProviderError as e:
             if create and e.status is None:
                 raise RunError(
-                    f"endpoint {name!r}: the connection dropped while a batch was being created, so it may exist "
-                    "(see the provider's console); rerun to continue, which sends its rows in a new batch"
+                    f"endpoint {name!r}: the connection dropped while a batch was being created, so it may exist; "
+                    "rerun to continue: the batch is looked up by its label (OpenAI), or its rows are sent again"
                 ) from None
             if not e.retryable or attempt == READ_TRIES - 1:
                 raise RunError(f"endpoint {name!r}: {e}") from None

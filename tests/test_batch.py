@@ -10,23 +10,27 @@ import subprocess
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only
 
 from targen_ray import job as job_mod
-from targen_ray.batch_stage import refuse_batches_in_flight
+from targen_ray.batch_stage import BatchStage, refuse_batches_in_flight
 from targen_ray.cli import main
 from targen_ray.fake.process import FakeProcess
+from targen_ray.providers.batch import OpenAIBatch
 from targen_ray.runner import run
 from targen_ray.spec import SpecError
 from targen_ray.stage import RunError
+from targen_ray.steps import STEP_CLASSES
 from targen_ray.store import RunDir
 
 WRITER_PRICE = {"input": 0.15, "output": 0.60}
 JUDGE_PRICE = {"input": 2.50, "output": 10.00}
 POLL = {"poll_s": 0.3, "poll_max_s": 1}
+SAMPLE_ROW = {"id": "row0", "sample": 0, "context": "tides", "seed": "The tide rose twice a day.", "target_label": 1}
 
 
 def ep(url: str, provider: str, model: str, price: dict, **extra) -> dict:
@@ -180,3 +184,31 @@ def test_a_step_switched_to_online_refuses_to_send_rows_batches_still_carry(tmp_
     with pytest.raises(RunError, match=r"step generate: 1 batch\(es\) .* 'writer_batch' are in flight"):
         refuse_batches_in_flight(run_dir, "generate", "r0")
     refuse_batches_in_flight(run_dir, "generate", "r1")  # another round's batches are its own
+
+
+def test_a_create_whose_answer_was_lost_is_found_by_its_label(tmp_path, monkeypatch):
+    """The driver died during the create call: the record has no batch id. The next run adopts the batch
+    OpenAI made under the record's label, and drops a record whose batch was never made (its rows are
+    then sent again)."""
+    monkeypatch.setenv("FAKE_API_KEY", "sk-test")
+    fake = FakeProcess(tmp_path, "--batch-delay-s", "60")
+    try:
+        job = job_mod.load(batch_job(tmp_path), endpoints(fake.url, tmp_path, {}, {}))
+        run_dir = RunDir(tmp_path / "run")
+        made, lost = "targen-label-made", "targen-label-never-made"
+        for number, label in enumerate([made, lost]):
+            run_dir.write_table(f"batches/generate/r0/0000{number}.parquet", pa.table({"id": [f"row{number}"]}))
+            record = {"label": label, "batch_id": None, "submitted_at": time.time(), "collected": False}
+            run_dir.write_json(f"batches/generate/r0/0000{number}.json", record)
+        name, spec = job.batch_endpoint("generate")
+        line = OpenAIBatch.line(spec.model, "row0-0", STEP_CLASSES["generate"](job).request(SAMPLE_ROW, 0))
+        batch_id = OpenAIBatch(name, spec).submit([line], made)
+
+        stage = BatchStage(job, "generate", run_dir, "r0", None, 0.0)
+        assert [r["batch_id"] for r in stage.records.values()] == [batch_id]
+        folder = tmp_path / "run/batches/generate/r0"
+        assert json.loads((folder / "00000.json").read_text())["batch_id"] == batch_id
+        assert sorted(p.name for p in folder.iterdir()) == ["00000.json", "00000.parquet"]
+        assert [e["batch"] for e in fake.log() if e["api"] == "openai.batch"] == [batch_id]  # none made again
+    finally:
+        fake.stop()

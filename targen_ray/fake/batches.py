@@ -60,6 +60,7 @@ class Batches:
         app.router.add_post("/v1/files", self.upload)
         app.router.add_get("/v1/files/{id}/content", self.file_content)
         app.router.add_post("/v1/batches", self.openai_create)
+        app.router.add_get("/v1/batches", self.openai_list)
         app.router.add_get("/v1/batches/{id}", self.openai_retrieve)
         app.router.add_post("/v1/messages/batches", self.anthropic_create)
         app.router.add_get("/v1/messages/batches/{id}", self.anthropic_retrieve)
@@ -193,6 +194,25 @@ class Batches:
     async def openai_retrieve(self, request: web.Request) -> web.Response:
         self._key("openai", request)
         return web.json_response(self._openai(request.match_info["id"]))
+
+    async def openai_list(self, request: web.Request) -> web.Response:
+        """Newest first, a page of `limit` after the id `after`, as the real list paginates."""
+        self._key("openai", request)
+        newest = sorted((b.created, i) for i, b in self.batches.items() if b.api == "openai")[::-1]
+        ids = [i for _, i in newest]
+        after = request.query.get("after")
+        if after in ids:
+            ids = ids[ids.index(after) + 1 :]
+        page = ids[: int(request.query.get("limit", 20))]
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [self._openai(i) for i in page],
+                "first_id": page[0] if page else None,
+                "last_id": page[-1] if page else None,
+                "has_more": len(ids) > len(page),
+            }
+        )
 
     def _openai(self, batch_id: str) -> dict:
         batch = self._batch("openai", batch_id)

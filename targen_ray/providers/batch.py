@@ -66,6 +66,11 @@ class BatchClient(ABC):
     def submit(self, lines: list[str], label: str) -> str:
         """Create a batch of `lines`; its id."""
 
+    def find(self, label: str, since: float) -> str | None:
+        """The id of a batch submitted with `label` at or after `since` (epoch seconds), when the provider can
+        tell: a create whose answer was lost (a dropped connection, a killed driver) may still have made one."""
+        return None
+
     @abstractmethod
     def status(self, batch_id: str) -> BatchStatus: ...
 
@@ -106,6 +111,20 @@ class OpenAIBatch(BatchClient):
             metadata={"targen": label[:512]},
         )
         return batch.id
+
+    def find(self, label: str, since: float) -> str | None:
+        """Batches carry `metadata.targen` = label; the list is newest first, so the search stops at batches
+        made well before `since` (10 minutes of slack for clock skew)."""
+
+        def search() -> str | None:
+            for b in self._client.batches.list(limit=100):
+                if (b.metadata or {}).get("targen") == label:
+                    return b.id
+                if b.created_at < since - 600:
+                    return None
+            return None
+
+        return self._call(self._sdk, search)
 
     def status(self, batch_id: str) -> BatchStatus:
         b = self._call(self._sdk, self._client.batches.retrieve, batch_id)
