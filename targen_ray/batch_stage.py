@@ -91,6 +91,8 @@ class BatchStage:
         self.poll_s = self.spec.batch.poll_s
         self.records: dict[str, dict] = {}  # by rows file
         self._load()
+        if budget is not None:  # what batches of an earlier run may yet cost is held against the budget
+            ray.get(budget.sync.remote(spent_before, sum(self.records[p]["est_usd"] for p in self.open())))
 
     # -- the run directory's record of batches ---------------------------------------------------------
     def _load(self) -> None:
@@ -148,7 +150,7 @@ class BatchStage:
 
     def _create(self, table: pa.Table) -> bool:
         """Submit one batch and record it at once. False once the budget admits no more."""
-        est = float(pc.sum(table["est_usd"]).as_py())
+        est = round(float(pc.sum(table["est_usd"]).as_py()), 6)
         if self.budget is not None and not ray.get(self.budget.reserve.remote(est)):
             self.stopped = f"budget_usd {self.job.spec.budget_usd} reached: batches of step {self.step} not submitted"
             return False
@@ -165,7 +167,7 @@ class BatchStage:
             "provider": self.spec.provider,
             "model": self.spec.model,
             "requests": table.num_rows,
-            "est_usd": round(est, 6),
+            "est_usd": est,
             "submitted_at": time.time(),
             "status": "submitting",
             "succeeded": 0,
@@ -221,6 +223,9 @@ class BatchStage:
             self.run.write_part(f"rejects/{self.step}", self.tag, rejected)
             self.run.write_part(f"retried/{self.step}", self.tag, retried)
             self.result.add(self.step, kept, rejected, retried)
+            if self.budget is not None:  # the batch's reservation becomes what it cost
+                cost = sum(pc.sum(t[f"{self.step}_usd"]).as_py() or 0.0 for t in (kept, rejected, retried))
+                self.budget.reserve.remote(0.0, (self.records[path]["est_usd"], cost))
             self._save(path, {**self.records[path], "collected": True})
             tripped = self.breaker.add([*kept["error"].to_pylist(), *rejected["error"].to_pylist()])
             if tripped:

@@ -112,9 +112,10 @@ class Budget:
         self.reserved += usd
         return True
 
-    def sync(self, spent: float) -> None:
-        """Between stages, when no request is in flight: the durable ledger says what was spent."""
-        self.spent, self.reserved = spent, 0.0
+    def sync(self, spent: float, in_flight: float = 0.0) -> None:
+        """Between stages: the durable ledger says what was spent; `in_flight` is what requests still out
+        (batches an earlier run submitted) may yet cost."""
+        self.spent, self.reserved = spent, in_flight
 
 
 LimiterActor = ray.remote(num_cpus=0, max_restarts=-1)(Limiter)

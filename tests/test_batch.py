@@ -149,6 +149,21 @@ def test_failed_lines_are_rejected_with_their_reason_when_configured(ray_session
         fake.stop()
 
 
+def test_the_budget_refuses_a_batch_that_would_pass_it(ray_session, tmp_path):
+    fake = FakeProcess(tmp_path, "--batch-delay-s", "0.3")
+    try:
+        job_path = batch_job(tmp_path)
+        spec = yaml.safe_load(job_path.read_text())
+        job_path.write_text(yaml.safe_dump({**spec, "budget_usd": 0.05}))  # step 3's batches fit, step 4's not
+        eps = endpoints(fake.url, tmp_path, {}, {})
+        summary = run(job_mod.load(job_path, eps), str(tmp_path / "run"), limit=200)
+        assert summary["stopped"].endswith("batches of step correct not submitted")
+        assert summary["stages"]["generate"]["kept"] > 0 and summary["usd"] <= 0.05
+        assert {e["api"] for e in fake.log() if e["api"].endswith(".batch")} == {"openai.batch"}
+    finally:
+        fake.stop()
+
+
 def test_estimate_shows_online_and_batch_cost(tmp_path, capsys):
     eps = endpoints("http://127.0.0.1:9", tmp_path, {}, {})
     assert main(["estimate", str(batch_job(tmp_path)), "--endpoints", str(eps), "--json", "--limit", "100"]) == 0
