@@ -43,18 +43,7 @@ def measure(job_name: str, fraction: float, tmp: Path) -> dict:
     try:
         endpoints = fake.endpoints(writer="openai", judge="openai", workers=2, max_concurrency=32, timeout_s=60)
         run_dir = tmp / f"{job_name}-{fraction}"
-        cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(job_file), "--endpoints", str(endpoints)]
-        cmd += ["--run-dir", str(run_dir), "--no-analyze", *(["--limit", str(limit)] if limit else [])]
-        env = {**os.environ, "RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"}
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
-        memory = MemoryPeak(proc.pid)
-        _, err = proc.communicate()
-        memory.stop()
-        wall = time.monotonic() - started
-        if proc.returncode != 0:
-            raise SystemExit(f"{job_name} at {fraction}: exit {proc.returncode}\n{err[-3000:]}")
-        summary = json.loads((run_dir / "summary.json").read_text())
+        wall, memory, summary = drive(job_file, endpoints, run_dir, limit)
     finally:
         fake.stop()
     return {
@@ -75,6 +64,21 @@ def measure(job_name: str, fraction: float, tmp: Path) -> dict:
         "peak_total_mib": round(memory.total_mib),
         "analyze": measure_analysis(run_dir),
     }
+
+
+def drive(job_file: Path, endpoints: Path, run_dir: Path, limit: int | None) -> tuple[float, MemoryPeak, dict]:
+    """`targen run --no-analyze` as its own driver and local Ray: wall time, peak memory, summary.json."""
+    cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(job_file), "--endpoints", str(endpoints)]
+    cmd += ["--run-dir", str(run_dir), "--no-analyze", *(["--limit", str(limit)] if limit else [])]
+    env = {**os.environ, "RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"}
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    memory = MemoryPeak(proc.pid)
+    _, err = proc.communicate()
+    memory.stop()
+    if proc.returncode != 0:
+        raise SystemExit(f"{job_file.name} into {run_dir}: exit {proc.returncode}\n{err[-3000:]}")
+    return time.monotonic() - started, memory, json.loads((run_dir / "summary.json").read_text())
 
 
 def measure_analysis(run_dir: Path) -> dict:

@@ -19,7 +19,7 @@ from conftest import BOOLQ, ROOT, driver, exact_dedup_only
 from targen_ray import job as job_mod
 from targen_ray.batch_stage import BatchStage, refuse_batches_in_flight
 from targen_ray.cli import main
-from targen_ray.fake.process import FakeProcess
+from targen_ray.fake.process import FAKE_PRICES, FakeProcess
 from targen_ray.providers.batch import OpenAIBatch
 from targen_ray.runner import run
 from targen_ray.spec import SpecError
@@ -27,27 +27,9 @@ from targen_ray.stage import RunError
 from targen_ray.steps import STEP_CLASSES
 from targen_ray.store import RunDir
 
-WRITER_PRICE = {"input": 0.15, "output": 0.60}
-JUDGE_PRICE = {"input": 2.50, "output": 10.00}
+WRITER_PRICE, JUDGE_PRICE = FAKE_PRICES["writer"], FAKE_PRICES["judge"]
 POLL = {"poll_s": 0.3, "poll_max_s": 1}
 SAMPLE_ROW = {"id": "row0", "sample": 0, "context": "tides", "seed": "The tide rose twice a day.", "target_label": 1}
-
-
-def ep(url: str, provider: str, model: str, price: dict, **extra) -> dict:
-    url = f"{url}/v1" if provider == "openai" else url
-    return dict(provider=provider, model=model, base_url=url, api_key_env="FAKE_API_KEY", price=price, **extra)
-
-
-def endpoints(url: str, folder: Path, writer: dict, judge: dict) -> Path:
-    """Steps 1-2 online on OpenAI; step 3 on OpenAI's Batch API, step 4 on Anthropic's, with these `batch:`."""
-    spec = {
-        "writer": ep(url, "openai", "fake-writer", WRITER_PRICE),
-        "writer_batch": ep(url, "openai", "fake-writer", WRITER_PRICE, mode="batch", batch=POLL | writer),
-        "judge_batch": ep(url, "anthropic", "fake-judge", JUDGE_PRICE, mode="batch", batch=POLL | judge),
-    }
-    path = folder / "endpoints-batch.yaml"
-    path.write_text(yaml.safe_dump({"endpoints": spec}))
-    return path
 
 
 def batch_job(folder: Path) -> Path:
@@ -77,7 +59,8 @@ def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_sess
     )
     try:
         # Step 3's rows go in batches of at most 25, so the kill finds one in flight and rows in none yet.
-        eps = endpoints(fake.url, tmp_path, {"retry": "batch", "attempts": 3, "max_requests": 25}, {"retry": "online"})
+        writer = POLL | {"retry": "batch", "attempts": 3, "max_requests": 25}
+        eps = fake.batch_endpoints(writer, POLL | {"retry": "online"})
         job_path, run_dir = batch_job(tmp_path), tmp_path / "run"
         cmd, env = driver(eps, 60, run_dir, job_path)
         proc = subprocess.Popen(
@@ -135,7 +118,8 @@ def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_sess
 def test_failed_lines_are_rejected_with_their_reason_when_configured(ray_session, tmp_path):
     fake = FakeProcess(tmp_path, "--batch-delay-s", "0.5", "--batch-error-rate", "0.15", "--batch-expire-rate", "0.15")
     try:
-        eps, job_path = endpoints(fake.url, tmp_path, {"retry": "reject"}, {"retry": "reject"}), batch_job(tmp_path)
+        eps = fake.batch_endpoints(POLL | {"retry": "reject"}, POLL | {"retry": "reject"})
+        job_path = batch_job(tmp_path)
         summary = run(job_mod.load(job_path, eps), str(tmp_path / "run"), limit=30)
         stats = fake.stats()
         rejected = {s: summary["stages"][s]["rejected"] for s in ("generate", "correct")}
@@ -155,7 +139,7 @@ def test_the_budget_refuses_a_batch_that_would_pass_it(ray_session, tmp_path):
         job_path = batch_job(tmp_path)
         spec = yaml.safe_load(job_path.read_text())
         job_path.write_text(yaml.safe_dump({**spec, "budget_usd": 0.05}))  # step 3's batches fit, step 4's not
-        eps = endpoints(fake.url, tmp_path, {}, {})
+        eps = fake.batch_endpoints(POLL, POLL)
         summary = run(job_mod.load(job_path, eps), str(tmp_path / "run"), limit=200)
         assert summary["stopped"].endswith("batches of step correct not submitted")
         assert summary["stages"]["generate"]["kept"] > 0 and summary["usd"] <= 0.05
@@ -164,8 +148,8 @@ def test_the_budget_refuses_a_batch_that_would_pass_it(ray_session, tmp_path):
         fake.stop()
 
 
-def test_estimate_shows_online_and_batch_cost(tmp_path, capsys):
-    eps = endpoints("http://127.0.0.1:9", tmp_path, {}, {})
+def test_estimate_shows_online_and_batch_cost(fake, tmp_path, capsys):
+    eps = fake.batch_endpoints(POLL, POLL)
     assert main(["estimate", str(batch_job(tmp_path)), "--endpoints", str(eps), "--json", "--limit", "100"]) == 0
     est = json.loads(capsys.readouterr().out)
     for step in ("generate", "correct"):
@@ -177,7 +161,7 @@ def test_estimate_shows_online_and_batch_cost(tmp_path, capsys):
     assert "<= 24 h (batch)" in out and "Every step on its Batch API" in out
 
 
-def test_batch_endpoints_are_checked(tmp_path):
+def test_batch_endpoints_are_checked(fake, tmp_path):
     eps = tmp_path / "endpoints.yaml"
     eps.write_text(yaml.safe_dump({"endpoints": {"w": {"provider": "local", "model": "m", "mode": "batch"}}}))
     with pytest.raises(SpecError, match=r"endpoints.w: mode batch needs a provider with a Batch API"):
@@ -185,7 +169,7 @@ def test_batch_endpoints_are_checked(tmp_path):
     spec = yaml.safe_load(batch_job(tmp_path).read_text())
     spec["steps"]["generate"]["endpoint"] = ["writer_batch", "writer"]
     (tmp_path / "pool.yaml").write_text(yaml.safe_dump(spec))
-    eps = endpoints("http://127.0.0.1:9", tmp_path, {}, {})
+    eps = fake.batch_endpoints(POLL, POLL)
     with pytest.raises(SpecError, match=r"steps.generate.endpoint: a step on a batch endpoint uses that endpoint"):
         job_mod.load(tmp_path / "pool.yaml", eps, check_keys=False)
 
@@ -208,7 +192,7 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_label(tmp_path, monkeypa
     monkeypatch.setenv("FAKE_API_KEY", "sk-test")
     fake = FakeProcess(tmp_path, "--batch-delay-s", "60")
     try:
-        job = job_mod.load(batch_job(tmp_path), endpoints(fake.url, tmp_path, {}, {}))
+        job = job_mod.load(batch_job(tmp_path), fake.batch_endpoints(POLL, POLL))
         run_dir = RunDir(tmp_path / "run")
         made, lost = "targen-label-made", "targen-label-never-made"
         for number, label in enumerate([made, lost]):

@@ -21,6 +21,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+FAKE_PRICES = {"writer": {"input": 0.15, "output": 0.60}, "judge": {"input": 2.50, "output": 10.00}}  # fake.yaml's
+
+
 class FakeProcess:
     def __init__(self, tmp: Path, *args: str):
         self.port = free_port()
@@ -60,6 +63,25 @@ class FakeProcess:
         path.write_text(
             yaml.safe_dump({"endpoints": {"writer": ep(writer, "fake-writer"), "judge": ep(judge, "fake-judge")}})
         )
+        return path
+
+    def batch_endpoints(self, writer: dict, judge: dict, **extra) -> Path:
+        """An endpoints file priced like jobs/endpoints/fake.yaml: `writer` online on OpenAI (for steps 1-2),
+        `writer_batch` on OpenAI's Batch API and `judge_batch` on Anthropic's, with these `batch:` blocks;
+        `extra` fields go into all three."""
+
+        def ep(provider: str, model: str, price: dict, **more) -> dict:
+            base = f"{self.url}/v1" if provider == "openai" else self.url
+            return dict(provider=provider, model=model, base_url=base, api_key_env="FAKE_API_KEY", price=price, **more)
+
+        writer_price, judge_price = FAKE_PRICES["writer"], FAKE_PRICES["judge"]
+        spec = {
+            "writer": ep("openai", "fake-writer", writer_price, **extra),
+            "writer_batch": ep("openai", "fake-writer", writer_price, mode="batch", batch=writer, **extra),
+            "judge_batch": ep("anthropic", "fake-judge", judge_price, mode="batch", batch=judge, **extra),
+        }
+        path = self.tmp / f"endpoints-batch-{free_port()}.yaml"
+        path.write_text(yaml.safe_dump({"endpoints": spec}))
         return path
 
     def _get(self, path: str):
