@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/limits_utilisation.py
 	$(BIN)/python benchmarks/pool_overhead.py
 	$(BIN)/python benchmarks/full_size.py
+	$(BIN)/python benchmarks/batch_vs_online.py
 	$(BIN)/python benchmarks/dedup_quality.py
 	$(BIN)/python benchmarks/embed_throughput.py
 	$(BIN)/python benchmarks/embed_int8.py
