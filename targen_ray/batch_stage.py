@@ -2,9 +2,11 @@
 
 Ray tasks render the rows into request lines (the prompts and request seeds an online call would send);
 the driver gathers them into batches of at most the provider's requests and bytes and submits them.
-Each batch is recorded in the run directory the moment it exists (batches/<step>/<tag>/NNNNN.json,
-beside its rows in NNNNN.parquet), so a driver killed while batches are in flight picks the same
-batches up when run again: nothing is submitted, or paid for, twice. Open batches are polled at a
+Each batch is recorded in the run directory (batches/<step>/<tag>/NNNNN.json, beside its rows in
+NNNNN.parquet) before it is created, and gets its id the moment it exists, so a driver killed while
+batches are in flight picks the same batches up when run again: nothing is submitted, or paid for,
+twice (a create whose answer was lost is looked up by its label where the provider can tell, OpenAI).
+Open batches are polled at a
 growing interval; an ended batch's results are joined to its rows by custom_id in a Ray task and
 checked like online answers.
 
