@@ -96,7 +96,8 @@ class FakeServer:
         self.hanging = 0  # requests held open right now by the hang fault
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 2**20, middlewares=[_errors])
+        # Bodies up to 300 MB: a batch file may be 200 MB (OpenAI), a message batch 256 MB (Anthropic).
+        app = web.Application(client_max_size=300 * 2**20, middlewares=[_errors])
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/v1/messages", self.anthropic_messages)
         Batches(self, self.config.batch).routes(app)
