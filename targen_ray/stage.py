@@ -83,9 +83,8 @@ def run_stage(
     result = StageResult()
     todo = pending(run, step, input_ids(inputs))
     if todo.num_rows:
-        send(
-            job, step, dataset(job, inputs, todo, run), todo.num_rows, run, tag, limiters, budget, spent_before, result
-        )
+        ds = dataset(job, inputs, todo, run)
+        send(job, step, ds, todo.num_rows, run, tag, limiters, budget, spent_before, result)
     finish(run, step, tag)
     return result
 
@@ -126,8 +125,8 @@ def _read(files: pa.Table, fs, transform, todo: pa.Table | None) -> Iterator[pa.
 
 
 def pending(run: RunDir, step: str, ids: pa.ChunkedArray) -> pa.Table:
-    """(id, sample) of the rows still to send: not answered yet; sample = how often sent again by
-    `targen retry-rejects` (0 for a first sample)."""
+    """(id, sample) of the rows still to send: not answered yet; sample = how often the row was sent
+    again (its rows in retried/: from `targen retry-rejects`, or failed batch lines; 0 for a first sample)."""
     done = run.done_ids(step)
     ids = ids.filter(pc.invert(pc.is_in(ids, done))) if len(done) else ids
     retried = pc.value_counts(run.done_ids(step, folders=[f"retried/{step}"]))
