@@ -71,8 +71,11 @@ def main() -> None:
     p.add_argument("--limit", type=int, help="rows in total (default: the job's full size)")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [measure(args.job, args.limit, Path(tmp), batch) for batch in (False, True)]
+        for batch in (False, True):
+            runs.append(measure(args.job, args.limit, Path(tmp), batch))
+            print(json.dumps(runs[-1]), file=sys.stderr, flush=True)  # kept, should the other run fail
     online, batch = runs
     ratios = {
         k: round(batch[k] / online[k], 3) if online[k] else None

@@ -96,7 +96,11 @@ class FakeProcess:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=10)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a server holding gigabytes of batches can take longer to shut down
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _pss_kib(pid: int) -> int:
