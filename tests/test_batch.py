@@ -66,9 +66,11 @@ def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_sess
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+        # The record is written before the create and gets the batch id once the create returns; killing
+        # in between is a lost create (its own test below), so the kill waits for the id.
         first = run_dir / "batches" / "generate" / "r0" / "00000.json"
         deadline = time.monotonic() + 240
-        while not first.exists():
+        while not (first.exists() and json.loads(first.read_text())["batch_id"]):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray, while the batch is processed
