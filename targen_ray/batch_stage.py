@@ -38,6 +38,7 @@ from .steps import STEP_CLASSES, stable_id
 from .store import RunDir
 
 READ_TRIES = 8  # a status or results read the provider refused (429, 5xx) or dropped is tried this often
+RESULT_TASKS = 2  # ended batches joined at once: each task holds a whole batch's rows and results in memory
 
 
 def run_batch_stage(
@@ -177,8 +178,7 @@ class BatchStage:
             "collected": False,
         }
         self._save(self.run.file_path(name), record)
-        lines = table["line"].to_pylist()
-        batch_id = provider_call(self.name, lambda: self.client.submit(lines, record["label"]), create=True)
+        batch_id = provider_call(self.name, lambda: self.client.submit(table["line"], record["label"]), create=True)
         self._save(self.run.file_path(name), {**record, "batch_id": batch_id, "status": "submitted"})
         self.poll_s = self.spec.batch.poll_s
         self._progress()
@@ -205,13 +205,14 @@ class BatchStage:
     def _collect(self, paths: list[str]) -> None:
         """Join each ended batch's results to its rows (Ray tasks), then write them out; rows a run before
         already wrote (it died after writing, before recording the batch collected) are not written twice."""
-        refs = {
-            p: _results.remote(
-                self.job, self.step, p, self.run.fs, self.records[p]["batch_id"], self.records[p]["status"]
-            )
-            for p in paths
-        }
-        for path, ref in refs.items():
+        queue, running = list(paths), {}
+        while queue or running:
+            while queue and len(running) < RESULT_TASKS:
+                r = self.records[queue[0]]
+                ref = _results.remote(self.job, self.step, queue[0], self.run.fs, r["batch_id"], r["status"])
+                running[ref] = queue.pop(0)
+            [ref], _ = ray.wait(list(running))
+            path = running.pop(ref)
             try:
                 kept, rejected, retried = ray.get(ref)
             except ray.exceptions.RayTaskError as e:

@@ -20,7 +20,7 @@ from targen_ray import job as job_mod
 from targen_ray.batch_stage import BatchStage, refuse_batches_in_flight
 from targen_ray.cli import main
 from targen_ray.fake.process import FAKE_PRICES, FakeProcess
-from targen_ray.providers.batch import OpenAIBatch
+from targen_ray.providers.batch import OpenAIBatch, joined
 from targen_ray.runner import run
 from targen_ray.spec import SpecError
 from targen_ray.stage import RunError
@@ -203,7 +203,7 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_label(tmp_path, monkeypa
             run_dir.write_json(f"batches/generate/r0/0000{number}.json", record)
         name, spec = job.batch_endpoint("generate")
         line = OpenAIBatch.line(spec.model, "row0-0", STEP_CLASSES["generate"](job).request(SAMPLE_ROW, 0))
-        batch_id = OpenAIBatch(name, spec).submit([line], made)
+        batch_id = OpenAIBatch(name, spec).submit(pa.chunked_array([[line]]), made)
 
         stage = BatchStage(job, "generate", run_dir, "r0", None, 0.0)
         assert [r["batch_id"] for r in stage.records.values()] == [batch_id]
@@ -213,3 +213,10 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_label(tmp_path, monkeypa
         assert [e["batch"] for e in fake.log() if e["api"] == "openai.batch"] == [batch_id]  # none made again
     finally:
         fake.stop()
+
+
+def test_an_upload_is_the_lines_joined_across_chunks():
+    lines = pa.chunked_array([['{"a": 1}', '{"é": 2}'], [], ['{"c": 3}']], pa.string())
+    assert joined(lines, b"\n", tail=b"\n") == '{"a": 1}\n{"é": 2}\n{"c": 3}\n'.encode()
+    body = joined(lines, b",", head=b'{"requests":[', tail=b"]}")
+    assert json.loads(body) == {"requests": [{"a": 1}, {"é": 2}, {"c": 3}]}

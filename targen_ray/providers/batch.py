@@ -14,6 +14,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..spec import EndpointSpec
 from .anthropic import message_body
 from .anthropic import to_response as message_response
@@ -63,8 +66,8 @@ class BatchClient(ABC):
         """One request as a line of the provider's batch format (its size counts toward max_bytes)."""
 
     @abstractmethod
-    def submit(self, lines: list[str], label: str) -> str:
-        """Create a batch of `lines`; its id."""
+    def submit(self, lines: pa.ChunkedArray, label: str) -> str:
+        """Create a batch of `lines` (strings made by `line`); its id."""
 
     def find(self, label: str, since: float) -> str | None:
         """The id of a batch submitted with `label` at or after `since` (epoch seconds), when the provider can
@@ -99,8 +102,8 @@ class OpenAIBatch(BatchClient):
         body = chat_body(model, request)
         return json.dumps({"custom_id": custom_id, "method": "POST", "url": OpenAIBatch.ENDPOINT, "body": body})
 
-    def submit(self, lines: list[str], label: str) -> str:
-        data = ("\n".join(lines) + "\n").encode()
+    def submit(self, lines: pa.ChunkedArray, label: str) -> str:
+        data = joined(lines, b"\n", tail=b"\n")
         file = self._call(self._sdk, self._client.files.create, file=(f"{label}.jsonl", data), purpose="batch")
         batch = self._call(
             self._sdk,
@@ -169,9 +172,17 @@ class AnthropicBatch(BatchClient):
     def line(model: str, custom_id: str, request: Request) -> str:
         return json.dumps({"custom_id": custom_id, "params": message_body(model, request)})
 
-    def submit(self, lines: list[str], label: str) -> str:
-        requests = [json.loads(line) for line in lines]
-        return self._call(self._sdk, self._client.messages.batches.create, requests=requests).id
+    def submit(self, lines: pa.ChunkedArray, label: str) -> str:
+        """The request body is built from the lines as they are, not parsed into request dicts for the SDK's
+        `messages.batches.create` to serialise again: at 256 MB that would be gigabytes of Python objects."""
+        from anthropic.types.messages import MessageBatch
+
+        body = joined(lines, b",", head=b'{"requests":[', tail=b"]}")
+        headers = {"Content-Type": "application/json"}
+        post = self._client.post
+        return self._call(
+            self._sdk, post, "/v1/messages/batches", cast_to=MessageBatch, content=body, options={"headers": headers}
+        ).id
 
     def status(self, batch_id: str) -> BatchStatus:
         b = self._call(self._sdk, self._client.messages.batches.retrieve, batch_id)
@@ -193,6 +204,16 @@ class AnthropicBatch(BatchClient):
                 yield Line(item.custom_id, error=f"errored: {error.type}: {error.message[:200]}")
             else:
                 yield Line(item.custom_id, error={"canceled": "cancelled"}.get(result.type, result.type))
+
+
+def joined(lines: pa.ChunkedArray, sep: bytes, head: bytes = b"", tail: bytes = b"") -> bytes:
+    """`head` + the lines joined by `sep` + `tail`, joined by Arrow per chunk: no Python string per line."""
+    pieces = [head]
+    for chunk in (c for c in lines.chunks if len(c)):
+        whole = pa.ListArray.from_arrays(pa.array([0, len(chunk)], pa.int32()), chunk)
+        part = pc.binary_join(whole, sep.decode())[0].as_buffer()
+        pieces += [sep, part] if len(pieces) > 1 else [part]
+    return b"".join([*pieces, tail])
 
 
 CLIENTS: dict[str, type[BatchClient]] = {"openai": OpenAIBatch, "anthropic": AnthropicBatch}
