@@ -33,6 +33,7 @@ from .pool import Endpoint, Usage, estimate_tokens
 from .progress import StageResult
 from .providers import FatalError, ProviderError
 from .providers.batch import CLIENTS, BatchClient, BatchStatus, Line, build_batch_client
+from .spec import load_endpoints
 from .stage import BudgetStop, Parts, RunError, dataset, finish, input_ids, pending, send
 from .steps import STEP_CLASSES, stable_id
 from .store import RunDir
@@ -80,6 +81,32 @@ def refuse_batches_in_flight(run: RunDir, step: str, tag: str) -> None:
             f"in flight ({run}/{folder}); put the step back on that endpoint to collect them, or delete that folder "
             "to send their rows online (the batches are paid for either way)"
         )
+
+
+def cancel_superseded(job: Job, run: RunDir) -> None:
+    """Cancel the batches still in flight of stages `--force` superseded: their rows belong to the old job
+    and nothing will collect them. Each is tried once (the record says so); a failed cancel is one line,
+    and the run goes on. Lines a batch finished before its cancel are billed but not in the ledger.
+    The endpoint is looked up in the whole endpoints file: the redo may have moved the step off it."""
+    endpoints = None
+    for step in STEP_CLASSES:
+        for path in run.files(f"superseded/{step}"):
+            name = f"superseded/{step}/{path.rsplit('/', 1)[-1]}"
+            record = run.read_json(name) if "-batches-" in name and name.endswith(".json") else None
+            if not record or record["collected"] or not record["batch_id"] or "cancel" in record:
+                continue
+            endpoint, batch_id = record["endpoint"], record["batch_id"]
+            endpoints = endpoints or load_endpoints(job.endpoints_path)
+            try:
+                if endpoint not in endpoints or endpoints[endpoint].provider not in CLIENTS:
+                    raise RunError(f"no endpoint {endpoint!r} with a Batch API in {job.endpoints_path}")
+                client = build_batch_client(endpoint, endpoints[endpoint])
+                provider_call(endpoint, lambda c=client, b=batch_id: c.cancel(b))
+                outcome = "cancelled"
+            except (RunError, FatalError) as e:
+                outcome = f"not cancelled ({e}): cancel it with the provider if its results are not wanted"
+            run.write_json(name, {**record, "cancel": outcome})
+            print(f"[redo] batch {batch_id} of superseded step {step}: {outcome}", file=sys.stderr, flush=True)
 
 
 class BatchStage:
@@ -337,4 +364,4 @@ def _base(path: str) -> str:
     return path.rsplit("/", 1)[-1].split(".")[0]
 
 
-__all__ = ["run_batch_stage"]
+__all__ = ["cancel_superseded", "refuse_batches_in_flight", "run_batch_stage"]

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import ray
 
 from . import items, plan, split, summary
-from .batch_stage import refuse_batches_in_flight, run_batch_stage
+from .batch_stage import cancel_superseded, refuse_batches_in_flight, run_batch_stage
 from .dedup import stage as dedup
 from .estimate import estimate
 from .job import Job, check_reachable
@@ -221,6 +221,7 @@ def run(job: Job, run_dir: str, limit: int | None = None, force: list[str] = (),
         )
     elif state == "redo":
         print(f"[redo] job changed: redoing {', '.join(redo)} in {folder}; earlier stages kept", file=sys.stderr)
+    cancel_superseded(job, folder)  # on every run: a run that died right after the redo's move still cancels
     ensure_ray()
     return Runner(job, folder, limit).execute()
 

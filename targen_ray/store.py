@@ -90,7 +90,7 @@ class RunDir:
     def _supersede(self, stages: list[str], when: str) -> None:
         """Move what `stages` wrote (kept, rejected, retried) aside: it stays in the cost ledger but no
         longer counts as done, so those stages are sent again."""
-        for stage in stages:  # with its batch records: batches still in flight belong to the old job
+        for stage in stages:  # with its batch records: the runner cancels batches still in flight (old job)
             for where in (self.stage_dir(stage), f"rejects/{stage}", f"retried/{stage}", f"batches/{stage}"):
                 self.move(where, f"superseded/{stage}", f"{when}-{where.replace('/', '-')}")
         if stages:  # stage 5's features describe rows that are now being made again; they cost nothing

@@ -17,11 +17,11 @@ import yaml
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only
 
 from targen_ray import job as job_mod
-from targen_ray.batch_stage import BatchStage, refuse_batches_in_flight
+from targen_ray.batch_stage import BatchStage, cancel_superseded, refuse_batches_in_flight
 from targen_ray.cli import main
 from targen_ray.fake.process import FAKE_PRICES, FakeProcess
-from targen_ray.providers.batch import OpenAIBatch, joined
-from targen_ray.runner import run
+from targen_ray.providers.batch import AnthropicBatch, OpenAIBatch, joined
+from targen_ray.runner import identity, run
 from targen_ray.spec import SpecError
 from targen_ray.stage import RunError
 from targen_ray.steps import STEP_CLASSES
@@ -185,6 +185,53 @@ def test_a_step_switched_to_online_refuses_to_send_rows_batches_still_carry(tmp_
     with pytest.raises(RunError, match=r"step generate: 1 batch\(es\) .* 'writer_batch' are in flight"):
         refuse_batches_in_flight(run_dir, "generate", "r0")
     refuse_batches_in_flight(run_dir, "generate", "r1")  # another round's batches are its own
+
+
+def test_force_cancels_the_batches_the_old_job_left_in_flight(ray_session, tmp_path, monkeypatch):
+    """An old job left a batch in flight on each Batch API (and a record for an endpoint since removed); the
+    changed job, run with --force, moves them aside and cancels each once, then runs its steps online."""
+    monkeypatch.setenv("FAKE_API_KEY", "sk-test")
+    fake = FakeProcess(tmp_path, "--batch-delay-s", "600")
+    try:
+        eps = fake.batch_endpoints(POLL, POLL)
+        old = job_mod.load(batch_job(tmp_path), eps)
+        run_dir = RunDir(tmp_path / "run")
+        run_dir.claim(identity(old, 12))
+        in_flight = {}
+        for step, name, client in [
+            ("generate", "writer_batch", OpenAIBatch),
+            ("correct", "judge_batch", AnthropicBatch),
+        ]:
+            spec = old.endpoints[name]
+            line = client.line(spec.model, "row0-0", STEP_CLASSES["generate"](old).request(SAMPLE_ROW, 0))
+            in_flight[step] = client(name, spec).submit(pa.chunked_array([[line]]), f"targen-old-{step}")
+            record = {"batch_id": in_flight[step], "endpoint": name, "collected": False}
+            run_dir.write_json(f"batches/{step}/r0/00000.json", record)
+        run_dir.write_json(
+            "batches/correct/r0/00001.json", {"batch_id": "msgbatch_x", "endpoint": "gone", "collected": False}
+        )
+
+        spec = yaml.safe_load(batch_job(tmp_path).read_text())
+        spec["steps"]["generate"]["endpoint"] = spec["steps"]["correct"]["endpoint"] = "writer"
+        (tmp_path / "online.yaml").write_text(yaml.safe_dump(spec))
+        new = job_mod.load(tmp_path / "online.yaml", eps)
+        summary = run(new, str(run_dir), limit=12, force=["generate"])
+
+        assert summary["complete"] and summary["rows"]["counts_add_up"]
+        stats = fake.stats()
+        assert stats["openai.batches_cancelled"] == stats["anthropic.batches_cancelled"] == 1
+        assert (
+            OpenAIBatch("writer_batch", old.endpoints["writer_batch"]).status(in_flight["generate"]).state
+            == "cancelled"
+        )
+        moved = [json.loads(p.read_text()) for p in (tmp_path / "run" / "superseded").rglob("*-batches-*.json")]
+        outcomes = {r["batch_id"]: r["cancel"] for r in moved}
+        assert outcomes[in_flight["generate"]] == outcomes[in_flight["correct"]] == "cancelled"
+        assert outcomes["msgbatch_x"].startswith(f"not cancelled (no endpoint 'gone' with a Batch API in {eps})")
+        cancel_superseded(new, run_dir)  # each batch is cancelled once
+        assert fake.stats()["openai.batches_cancelled"] == 1
+    finally:
+        fake.stop()
 
 
 def test_a_create_whose_answer_was_lost_is_found_by_its_label(tmp_path, monkeypatch):

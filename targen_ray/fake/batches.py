@@ -5,6 +5,7 @@ move only at the end, as the real API's do). When it ends, each line is answered
 online request, or fails: `error_rate` of the lines error, and `expire_rate` of them are never reached,
 as when a batch runs out of its 24 hours (the OpenAI batch then ends `expired`). Each creation is one
 `/log` entry naming the batch and its custom_ids, so tests can tell that nothing was submitted twice.
+A batch cancelled before it ends ends at once, every line cancelled.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class _Batch:
     input_file_id: str = ""
     metadata: dict | None = None
     results: list[dict] | None = None  # once ended: per line {custom_id, fate, call, answer}
+    cancelled_at: float | None = None
 
 
 class Batches:
@@ -62,9 +64,11 @@ class Batches:
         app.router.add_post("/v1/batches", self.openai_create)
         app.router.add_get("/v1/batches", self.openai_list)
         app.router.add_get("/v1/batches/{id}", self.openai_retrieve)
+        app.router.add_post("/v1/batches/{id}/cancel", self.openai_cancel)
         app.router.add_post("/v1/messages/batches", self.anthropic_create)
         app.router.add_get("/v1/messages/batches/{id}", self.anthropic_retrieve)
         app.router.add_get("/v1/messages/batches/{id}/results", self.anthropic_results)
+        app.router.add_post("/v1/messages/batches/{id}/cancel", self.anthropic_cancel)
 
     # -- shared ----------------------------------------------------------------------------------------
     def _key(self, api: str, request: web.Request) -> str:
@@ -116,6 +120,15 @@ class Batches:
             self._fates.shuffle(batch.results)  # results come in no particular order
         return batch
 
+    def _cancel(self, api: str, batch_id: str) -> None:
+        """A batch not ended yet ends at once, none of its lines processed; an ended one stays as it is."""
+        batch = self._batch(api, batch_id)
+        if batch.results is None:
+            batch.cancelled_at = time.time()
+            batch.results = [{"custom_id": line["custom_id"], "fate": "cancelled"} for line in batch.lines]
+            self.server.stats[f"{api}.batches_cancelled"] += 1
+            self.server.stats[f"{api}.batch_cancelled"] += len(batch.lines)
+
     def _process(self, batch: _Batch, line: dict) -> dict:
         """One line's fate when its batch ends: answered, errored, or never reached (expired)."""
         u = self._fates.random()
@@ -145,7 +158,7 @@ class Batches:
 
     def _counts(self, batch: _Batch) -> dict[str, int]:
         fates = [r["fate"] for r in batch.results or []]
-        return {f: fates.count(f) for f in ("succeeded", "errored", "expired")}
+        return {f: fates.count(f) for f in ("succeeded", "errored", "expired", "cancelled")}
 
     # -- OpenAI ----------------------------------------------------------------------------------------
     async def upload(self, request: web.Request) -> web.Response:
@@ -195,6 +208,11 @@ class Batches:
         self._key("openai", request)
         return web.json_response(self._openai(request.match_info["id"]))
 
+    async def openai_cancel(self, request: web.Request) -> web.Response:
+        self._key("openai", request)
+        self._cancel("openai", request.match_info["id"])
+        return web.json_response(self._openai(request.match_info["id"]))
+
     async def openai_list(self, request: web.Request) -> web.Response:
         """Newest first, a page of `limit` after the id `after`, as the real list paginates."""
         self._key("openai", request)
@@ -239,11 +257,11 @@ class Batches:
         errors = [self._openai_line(r) for r in batch.results if r["fate"] != "succeeded"]
         return {
             **out,
-            "status": "expired" if counts["expired"] else "completed",
+            "status": "cancelled" if batch.cancelled_at else "expired" if counts["expired"] else "completed",
             "request_counts": {
                 "total": n,
                 "completed": counts["succeeded"],
-                "failed": counts["errored"] + counts["expired"],
+                "failed": counts["errored"] + counts["expired"] + counts["cancelled"],
             },
             "output_file_id": self._result_file(f"{batch_id}-output", output),
             "error_file_id": self._result_file(f"{batch_id}-errors", errors),
@@ -266,6 +284,8 @@ class Batches:
                 "code": "server_error",
             }
             line["response"] = {"status_code": 500, "request_id": uuid.uuid4().hex, "body": {"error": error}}
+        elif result["fate"] == "cancelled":
+            line["error"] = {"code": "batch_cancelled", "message": "This request was cancelled with its batch."}
         else:
             line["error"] = {
                 "code": "batch_expired",
@@ -293,6 +313,11 @@ class Batches:
         self._key("anthropic", request)
         return web.json_response(self._anthropic(request.match_info["id"]))
 
+    async def anthropic_cancel(self, request: web.Request) -> web.Response:
+        self._key("anthropic", request)
+        self._cancel("anthropic", request.match_info["id"])
+        return web.json_response(self._anthropic(request.match_info["id"]))
+
     def _anthropic(self, batch_id: str) -> dict:
         batch = self._batch("anthropic", batch_id)
         ended = batch.results is not None
@@ -305,14 +330,14 @@ class Batches:
                 "processing": 0 if ended else len(batch.lines),
                 "succeeded": counts["succeeded"],
                 "errored": counts["errored"],
-                "canceled": 0,
+                "canceled": counts["cancelled"],
                 "expired": counts["expired"],
             },
             "created_at": _rfc3339(batch.created),
             "expires_at": _rfc3339(batch.created + 86_400),
             "ended_at": _rfc3339(time.time()) if ended else None,
             "archived_at": None,
-            "cancel_initiated_at": None,
+            "cancel_initiated_at": _rfc3339(batch.cancelled_at) if batch.cancelled_at else None,
             "results_url": f"{batch.base_url}/v1/messages/batches/{batch_id}/results" if ended else None,
         }
 
@@ -329,7 +354,7 @@ class Batches:
                 error = {"type": "api_error", "message": r.get("message", "injected server error")}
                 result = {"type": "errored", "error": {"type": "error", "error": error}}
             else:
-                result = {"type": "expired"}
+                result = {"type": {"cancelled": "canceled"}.get(r["fate"], r["fate"])}
             out.append(json.dumps({"custom_id": r["custom_id"], "result": result}) + "\n")
         return web.Response(text="".join(out), content_type="application/binary")
 

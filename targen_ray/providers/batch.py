@@ -80,6 +80,10 @@ class BatchClient(ABC):
     @abstractmethod
     def results(self, batch_id: str) -> Iterator[Line]: ...
 
+    @abstractmethod
+    def cancel(self, batch_id: str) -> None:
+        """Stop a batch: lines not yet processed are not paid for."""
+
     def _call(self, sdk, fn: Callable, *args, **kwargs):
         """An SDK call, its errors as the provider-neutral ones (401: fatal; 429, 5xx: retryable)."""
         try:
@@ -136,6 +140,9 @@ class OpenAIBatch(BatchClient):
             b.status, b.status in self.ENDED, counts.completed if counts else 0, counts.failed if counts else 0
         )
 
+    def cancel(self, batch_id: str) -> None:
+        self._call(self._sdk, self._client.batches.cancel, batch_id)
+
     def results(self, batch_id: str) -> Iterator[Line]:
         """The output file's answers, then the error file's lines (errored, and, when the batch expired or
         was cancelled, every line it did not reach)."""
@@ -190,6 +197,9 @@ class AnthropicBatch(BatchClient):
         return BatchStatus(
             b.processing_status, b.processing_status == "ended", c.succeeded, c.errored + c.canceled + c.expired
         )
+
+    def cancel(self, batch_id: str) -> None:
+        self._call(self._sdk, self._client.messages.batches.cancel, batch_id)
 
     def results(self, batch_id: str) -> Iterator[Line]:
         for item in self._call(self._sdk, self._client.messages.batches.results, batch_id):
