@@ -39,7 +39,8 @@ from .steps import STEP_CLASSES, stable_id
 from .store import RunDir
 
 READ_TRIES = 8  # a status or results read the provider refused (429, 5xx) or dropped is tried this often
-RESULT_TASKS = 2  # ended batches joined at once: each task holds a whole batch's rows and results in memory
+RESULT_TASKS = 2  # ended batches joined at once: each task holds a whole batch's results
+RESULT_ROWS = 2_000  # rows a result task holds as Python objects at once
 
 
 def run_batch_stage(
@@ -308,27 +309,31 @@ def _results(job: Job, step: str, path: str, fs, batch_id: str, state: str) -> t
     name, spec = job.batch_endpoint(step)
     client = build_batch_client(name, spec)
     lines = {line.custom_id: line for line in provider_call(name, lambda: list(client.results(batch_id)))}
-    rows = pq.read_table(path, filesystem=fs)
     worker, endpoint, retry = STEP_CLASSES[step](job), Endpoint(name, spec), spec.batch.retry
-    out: dict[str, list] = {"kept": [], "rejected": [], "retried": []}
-    for row in rows.drop_columns(["custom_id"]).to_pylist():
-        line = lines.get(f"{row['id']}-{row['sample']}") or Line("", error=f"errored: no result (batch {state})")
-        usage, raw = Usage(), ""
-        if line.response is None:
-            usage.add(endpoint, None, "error", batch=True)
-            reason = f"batch line {line.error}"
-            again = retry == "online" or (retry == "batch" and row["sample"] + 1 < spec.batch.attempts)
-        else:
-            usage.add(endpoint, line.response, "ok", batch=True)
-            raw = line.response.text
-            fields = worker.check(raw, row)
-            if not isinstance(fields, str):
-                out["kept"].append(worker.row(row, fields, usage, endpoint, raw, None))
-                continue
-            reason, again = fields, retry == "online" or row["sample"] < job.spec.parse_retries
-        out["retried" if again else "rejected"].append(worker.row(row, None, usage, endpoint, raw, reason))
-    schema = worker.output_schema(rows.drop_columns(["custom_id"]).schema)
-    return tuple(pa.Table.from_pylist(out[k], schema=schema).drop_columns(["fatal"]) for k in out)
+    rows = pq.ParquetFile(path, filesystem=fs)
+    schema = worker.output_schema(pa.schema([f for f in rows.schema_arrow if f.name != "custom_id"]))
+    out: dict[str, list[pa.Table]] = {"kept": [], "rejected": [], "retried": []}
+    for chunk in rows.iter_batches(RESULT_ROWS):  # a slice of rows as Python objects at a time, not the batch
+        made: dict[str, list] = {k: [] for k in out}
+        for row in chunk.to_pylist():
+            line = lines.get(row.pop("custom_id")) or Line("", error=f"errored: no result (batch {state})")
+            usage, raw = Usage(), ""
+            if line.response is None:
+                usage.add(endpoint, None, "error", batch=True)
+                reason = f"batch line {line.error}"
+                again = retry == "online" or (retry == "batch" and row["sample"] + 1 < spec.batch.attempts)
+            else:
+                usage.add(endpoint, line.response, "ok", batch=True)
+                raw = line.response.text
+                fields = worker.check(raw, row)
+                if not isinstance(fields, str):
+                    made["kept"].append(worker.row(row, fields, usage, endpoint, raw, None))
+                    continue
+                reason, again = fields, retry == "online" or row["sample"] < job.spec.parse_retries
+            made["retried" if again else "rejected"].append(worker.row(row, None, usage, endpoint, raw, reason))
+        for k, made_rows in made.items():
+            out[k].append(pa.Table.from_pylist(made_rows, schema=schema))
+    return tuple(pa.concat_tables(out[k] or [schema.empty_table()]).drop_columns(["fatal"]) for k in out)
 
 
 def _unwritten(table: pa.Table, todo: pa.Table) -> pa.Table:

@@ -129,7 +129,10 @@ class RunDir:
         self._write_table(self._p(name), table)
 
     def _write_table(self, path: str, table: pa.Table) -> None:
-        self._write(path, lambda p: pq.write_table(table, p, filesystem=self.fs))
+        """Row groups of about ROW_GROUP_BYTES: readers go a row group at a time, and a part as large as a
+        batch's results (tens of thousands of rows) must not be one group."""
+        rows = max(1, table.num_rows * ROW_GROUP_BYTES // max(table.nbytes, 1))
+        self._write(path, lambda p: pq.write_table(table, p, filesystem=self.fs, row_group_size=rows))
 
     def read_json(self, name: str) -> dict | None:
         try:
@@ -231,12 +234,14 @@ class RunDir:
         size, group = 0, []
         with pq.ParquetWriter(path, schema, filesystem=self.fs) as writer:
             while pending and size < COMPACT_BYTES:
-                table = pq.read_table(pending.pop(0), filesystem=self.fs)
-                group.append(_conform(table, schema))
-                size += table.nbytes
-                if sum(t.nbytes for t in group) >= ROW_GROUP_BYTES or not pending or size >= COMPACT_BYTES:
-                    writer.write_table(pa.concat_tables(group))
-                    group = []
+                for table in row_groups(pending.pop(0), self.fs):
+                    group.append(_conform(table, schema))
+                    size += table.nbytes
+                    if sum(t.nbytes for t in group) >= ROW_GROUP_BYTES:
+                        writer.write_table(pa.concat_tables(group))
+                        group = []
+            if group:
+                writer.write_table(pa.concat_tables(group))
 
     def _recover(self) -> None:
         """Finish or undo compactions a crash interrupted: once `done` is recorded the replaced parts
@@ -277,7 +282,7 @@ class Rewrite:
 
 
 def row_groups(path: str, fs: pafs.FileSystem, columns: list[str] | None = None) -> Iterator[pa.Table]:
-    """A Parquet file a row group at a time: at most ROW_GROUP_BYTES for the files compaction writes."""
+    """A Parquet file a row group at a time: about ROW_GROUP_BYTES for the files this module writes."""
     with pq.ParquetFile(path, filesystem=fs) as f:
         for group in range(f.num_row_groups):
             yield f.read_row_group(group, columns=columns)
