@@ -333,7 +333,7 @@ def _results(job: Job, step: str, path: str, fs, batch_id: str, state: str) -> t
             made["retried" if again else "rejected"].append(worker.row(row, None, usage, endpoint, raw, reason))
         for k, made_rows in made.items():
             out[k].append(pa.Table.from_pylist(made_rows, schema=schema))
-    return tuple(pa.concat_tables(out[k] or [schema.empty_table()]).drop_columns(["fatal"]) for k in out)
+    return tuple(pa.concat_tables(out[k]).drop_columns(["fatal"]) for k in out)
 
 
 def _unwritten(table: pa.Table, todo: pa.Table) -> pa.Table:

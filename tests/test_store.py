@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from targen_ray import store
 from targen_ray.store import RunDir, RunDirError
 
 IDENTITY = {"job": "j", "spec_hash": "h1", "prompts_hash": "p1", "limit": None}
@@ -35,6 +37,26 @@ def test_compaction_merges_a_finished_stage(tmp_path):
         "r1-part-00000.parquet",
     ]
     assert _ids(run) == before and sorted(run.done_ids("generate").to_pylist()) == before
+
+
+def test_a_large_part_is_written_and_compacted_in_bounded_row_groups(tmp_path, monkeypatch):
+    """Readers go a row group at a time, so a part as large as a batch's results is not one group."""
+    monkeypatch.setattr(store, "ROW_GROUP_BYTES", 4_000)
+    run = RunDir(tmp_path / "run")
+    run.claim(IDENTITY)
+    for i in range(2):
+        run.write_part("03_generated", "r0", pa.table({"id": [f"{i}-{n}" for n in range(100)], "x": ["y" * 200] * 100}))
+    before = _ids(run)
+
+    def groups(path: str) -> list[int]:
+        meta = pq.read_metadata(path)
+        return [meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)]
+
+    assert all(len(groups(p)) >= 5 for p in run.parts("03_generated"))  # ~21 KB each
+    run.compact("03_generated", "r0")
+    [merged] = run.parts("03_generated")
+    assert len(groups(merged)) >= 5 and max(groups(merged)) < 3 * 4_000
+    assert _ids(run) == before
 
 
 @pytest.mark.parametrize("done", [False, True])
