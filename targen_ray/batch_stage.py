@@ -6,9 +6,8 @@ Each batch is recorded in the run directory (batches/<step>/<tag>/NNNNN.json, be
 NNNNN.parquet) before it is created, and gets its id the moment it exists, so a driver killed while
 batches are in flight picks the same batches up when run again: nothing is submitted, or paid for,
 twice (a create whose answer was lost is looked up by its label where the provider can tell, OpenAI).
-Open batches are polled at a
-growing interval; an ended batch's results are joined to its rows by custom_id in a Ray task and
-checked like online answers.
+Open batches are polled at a growing interval; an ended batch's results are joined to its rows by
+custom_id in a Ray task and checked like online answers.
 
 A row whose line expired, was cancelled or errored, or whose answer failed the step's checks, goes to
 retried/ with what it cost and is sent again as its next sample: in a new batch, or online
@@ -74,8 +73,7 @@ def refuse_batches_in_flight(run: RunDir, step: str, tag: str) -> None:
     """Before a step runs online: batches an earlier run submitted for it must not be in flight, or their
     rows would be paid for twice (the endpoint was switched from batch to online mid-run)."""
     folder = f"batches/{step}/{tag}"
-    records = [run.read_json(f"{folder}/{p.rsplit('/', 1)[-1]}") for p in run.files(folder) if p.endswith(".json")]
-    flying = [r for r in records if r and not r["collected"]]
+    flying = [r for r in _records(run, folder).values() if not r["collected"]]
     if flying:
         raise RunError(
             f"step {step}: {len(flying)} batch(es) an earlier run submitted to endpoint {flying[0]['endpoint']!r} are "
@@ -91,10 +89,8 @@ def cancel_superseded(job: Job, run: RunDir) -> None:
     The endpoint is looked up in the whole endpoints file: the redo may have moved the step off it."""
     endpoints = None
     for step in STEP_CLASSES:
-        for path in run.files(f"superseded/{step}"):
-            name = f"superseded/{step}/{path.rsplit('/', 1)[-1]}"
-            record = run.read_json(name) if "-batches-" in name and name.endswith(".json") else None
-            if not record or record["collected"] or not record["batch_id"] or "cancel" in record:
+        for name, record in _records(run, f"superseded/{step}").items():
+            if "-batches-" not in name or record["collected"] or not record["batch_id"] or "cancel" in record:
                 continue
             endpoint, batch_id = record["endpoint"], record["batch_id"]
             endpoints = endpoints or load_endpoints(job.endpoints_path)
@@ -363,6 +359,12 @@ def provider_call(name: str, call, create: bool = False):
                 raise RunError(f"endpoint {name!r}: {e}") from None
             time.sleep(getattr(e, "retry_after", None) or rng.uniform(0, min(60, 2**attempt)))
     raise AssertionError("unreachable")
+
+
+def _records(run: RunDir, folder: str) -> dict[str, dict]:
+    """The batch records (.json files) of a folder of the run directory, by their name in it."""
+    names = [f"{folder}/{p.rsplit('/', 1)[-1]}" for p in run.files(folder) if p.endswith(".json")]
+    return {name: record for name in names if (record := run.read_json(name)) is not None}
 
 
 def _base(path: str) -> str:
