@@ -19,7 +19,7 @@ from targen_ray.dedup.stage import EMBEDDINGS
 from targen_ray.dedup.text import row_text, text_fields
 from targen_ray.spec import SPLITS, SpecError
 from targen_ray.store import RUN_FILE, RunDir
-from targen_ray.tasks import Task, get_task
+from targen_ray.tasks import Task, recorded_task
 
 ENCODE_BATCH = 256
 
@@ -58,13 +58,24 @@ def run_task(run: RunDir) -> Task:
     recorded = run.read_json(RUN_FILE)
     if recorded is None or not run.files("final", recursive=True):
         raise SpecError(f"{run}: no finished run here (no {RUN_FILE} or no final/)")
-    return get_task(recorded["task"])
+    return recorded_task(recorded)
+
+
+def _fields(task: Task) -> dict[str, str]:
+    """Text field -> its column here: its own name unless that is one of the frame's own (id, split,
+    label: a declared task may have a text field called id)."""
+    return {f: f"{f}_" if f in ("id", "split", "label") else f for f in text_fields(task)}
 
 
 def from_run(run: RunDir, task: Task) -> Dataset:
     """The run's final splits, with the embeddings stage 5 stored for them (None if it stored none)."""
-    fields = text_fields(task)
-    columns = ["id", pl.col("final_label").cast(pl.Int64).alias("label"), *fields]
+    named = _fields(task)
+    fields = list(named.values())
+    columns = [
+        pl.col(task.lineage_name("id")).alias("id"),
+        pl.col(task.lineage_name("final_label")).cast(pl.Int64).alias("label"),
+        *(pl.col(f).alias(a) for f, a in named.items()),
+    ]
     splits = [
         _scan(run, paths).select(columns).with_columns(split=pl.lit(split)).select("id", "split", "label", *fields)
         for split in SPLITS
@@ -93,14 +104,15 @@ def _stored_embeddings(run: RunDir, ids: pa.Array) -> np.ndarray | None:
 def from_file(path: Path, task: Task) -> Dataset:
     """A Parquet or JSONL file in the task's fields. `label` may be a number, a bool (BoolQ's JSONL) or a
     label name; a row without one (a test split) counts as unlabelled. `split` defaults to the file name."""
-    fields, labels = text_fields(task), list(task.label_names)
-    rows = read_rows(path, fields)
+    named, labels = _fields(task), list(task.label_names)
+    fields = list(named.values())
+    rows = read_rows(path, list(named))
     frame = pl.LazyFrame(
         {
             "id": [f"{path.name}:{k}" for k in range(len(rows))],
             "split": [str(r.get("split") or path.stem) for r in rows],
             "label": [_label(r.get("label"), labels, path, k) for k, r in enumerate(rows)],
-            **{f: [field_text(r, f) or "" for r in rows] for f in fields},
+            **{a: [field_text(r, f) or "" for r in rows] for f, a in named.items()},
         },
         schema={"id": pl.String, "split": pl.String, "label": pl.Int64, **dict.fromkeys(fields, pl.String)},
     )

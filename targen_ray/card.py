@@ -4,26 +4,29 @@ not. Everything comes from the run directory (summary.json, and report/metrics.j
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import yaml
 
 from .spec import SPLITS
 from .tasks import Task
 
-TASK_CATEGORIES = {
-    "boolq": ["question-answering", "text-classification"],
-    "multirc": ["question-answering"],
-    "record": ["question-answering"],
-    "copa": ["multiple-choice"],
-}  # the rest (cb, rte, axb, axg, wic, wsc) are sentence-pair classification
 SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
 DTYPES = {pa.string(): "string", pa.int32(): "int32", pa.int64(): "int64", pa.bool_(): "bool", pa.float32(): "float32"}
+
+
+def _lists(type_: pa.DataType) -> bool:
+    """A struct of lists is Hugging Face's Sequence of dicts (SQuAD's answers, ReCoRD's entity_spans)."""
+    return pa.types.is_struct(type_) and all(pa.types.is_list(f.type) for f in type_)
 
 
 def feature(name: str, type_: pa.DataType, label_names: tuple[str, ...]) -> dict:
     """One field as Hugging Face `dataset_info.features` YAML."""
     if name == "label" and len(label_names) > 1:
         return {"name": name, "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(label_names)}}}}
+    if _lists(type_):
+        return {"name": name, "sequence": [feature(f.name, f.type.value_type, ()) for f in type_]}
     if pa.types.is_struct(type_):
         return {"name": name, "struct": [feature(f.name, f.type, ()) for f in type_]}
     if pa.types.is_list(type_):
@@ -31,6 +34,26 @@ def feature(name: str, type_: pa.DataType, label_names: tuple[str, ...]) -> dict
         value = [feature(f.name, f.type, ()) for f in inner] if pa.types.is_struct(inner) else DTYPES[inner]
         return {"name": name, "sequence": value}
     return {"name": name, "dtype": DTYPES[type_]}
+
+
+def hf_feature(name: str, type_: pa.DataType, label_names: tuple[str, ...]) -> dict:
+    """One field as `datasets.Features.to_dict()` writes it: what Parquet schema metadata carries, so
+    `load_dataset("parquet", ...)` reads class names and sequences without the card."""
+    if name == "label" and len(label_names) > 1:
+        return {"names": list(label_names), "_type": "ClassLabel"}
+    if _lists(type_):
+        return {"feature": {f.name: hf_feature(f.name, f.type.value_type, ()) for f in type_}, "_type": "Sequence"}
+    if pa.types.is_struct(type_):
+        return {f.name: hf_feature(f.name, f.type, ()) for f in type_}
+    if pa.types.is_list(type_):
+        return {"feature": hf_feature(name, type_.value_type, ()), "_type": "Sequence"}
+    return {"dtype": DTYPES[type_], "_type": "Value"}
+
+
+def hf_schema(task: Task) -> pa.Schema:
+    """The task's record schema with its Hugging Face features in the metadata `datasets` reads."""
+    features = {f.name: hf_feature(f.name, f.type, task.label_names) for f in task.record_schema}
+    return task.record_schema.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
 
 
 def size_category(rows: int) -> str:
@@ -42,11 +65,11 @@ def front_matter(task: Task, summary: dict, files: dict[str, list[dict]]) -> dic
     splits = {s: summary["splits"][s]["rows"] for s in SPLITS if files.get(s)}
     return {
         "license": summary["generation"]["license"],
-        "language": ["en"],
+        "language": list(task.languages),
         "pretty_name": f"{summary['job']} (synthetic {task.name}, TarGEN)",
-        "task_categories": TASK_CATEGORIES.get(task.name, ["text-classification"]),
+        "task_categories": list(task.task_categories),
         "size_categories": [size_category(sum(splits.values()))],
-        "tags": ["synthetic", "superglue", task.name, "targen"],
+        "tags": ["synthetic", *(["superglue"] * (task.benchmark == "super_glue")), task.name, "targen", *task.tags],
         "configs": [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}],
         "dataset_info": {
             "features": [feature(f.name, f.type, task.label_names) for f in task.record_schema],
@@ -64,9 +87,13 @@ def render(task: Task, summary: dict, files: dict[str, list[dict]], metrics: dic
     lines = [
         f"---\n{meta}---\n",
         f"# {summary['job']}: a synthetic {task.name} dataset\n",
-        "Written by large language models with targen-ray, an implementation of TarGEN on Ray. It has the "
-        f"fields and types of the Hugging Face `super_glue` `{task.config}` config, but **it is not SuperGLUE**: "
-        "no row was written or checked by a person.\n",
+        "Written by large language models with targen-ray, an implementation of TarGEN on Ray. "
+        + (
+            f"It has the fields and types of the Hugging Face `super_glue` `{task.config}` config, but **it is not "
+            "SuperGLUE**: no row was written or checked by a person.\n"
+            if task.benchmark == "super_glue"
+            else "No row was written or checked by a person.\n"
+        ),
         "## Task\n",
         f"{gen['description']}\n",
         "## How it was made\n",
@@ -123,7 +150,8 @@ def render(task: Task, summary: dict, files: dict[str, list[dict]], metrics: dic
         "- Synthetic: passages, questions and labels were written by language models and can be wrong, "
         "repetitive, or biased the way those models are (topics, names, places, framing).",
         "- Labels were checked by a model (self-correction), not by people.",
-        "- Scores on this data are not SuperGLUE scores.\n",
+        *(["- Scores on this data are not SuperGLUE scores."] if task.benchmark == "super_glue" else []),
+        "",
         "## Files\n",
         "`data/<split>-*.parquet` in the layout the Hugging Face `datasets` library reads; `manifest.json` "
         "lists every file with its sha256 and row count (check them with `targen verify`).\n",

@@ -23,6 +23,8 @@ EXAMPLES = {
     "logs": "example:\n  targen logs targen-record-0123456789ab",
     "stop": "example:\n  targen stop targen-record-0123456789ab",
     "estimate": "example:\n  targen estimate jobs/boolq.yaml --endpoints jobs/endpoints/openai.yaml",
+    "init": "example:\n  targen init ticket_triage --description 'Route support tickets by team.' "
+    "--labels billing,bugs,sales\n  targen init manual_qa --description 'Questions on our manuals.' --extractive",
     "fake-server": "example:\n  targen fake-server --port 8999 --wrong-label-rate 0.2 &\n"
     "  FAKE_API_KEY=x targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --limit 200",
 }
@@ -147,6 +149,18 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--limit", type=int, help="estimate for N rows in total instead of the full size")
     est.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    init = command(
+        "init",
+        "start a new task: a job file with the task declared in it and four prompt templates, to edit",
+        "Write jobs/NAME.yaml, prompts/NAME/{contexts,seeds,generate,correct}.j2 (and jobs/endpoints/local.yaml\n"
+        "if there is none) under --dir. A classification task by default; --extractive for SQuAD-shaped QA.",
+    )
+    init.add_argument("name", metavar="NAME", help="the task's name: lower-case letters, digits and _")
+    init.add_argument("--description", required=True, help="what the task is, in a sentence or two")
+    init.add_argument("--labels", help="comma-separated label names, label 0 first (classification)")
+    init.add_argument("--extractive", action="store_true", help="no labels: the answer is a span of the passage")
+    init.add_argument("--dir", default=".", help="project folder to write into (default: here)")
+
     fake_cli.add_arguments(
         command(
             "fake-server",
@@ -239,13 +253,13 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
 def _export(args: argparse.Namespace) -> int:
     from .export import export_superglue
     from .store import RUN_FILE, RunDir
-    from .tasks import get_task
+    from .tasks import recorded_task
 
     run = RunDir(args.run_dir)
     recorded = run.read_json(RUN_FILE)
     if recorded is None or not run.files("final", recursive=True):
         raise SpecError(f"{args.run_dir}: no finished run here (no {RUN_FILE} or no final/)")
-    written = export_superglue(get_task(recorded["task"]), run)
+    written = export_superglue(recorded_task(recorded), run)
     for name, lines in written.items():
         print(f"{args.run_dir.rstrip('/')}/superglue/{name}: {lines} lines")
     return 0
@@ -315,6 +329,18 @@ def _estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .scaffold import init
+
+    labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else None
+    for path in init(args.name, args.description, labels, args.extractive, Path(args.dir)):
+        print(f"wrote {path}")
+    print(f"next: targen estimate {Path(args.dir) / 'jobs' / (args.name + '.yaml')}")
+    return 0
+
+
 def _check_limit(limit: int | None) -> None:
     if limit is not None and limit < 1:
         raise SpecError(f"--limit: expected a positive number of rows, got {limit}")
@@ -335,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             "logs": _job_command,
             "stop": _job_command,
             "estimate": _estimate,
+            "init": _init,
             "fake-server": fake_cli.serve_from_args,
         }
         return commands[args.command](args)

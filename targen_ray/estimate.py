@@ -59,6 +59,7 @@ def _tokens(job: Job, step: str) -> tuple[int, int]:
             "seed_noun": task.seed_noun,
             "label": labels[0],
             "labels": labels,
+            "guidance": task.guidance.get(task.label_names[0], ""),
         },
         "correct": {
             "instance": task.build(seed, _typical(task.instance_schema, instance)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from .dedup import reference
 from .dedup.text import text_fields
 from .prompts import PromptSet
 from .spec import STEPS, EndpointSpec, JobSpec, SpecError, load_endpoints, load_job
-from .tasks import Task, get_task
+from .tasks import Task, resolve
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,9 @@ class Job:
     path: str
     endpoints_path: str = ""
 
-    @property
+    @functools.cached_property
     def task(self) -> Task:
-        return get_task(self.spec.task)
+        return resolve(self.spec.task)
 
     @property
     def references(self) -> list[Path]:
@@ -66,7 +67,7 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
     job_path = Path(job_path)
     spec = load_job(job_path)
     try:
-        task = get_task(spec.task)
+        task = resolve(spec.task)
     except KeyError as e:
         raise SpecError(f"{job_path}: task: {e.args[0]}") from None
     if len(spec.labels) != len(task.label_names):
@@ -95,7 +96,7 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
             raise SpecError(
                 f"{job_path}: steps.{step}.endpoint: a step on a batch endpoint uses that endpoint alone, got {pool}"
             )
-    prompts = PromptSet.load((job_path.parent / spec.prompts).resolve())
+    prompts = PromptSet.load((job_path.parent / spec.prompts).resolve(), task.instance_fields)
     job = Job(spec=spec, endpoints=used, prompts=prompts, path=str(job_path), endpoints_path=str(ep_path))
     reference.load(job.references, text_fields(task))  # a bad reference file fails here, before any spend
     return job

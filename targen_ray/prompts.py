@@ -14,9 +14,25 @@ from .spec import STEPS, SpecError
 VARIABLES: dict[str, frozenset[str]] = {
     "contexts": frozenset({"task", "description", "n"}),
     "seeds": frozenset({"task", "description", "context", "n", "seed_noun"}),
-    "generate": frozenset({"task", "description", "context", "seed", "seed_noun", "label", "labels"}),
+    "generate": frozenset({"task", "description", "context", "seed", "seed_noun", "label", "labels", "guidance"}),
     "correct": frozenset({"task", "description", "instance", "label", "labels"}),
 }
+
+
+def _instance_keys(parsed: jinja2.nodes.Template) -> set[str]:
+    """Names a template reads off `instance` (`instance.x` or `instance["x"]`)."""
+    keys = set()
+    for node in parsed.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
+        if isinstance(node.node, jinja2.nodes.Name) and node.node.name == "instance":
+            if isinstance(node, jinja2.nodes.Getattr):
+                keys.add(node.attr)
+            elif isinstance(node.arg, jinja2.nodes.Const) and isinstance(node.arg.value, str):
+                keys.add(node.arg.value)
+    return keys
+
+
+def _line_of_key(source: str, key: str) -> int:
+    return next((k for k, line in enumerate(source.splitlines(), 1) if key in line), 1)
 
 
 def _env() -> jinja2.Environment:
@@ -31,7 +47,9 @@ class PromptSet:
     sources: dict[str, str]
 
     @classmethod
-    def load(cls, folder: Path) -> PromptSet:
+    def load(cls, folder: Path, instance_fields: list[str] | None = None) -> PromptSet:
+        """The templates of `folder`, each checked for variables its step does not provide, and (given the
+        task's `instance_fields`) for `instance.<name>` of a field the task does not have."""
         if not folder.is_dir():
             raise SpecError(f"{folder}: prompt folder not found")
         env, sources = _env(), {}
@@ -50,6 +68,12 @@ class PromptSet:
                 raise SpecError(
                     f"{path}: undefined variable {', '.join(sorted(unknown))!s} "
                     f"(available: {', '.join(sorted(VARIABLES[step]))})"
+                )
+            missing = sorted(_instance_keys(parsed) - set(instance_fields)) if instance_fields is not None else []
+            if missing:
+                raise SpecError(
+                    f"{path}:{_line_of_key(source, missing[0])}: instance.{missing[0]}: the task has no such field "
+                    f"(fields: {', '.join(instance_fields)})"
                 )
             sources[step] = source
         return cls(str(folder), sources)

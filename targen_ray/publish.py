@@ -23,7 +23,7 @@ from . import card
 from .export import export_superglue
 from .spec import SPLITS, SpecError
 from .store import RUN_FILE, RunDir
-from .tasks import get_task
+from .tasks import recorded_task
 
 MANIFEST = "manifest.json"
 FORMAT = "targen-ray dataset 1"
@@ -81,13 +81,13 @@ def publish(run_dir: str, dest: str, superglue: bool = False, overwrite: bool = 
     out.delete([p for p in present if p.endswith("/" + MANIFEST)])  # uncommit first, then replace
     out.delete([p for p in present if _ours(out, p)])
 
-    task = get_task(recorded["task"])
-    files, entries = {}, []
+    task = recorded_task(recorded)
+    files, entries, schema = {}, [], card.hf_schema(task)
     for split in SPLITS:
         parts = run.parts(f"final/{split}")
         for k, part in enumerate(parts):
             name = f"data/{split}-{k:05d}-of-{len(parts):05d}.parquet"
-            table = pq.read_table(part, filesystem=run.fs, columns=task.record_schema.names).cast(task.record_schema)
+            table = pq.read_table(part, filesystem=run.fs, columns=task.record_schema.names).cast(schema)
             buf = io.BytesIO()
             pq.write_table(table, buf, compression="zstd")
             entries.append(_write(out, name, buf.getvalue(), table.num_rows, split))

@@ -190,7 +190,8 @@ def identity(job: Job, limit: int | None) -> dict:
     prompts = json.dumps(job.prompts.sources, sort_keys=True).encode()
     return {
         "job": job.spec.name,
-        "task": job.spec.task,
+        "task": job.task.name,
+        "declaration": job.task.declaration,  # an inline task: publish and analysis rebuild it from here
         # Stage 5 is decided afresh from the rows on every run, and the license only labels the published
         # dataset: changing either continues the run.
         "spec_hash": job.spec.spec_hash(exclude={"dedup", "license"}),

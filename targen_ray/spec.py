@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+
+from .tasks.declaration import PSEUDO_LABEL, TaskSpec
 
 SPLITS = ("train", "validation", "test")
 STEPS = ("contexts", "seeds", "generate", "correct")
@@ -153,12 +155,25 @@ class DedupSpec(_Frozen):
     )
 
 
+# A shipped task by name, or a declaration inline; the tag keeps errors to the branch the input took.
+_TASK_TAGS = ("task-name", "task-declaration")
+TaskField = Annotated[
+    Annotated[str, Tag(_TASK_TAGS[0])] | Annotated[TaskSpec, Tag(_TASK_TAGS[1])],
+    Discriminator(lambda v: _TASK_TAGS[isinstance(v, dict | TaskSpec)]),
+]
+
+
 class JobSpec(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; seeds every row id.")
-    task: str = Field(description="Task in the registry (targen_ray.tasks), e.g. boolq.")
+    task: TaskField = Field(
+        description="A shipped task by name (targen_ray/tasks: boolq, record, ...), or a declaration (README "
+        '"Your own task").'
+    )
     description: str = Field(min_length=1, description="What the task is, for the prompts.")
     labels: list[str] = Field(
-        min_length=1, description="Label space in SuperGLUE order (label 0 first); one label for unlabelled tasks."
+        min_length=1,
+        description="Label words the prompts use, label 0 first (SuperGLUE order for shipped tasks); default a "
+        "declared task's labels, or one pseudo-label for a task without labels.",
     )
     label_weights: dict[str, float] | None = Field(
         None, description="Relative share of each label in every split; default balanced."
@@ -183,6 +198,17 @@ class JobSpec(_Frozen):
         min_length=1,
         description="The published dataset's license (a Hugging Face license id, e.g. cc-by-4.0).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _declared_labels(cls, data):
+        """A declared task's labels are the job's unless it names its own words for them."""
+        task = data.get("task") if isinstance(data, dict) else None
+        if isinstance(task, dict) and "labels" not in data:
+            labels = task.get("labels")
+            named = list(labels) if isinstance(labels, list | dict) else []
+            data = {**data, "labels": named or [PSEUDO_LABEL]}
+        return data
 
     @model_validator(mode="after")
     def _labels(self) -> JobSpec:
@@ -239,7 +265,9 @@ def _validate(model: type[BaseModel], path: Path):
         return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(
+            p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")) and p not in _TASK_TAGS
+        )
         field = ".".join(str(p) for p in loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -250,7 +278,14 @@ def _validate(model: type[BaseModel], path: Path):
 
 
 def load_job(path: str | Path) -> JobSpec:
-    return _validate(JobSpec, Path(path))
+    spec = _validate(JobSpec, Path(path))
+    if isinstance(spec.task, TaskSpec):  # cross-field mistakes in a declaration, at their line
+        problems = spec.task.problems()
+        if problems:
+            loc, message = problems[0]
+            loc = ("task", *loc)
+            raise SpecError(f"{path}{_line_of(_read_yaml(Path(path))[1], loc)}: {'.'.join(map(str, loc))}: {message}")
+    return spec
 
 
 def load_endpoints(path: str | Path) -> dict[str, EndpointSpec]:

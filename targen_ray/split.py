@@ -64,13 +64,13 @@ def choose(keys: pa.Table, quotas: Quotas) -> np.ndarray:
 def records(job: Job, rows: pa.Table, ids: pa.Array, idx: pa.Array) -> pa.Table:
     """Final records for some rows of one split: SuperGLUE fields from each instance, then lineage.
 
-    `ids` is the whole split in idx order and `idx` its idx column; `_pos` is the row's place in that
-    order.
+    `ids` is the whole split in idx order and `idx` its idx column (numbers 0..n-1 unless the task makes
+    its own; unused by a task without one); `__pos` is the row's place in that order.
     """
     pos = pc.index_in(rows["id"], ids)
     fields = [json.loads(s) for s in rows["instance"].to_pylist()]
-    cols = {}
-    for f in job.task.record_schema:
+    cols, task = {}, job.task
+    for f in task.record_schema:
         if f.name == "idx":
             cols["idx"] = idx.take(pos)
         elif f.name == "label":
@@ -78,8 +78,8 @@ def records(job: Job, rows: pa.Table, ids: pa.Array, idx: pa.Array) -> pa.Table:
         else:
             cols[f.name] = pa.array([x[f.name] for x in fields], f.type)
     for out, src in LINEAGE:
-        cols[out] = rows[src]
-    return pa.table({**cols, "_pos": pos})
+        cols[task.lineage_name(out)] = rows[src]
+    return pa.table({**cols, "__pos": pos})
 
 
 def write(job: Job, run: RunDir, quotas: Quotas, dropped: pa.ChunkedArray) -> None:
@@ -102,7 +102,7 @@ def write(job: Job, run: RunDir, quotas: Quotas, dropped: pa.ChunkedArray) -> No
         ranked = chosen.filter(pc.equal(chosen["split"], split)).sort_by("order")
         if ranked.num_rows:
             make = job.task.make_idx
-            idx = make(ranked) if make else pa.array(range(ranked.num_rows), job.task.record_schema.field("idx").type)
+            idx = make(ranked) if make else pa.array(range(ranked.num_rows), pa.int32())
             index[split] = (ranked["id"], idx)
     final, surplus = run.rewrite("final"), run.rewrite("surplus")
     for part in run.iter_parts("04_corrected"):
@@ -114,7 +114,7 @@ def write(job: Job, run: RunDir, quotas: Quotas, dropped: pa.ChunkedArray) -> No
             for split, (ids, idx) in index.items():
                 rows = batch.filter(pc.and_(taken, pc.equal(batch["split"], split)))
                 if rows.num_rows:
-                    final.write(split, records(job, rows, ids, idx).sort_by("_pos").drop_columns(["_pos"]))
+                    final.write(split, records(job, rows, ids, idx).sort_by("__pos").drop_columns(["__pos"]))
     final.commit()
     surplus.commit()
     release_memory()

@@ -85,10 +85,10 @@ def build(
         if bad is not None:
             reasons.update(f"{step}: {r.split(':')[0]}" for r in bad["error"].to_pylist())
 
-    final, labels = {}, job.spec.labels
+    final, labels, final_label = {}, job.spec.labels, job.task.lineage_name("final_label")
     for split in SPLITS:
-        table = run.read(f"final/{split}", columns=["final_label"])
-        counts = Counter(table["final_label"].to_pylist()) if table is not None else Counter()
+        table = run.read(f"final/{split}", columns=[final_label])
+        counts = Counter(table[final_label].to_pylist()) if table is not None else Counter()
         final[split] = {
             "rows": _rows(table),
             "target": sum(q for (s, _), q in quotas.items() if s == split),
@@ -111,7 +111,7 @@ def build(
     rows["counts_add_up"] = planned == rows["kept"] + rows["rejected"] + rows["deduplicated"] + rows["surplus"]
     return {
         "job": job.spec.name,
-        "task": job.spec.task,
+        "task": job.task.name,
         "spec_hash": job.spec.spec_hash(),
         "generation": generation(job),
         "complete": all(f["rows"] == f["target"] for f in final.values()),

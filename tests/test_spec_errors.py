@@ -75,14 +75,17 @@ def test_unknown_task(project, capsys):
     job = project / "jobs" / "boolq.yaml"
     edit(job, "task: boolq", "task: boolqq")
     known = "axb, axg, boolq, cb, copa, multirc, record, rte, wic, wsc"
-    assert f"task: unknown task 'boolqq' (known: {known})" in error_of(capsys, str(job))
+    assert f"task: unknown task 'boolqq' (shipped: {known}; or declare one: README, Your own task)" in error_of(
+        capsys, str(job)
+    )
 
 
 def test_undefined_template_variable(project, capsys):
     edit(project / "prompts" / "boolq" / "generate.j2", "{{ seed }}", "{{ pasage }}")
     err = error_of(capsys, str(project / "jobs" / "boolq.yaml"))
     assert err.endswith(
-        "generate.j2: undefined variable pasage (available: context, description, label, labels, seed, seed_noun, task)"
+        "generate.j2: undefined variable pasage (available: context, description, guidance, label, labels, seed, "
+        "seed_noun, task)"
     )
 
 

@@ -22,7 +22,7 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: spreads word hashes
 
 
 def text_fields(task: Task) -> list[str]:
-    return [f.name for f in task.record_schema if f.type == pa.string()]
+    return task.text_fields
 
 
 def row_text(fields: dict, names: list[str]) -> str:

@@ -11,6 +11,12 @@ def add_arguments(fake: argparse.ArgumentParser) -> None:
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=8999)
     fake.add_argument("--wrong-label-rate", type=float, default=0.15, help="share of planted wrong labels")
+    fake.add_argument(
+        "--violation-rate",
+        type=float,
+        default=0.0,
+        help="declared tasks: share of step-3 answers that break a check the request states (word bounds, span)",
+    )
     fake.add_argument("--duplicate-rate", type=float, default=0.1, help="share of near-duplicate seeds")
     fake.add_argument("--latency-ms", type=float, nargs=2, default=(0.0, 0.0), metavar=("LOW", "HIGH"))
     fake.add_argument("--invalid-key", action="append", default=[], help="answer this key with 401")
@@ -92,7 +98,11 @@ def serve_from_args(args: argparse.Namespace) -> int:
 
     try:
         config = FakeConfig(
-            content=ContentConfig(wrong_label_rate=args.wrong_label_rate, duplicate_rate=args.duplicate_rate),
+            content=ContentConfig(
+                wrong_label_rate=args.wrong_label_rate,
+                duplicate_rate=args.duplicate_rate,
+                violation_rate=args.violation_rate,
+            ),
             limits=Limits(rpm=args.rpm, tpm=args.tpm, window_s=args.window_s),
             latency_ms=tuple(args.latency_ms),
             invalid_keys=frozenset(args.invalid_key),

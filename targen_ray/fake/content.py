@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from . import tasks
 from .prompt import grab
+from .tasks import generic
 from .words import ASPECTS, ERAS, TOPICS
 
 
@@ -15,20 +16,26 @@ from .words import ASPECTS, ERAS, TOPICS
 class ContentConfig:
     wrong_label_rate: float = 0.15  # generated instances whose true label is not the one claimed
     duplicate_rate: float = 0.1  # seeds that are a light edit of another seed in the same answer
+    violation_rate: float = 0.0  # declared tasks: answers that break a check the request states
 
 
 class UnknownStep(ValueError):
     pass
 
 
+def _count(schema: dict, key: str, prompt: str, pattern: str, default: str) -> int:
+    """How many items the step asks for: the schema's own count where it has one, else the prompt's."""
+    return int(schema.get("properties", {}).get(key, {}).get("minItems") or grab(pattern, prompt, default))
+
+
 def _contexts(prompt: str, rng: random.Random, cfg: ContentConfig, schema: dict) -> dict:
-    n = int(grab(r"List (\d+)", prompt, "10"))
+    n = _count(schema, "contexts", prompt, r"List (\d+)", "10")
     pool = [" ".join(filter(None, (t, a, e))) for t in TOPICS for a in ASPECTS for e in ERAS]  # 3,600
     return {"contexts": rng.sample(pool, min(n, len(pool)))}
 
 
 def _seeds(task, prompt: str, rng: random.Random, cfg: ContentConfig, schema: dict) -> dict:
-    n = int(grab(r"Write (\d+)", prompt, "5"))
+    n = _count(schema, "seeds", prompt, r"Write (\d+)", "5")
     setting = grab(r"Setting: ([^\n]*)", prompt, "local history")
     out: list[str] = []
     for _ in range(n):
@@ -42,8 +49,8 @@ TASKS = tasks.modules()
 
 def answer(schema_name: str, schema: dict, prompt: str, rng: random.Random, cfg: ContentConfig) -> dict:
     task_name, _, step = schema_name.rpartition("_")
-    task = TASKS.get(task_name)
-    if task is None or step not in ("contexts", "seeds", "generate", "correct"):
+    task = TASKS.get(task_name, generic)  # a task with no module of its own: answered from the request
+    if not task_name or step not in ("contexts", "seeds", "generate", "correct"):
         raise UnknownStep(f"the fake server does not know schema {schema_name!r}")
     if step == "contexts":
         return _contexts(prompt, rng, cfg, schema)

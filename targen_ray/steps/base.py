@@ -47,6 +47,10 @@ class Step:
     def variables(self, row: dict) -> dict:
         raise NotImplementedError
 
+    def request_schema(self, row: dict) -> dict:
+        """The schema sent for this row: `schema()`, with what the row asks for in descriptions."""
+        return self.schema()
+
     def parse(self, answer: dict, row: dict) -> dict | str:
         """The step's fields from a schema-valid answer, or the reason the answer is unusable."""
         raise NotImplementedError
@@ -70,7 +74,7 @@ class Step:
             system=SYSTEM,
             prompt=prompt,
             schema_name=f"{self.task.name}_{self.name}",
-            schema=self.schema(),
+            schema=self.request_schema(row),
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             top_p=self.top_p,

@@ -26,6 +26,16 @@ class CorrectStep(Step):
             "additionalProperties": False,
         }
 
+    def request_schema(self, row: dict) -> dict:
+        """The proposed label (and answer) in descriptions, so a rehearsal server reads them off the request."""
+        schema = self.schema()
+        props = dict(schema["properties"])
+        props["label"] = {**props["label"], "description": f"Proposed label: {self.labels[row['initial_label']]}"}
+        if self.task.answer_of is not None and "answer" in props:
+            proposed = self.task.answer_of(json.loads(row["instance"]))
+            props["answer"] = {**props["answer"], "description": f"Proposed answer: {proposed}"}
+        return {**schema, "properties": props}
+
     def variables(self, row: dict) -> dict:
         return {
             "instance": json.loads(row["instance"]),

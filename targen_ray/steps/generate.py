@@ -21,13 +21,22 @@ class GenerateStep(Step):
             "required": [*inst["required"], "label"],
         }
 
+    def request_schema(self, row: dict) -> dict:
+        """The target label in the label's description: the model sees what it must write, and a rehearsal
+        server (the fake) answers any task from the request alone."""
+        schema = self.schema()
+        label = {**schema["properties"]["label"], "description": f"Target label: {self.labels[row['target_label']]}"}
+        return {**schema, "properties": {**schema["properties"], "label": label}}
+
     def variables(self, row: dict) -> dict:
+        target = row["target_label"]
         return {
             "context": row["context"],
             "seed": row["seed"],
             "seed_noun": self.task.seed_noun,
-            "label": self.labels[row["target_label"]],
+            "label": self.labels[target],
             "labels": self.labels,
+            "guidance": self.task.guidance.get(self.task.label_names[target], ""),
         }
 
     def parse(self, answer: dict, row: dict) -> dict | str:

@@ -24,6 +24,8 @@ def _boolq_check(fields: dict) -> str | None:
 
 BOOLQ = Task(
     name="boolq",
+    benchmark="super_glue",
+    task_categories=("question-answering", "text-classification"),
     label_names=("False", "True"),
     record_schema=pa.schema(
         [("question", pa.string()), ("passage", pa.string()), ("idx", pa.int32()), ("label", pa.int64())]

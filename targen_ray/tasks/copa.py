@@ -56,6 +56,8 @@ def _copa_check(fields: dict) -> str | None:
 
 COPA = Task(
     name="copa",
+    benchmark="super_glue",
+    task_categories=("multiple-choice",),
     label_names=("choice1", "choice2"),
     record_schema=pa.schema(
         [

@@ -97,6 +97,8 @@ def _multirc_superglue(r: dict) -> dict:
 
 MULTIRC = Task(
     name="multirc",
+    benchmark="super_glue",
+    task_categories=("question-answering",),
     label_names=("False", "True"),
     record_schema=pa.schema(
         [

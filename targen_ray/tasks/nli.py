@@ -116,6 +116,7 @@ def entailment_task(
 
     return Task(
         name=name,
+        benchmark="super_glue",
         label_names=label_names,
         record_schema=pa.schema(
             [(first, pa.string()), (second, pa.string()), ("idx", pa.int32()), ("label", pa.int64())]

@@ -192,6 +192,8 @@ def _record_jsonl(r: dict) -> dict:
 
 RECORD = Task(
     name="record",
+    benchmark="super_glue",
+    task_categories=("question-answering",),
     label_names=("answer",),  # no class label: one pseudo-label; the answer entity is what is constrained
     record_schema=RECORD_SCHEMA,
     seed_noun="news article",

@@ -66,6 +66,7 @@ def _wic_check(fields: dict) -> str | None:
 
 WIC = Task(
     name="wic",
+    benchmark="super_glue",
     label_names=("False", "True"),
     record_schema=pa.schema(
         [

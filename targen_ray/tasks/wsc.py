@@ -84,6 +84,7 @@ def _wsc_check(fields: dict) -> str | None:
 
 WSC = Task(
     name="wsc",
+    benchmark="super_glue",
     hf_config="wsc.fixed",
     label_names=("False", "True"),
     record_schema=pa.schema(
