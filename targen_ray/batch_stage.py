@@ -33,7 +33,7 @@ from .progress import StageResult
 from .providers import FatalError, ProviderError
 from .providers.batch import CLIENTS, BatchClient, BatchStatus, Line, build_batch_client
 from .spec import load_endpoints
-from .stage import BudgetStop, Parts, RunError, dataset, finish, input_ids, pending, send
+from .stage import BudgetStop, Parts, RunError, dataset, finish, input_ids, pending, send, stopped_by
 from .steps import STEP_CLASSES, stable_id
 from .store import RunDir
 
@@ -256,10 +256,7 @@ class BatchStage:
             self._save(path, {**self.records[path], "collected": True})
             tripped = self.breaker.add([*kept["error"].to_pylist(), *rejected["error"].to_pylist()])
             if tripped:
-                raise RunError(
-                    f"step {self.step} stopped: {tripped}. Everything finished is kept in {self.run}; fix the cause, "
-                    f"then rerun the same command to continue"
-                )
+                raise stopped_by(self.step, self.run, tripped)
         self._progress()
 
     # -- progress --------------------------------------------------------------------------------------

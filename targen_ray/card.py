@@ -109,6 +109,9 @@ def render(task: Task, summary: dict, files: dict[str, list[dict]], metrics: dic
     for step, names in gen["steps"].items():
         models = ", ".join(sorted({gen["endpoints"][n]["model"] for n in names}))
         lines.append(f"| {step} | {', '.join(names)} | {models} | `{gen['prompts'].get(step, '')}` |")
+    if not summary["complete"]:
+        short = ", ".join(f"{s} {v['rows']:,} of {v['target']:,}" for s, v in summary["splits"].items())
+        lines[2:2] = [f"**Incomplete**: published short of the splits asked for ({short}).\n"]
     lines += [
         "",
         f"Job spec hash `{summary['spec_hash']}`; label names: {', '.join(gen['labels'])}.\n",

@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("dest", metavar="DEST", help="a local path or s3://bucket/prefix")
     pub.add_argument("--superglue", action="store_true", help="also the original SuperGLUE JSONL under superglue/")
     pub.add_argument("--overwrite", action="store_true", help="replace a different dataset already at DEST")
+    pub.add_argument(
+        "--allow-incomplete", action="store_true", help="publish a run whose splits are short (the card says so)"
+    )
 
     ver = command(
         "verify",
@@ -243,10 +246,10 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
         print(f"targen: stopped: {summary['stopped']}; what was paid for is in {run_dir}", file=sys.stderr)
         return 3
     if not summary["complete"]:
-        print(
-            f"targen: warning: quotas not met after {summary['rounds']} rounds; see summary.json",
-            file=sys.stderr,
-        )
+        from .summary import short_line
+
+        print(f"targen: error: {short_line(summary['short'])}; see summary.json", file=sys.stderr)
+        return 4
     return 0
 
 
@@ -285,7 +288,7 @@ def _analyze(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from .publish import publish
 
-    state, manifest = publish(args.run_dir, args.dest, args.superglue, args.overwrite)
+    state, manifest = publish(args.run_dir, args.dest, args.superglue, args.overwrite, args.allow_incomplete)
     sizes = ", ".join(f"{s} {n}" for s, n in manifest["splits"].items())
     print(f"{state}: {args.dest.rstrip('/')} ({sizes}; {len(manifest['files'])} files)")
     return 0

@@ -9,9 +9,8 @@ from .spec import SPLITS
 from .store import RunDir
 from .tasks import Task
 
-# SuperGLUE's own file names per split (the diagnostics are a single test file named for the task).
+# SuperGLUE's own file names per split (a task may name its one file: the diagnostics' AX-b.jsonl).
 FILES = {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"}
-DIAGNOSTICS = {"axb": "AX-b.jsonl", "axg": "AX-g.jsonl"}
 
 
 def superglue_line(task: Task, record: dict) -> dict:
@@ -32,7 +31,7 @@ def export_superglue(task: Task, run: RunDir, out: str = "superglue") -> dict[st
         parts = run.parts(f"final/{split}")
         if not parts:
             continue
-        name = DIAGNOSTICS.get(task.config) or FILES[split]
+        name = task.jsonl_file or FILES[split]
         lines = 0
 
         def write(path: str, split=split) -> None:

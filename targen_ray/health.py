@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
+from typing import NamedTuple
 
 
 class Breaker:
@@ -82,18 +83,40 @@ class AdaptiveLimit:
 class ErrorRate:
     """The share of a stage's last `window` rows that failed, after all their retries. Past `limit`, the
     stage stops: every row failing means a bad key, a dead endpoint or a broken prompt, and each
-    further row costs money."""
+    further row costs money. A stage too small to fill the window stops too once its first
+    `unanimous` rows all failed for one reason (a judge that answers prose, a server refusing the
+    schema): waiting for 100 rows would let a small job burn every round on the same failure."""
 
-    def __init__(self, limit: float, window: int):
-        self.limit, self.recent = limit, deque(maxlen=window)
+    def __init__(self, limit: float, window: int, unanimous: int = 8):
+        self.limit, self.recent, self.unanimous = limit, deque(maxlen=window), min(unanimous, window)
+        self.seen = 0  # rows so far, beyond the window too
+        self.first: Counter = Counter()  # reason -> count among the stage's first `unanimous` rows
 
-    def add(self, errors: list[str | None]) -> str | None:
-        """Record rows' errors (None for success); the reason to stop, if the breaker trips."""
+    def add(self, errors: list[str | None]) -> Trip | None:
+        """Record rows' errors (None for success); why to stop, if the breaker trips."""
         self.recent.extend(errors)
+        for e in errors[: max(0, self.unanimous - self.seen)]:
+            self.first[None if e is None else reason_of(e)] += 1
+        self.seen += len(errors)
+        if self.seen >= self.unanimous and len(self.first) == 1 and None not in self.first:
+            reason, n = next(iter(self.first.items()))
+            example = next(e for e in reversed(self.recent) if e is not None)
+            return Trip(f"the first {n} rows all failed the same way ({reason}; last: {example[:160]})", True)
         if len(self.recent) < self.recent.maxlen:
             return None
         failed = [e for e in self.recent if e is not None]
         if len(failed) <= self.limit * len(self.recent):
             return None
         common = Counter(e.split(" (after")[0] for e in failed).most_common(1)[0][0]
-        return f"{len(failed)} of the last {len(self.recent)} rows failed (most often: {common})"
+        return Trip(f"{len(failed)} of the last {len(self.recent)} rows failed (most often: {common})", False)
+
+
+class Trip(NamedTuple):
+    reason: str
+    unanimous: bool  # a small stage whose every row failed one way, rather than a failure rate
+
+
+def reason_of(error: str) -> str:
+    """What a reject's reason says before its details: "invalid JSON: Expecting value", "boolq check:
+    question.min_words", "provider error: ..." (its first two parts)."""
+    return ":".join(error.split(" (after")[0].split(":")[:2]).strip()

@@ -47,22 +47,29 @@ def _source_digest(run: RunDir, superglue: bool) -> str:
     return h.hexdigest()
 
 
-def _finished(run: RunDir) -> tuple[dict, dict]:
+def _finished(run: RunDir, incomplete: bool) -> tuple[dict, dict]:
     recorded, summary = run.read_json(RUN_FILE), run.read_json("summary.json")
-    if recorded is None or summary is None or not run.files("final", recursive=True):
-        raise SpecError(f"{run}: no finished run here (no {RUN_FILE}, summary.json or final/)")
-    if not summary["complete"]:
+    if recorded is None or summary is None:
+        raise SpecError(f"{run}: no finished run here (no {RUN_FILE} or summary.json)")
+    if not summary["complete"] and not incomplete:
         short = ", ".join(f"{s} {v['rows']}/{v['target']}" for s, v in summary["splits"].items())
-        raise SpecError(f"{run}: the run is not complete ({short}); finish it before publishing")
+        raise SpecError(
+            f"{run}: the run is not complete ({short}); finish it, or publish it as it is with --allow-incomplete"
+        )
+    if not run.files("final", recursive=True):
+        raise SpecError(f"{run}: the run has no rows to publish (final/ is empty)")
     if "generation" not in summary:
         raise SpecError(f"{run}/summary.json: written by an older version; run the job again to refresh it")
     return recorded, summary
 
 
-def publish(run_dir: str, dest: str, superglue: bool = False, overwrite: bool = False) -> tuple[str, dict]:
-    """Publish a finished run; returns ("published" | "unchanged", the manifest)."""
+def publish(
+    run_dir: str, dest: str, superglue: bool = False, overwrite: bool = False, incomplete: bool = False
+) -> tuple[str, dict]:
+    """Publish a finished run (`incomplete`: also one whose splits are short, which the card and manifest
+    say); returns ("published" | "unchanged", the manifest)."""
     run, out = RunDir(run_dir), RunDir(dest)
-    recorded, summary = _finished(run)
+    recorded, summary = _finished(run, incomplete)
     source = _source_digest(run, superglue)
     existing = out.read_json(MANIFEST)
     if existing is not None and existing.get("source_sha256") == source:
@@ -129,6 +136,7 @@ def _manifest(run: RunDir, recorded: dict, summary: dict, source: str, files: li
         "steps": gen["steps"],
         "endpoints": gen["endpoints"],  # provider and model only: never a key or the name of its variable
         "splits": {s: v["rows"] for s, v in summary["splits"].items()},
+        "complete": summary["complete"],  # False: published with --allow-incomplete, splits short of target
         "files": files,
         "cost": {k: summary[k] for k in ("requests", "input_tokens", "output_tokens", "usd", "ledger")},
         "dedup": summary["dedup"],

@@ -26,7 +26,7 @@ from .estimate import estimate
 from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
 from .spec import STEPS
-from .stage import BudgetStop, Parts, RunError, run_stage
+from .stage import BudgetStop, Parts, RunError, StageFailed, run_stage
 from .steps import stable_id
 from .steps.contexts import PER_CALL
 from .store import RunDir
@@ -134,7 +134,7 @@ class Runner:
     def execute(self) -> dict:
         started = time.time()
         contexts = self.contexts()
-        need, rounds, yield_, stopped = dict(self.quotas), 0, 1.0, None
+        need, rounds, yield_, stopped, stalled = dict(self.quotas), 0, 1.0, None, None
         try:
             for round_no in range(self.spec.max_rounds):
                 tag = f"r{round_no}"
@@ -157,15 +157,27 @@ class Runner:
                 yield_ = sum(t.num_rows for t in kept) / max(len(todo), 1)
                 done = _without(self.run_dir.iter_parts("04_corrected", columns=LABEL_COLUMNS), gone)
                 need = plan.shortfall(self.quotas, sum(map(_label_counts, done), Counter()))
+                made = sum(t.num_rows for t in self.run_dir.iter_parts("04_corrected", tag, ["id"]))
+                if need and not made:
+                    # Every row of the round was rejected: another round would pay for the same failures.
+                    stalled = f"round {round_no} kept no row: every one was rejected"
+                    print(f"[round {round_no}] {stalled}; no more rounds", file=sys.stderr)
+                    break
                 if not need:
                     break
         except BudgetStop as e:  # keep, dedup and split everything paid for so far
             stopped = str(e)
             dropped = self.dedup(rounds)
+        except StageFailed as e:  # more rounds would fail the same way: the run ends short, saying why
+            stalled = str(e)
+            print(f"[round {rounds - 1}] {stalled}; no more rounds", file=sys.stderr)
+            dropped = self.dedup(rounds)
         split_started = time.monotonic()
         split.write(self.job, self.run_dir, self.quotas, dropped["id"])
         self.wall_s["split"] += time.monotonic() - split_started
-        result = summary.build(self.job, self.run_dir, self.quotas, rounds, time.time() - started, stopped, self.wall_s)
+        result = summary.build(
+            self.job, self.run_dir, self.quotas, rounds, time.time() - started, stopped, self.wall_s, stalled
+        )
         result["split_wall_s"] = round(self.wall_s["split"], 2)
         result["dedup"]["wall_s"] = round(self.wall_s["dedup"], 2)
         result["estimate_vs_actual"] = summary.versus(self.estimate, result["stages"])

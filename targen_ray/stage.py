@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from .health import ErrorRate
+from .health import ErrorRate, Trip
 from .job import Job
 from .pool import Endpoint, Pool
 from .progress import Progress, StageResult
@@ -43,6 +43,20 @@ class RunError(Exception):
 
 class BudgetStop(RunError):
     """The budget admits no more requests; everything paid for so far is written."""
+
+
+class StageFailed(RunError):
+    """Every row of a stage failed one way: the run ends with what it has, short, and says why."""
+
+
+def stopped_by(step: str, run: RunDir, trip: Trip) -> RunError:
+    """The error a tripped breaker stops the stage with (online and batch alike)."""
+    if trip.unanimous:
+        return StageFailed(f"step {step}: {trip.reason}")
+    return RunError(
+        f"step {step} stopped: {trip.reason}. Everything finished is kept in {run}; fix the cause, then "
+        f"rerun the same command to continue, or `targen retry-rejects {run}` to send failed rows again"
+    )
 
 
 # A block (one Ray task) is a few batches, which the actor answers concurrently. Smaller blocks cost
@@ -175,10 +189,7 @@ def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result) 
             raise RunError(stops[0])
         tripped = breaker.add(batch["error"].to_pylist())
         if tripped:
-            raise RunError(
-                f"step {step} stopped: {tripped}. Everything finished is kept in {run}; fix the cause, then "
-                f"rerun the same command to continue, or `targen retry-rejects {run}` to send failed rows again"
-            )
+            raise stopped_by(step, run, tripped)
     progress.update(result, force=True)
     if unadmitted:
         raise BudgetStop(f"budget_usd {job.spec.budget_usd} reached: {unadmitted} rows of step {step} not sent")

@@ -66,6 +66,7 @@ def build(
     wall_s: float,
     stopped: str | None = None,
     stage_wall_s: dict | None = None,
+    stalled: str | None = None,
 ) -> dict:
     stages, reasons = {}, Counter()
     for step in STEPS:
@@ -109,13 +110,15 @@ def build(
         "self_corrected": _sum(corrected, "corrected") if corrected is not None else 0,
     }
     rows["counts_add_up"] = planned == rows["kept"] + rows["rejected"] + rows["deduplicated"] + rows["surplus"]
+    complete = all(f["rows"] == f["target"] for f in final.values())
     return {
         "job": job.spec.name,
         "task": job.task.name,
         "spec_hash": job.spec.spec_hash(),
         "generation": generation(job),
-        "complete": all(f["rows"] == f["target"] for f in final.values()),
+        "complete": complete,
         "stopped": stopped,
+        "short": None if complete else short(final, rounds, stalled, reasons),
         "rounds": rounds,
         "splits": final,
         "rows": rows,
@@ -129,6 +132,30 @@ def build(
         "ledger": ledger(run),
         "wall_time_s": round(wall_s, 2),
     }
+
+
+def short(final: dict, rounds: int, stalled: str | None, reasons: Counter) -> dict:
+    """Why a run that ended is not a dataset of the size asked for: which splits, and the top rejects."""
+    top: dict[str, dict[str, int]] = {}
+    for key, n in reasons.most_common():
+        step, _, reason = key.partition(": ")
+        if len(top.setdefault(step, {})) < 3:
+            top[step][reason] = n
+    return {
+        "splits": {s: {"rows": f["rows"], "target": f["target"]} for s, f in final.items() if f["rows"] < f["target"]},
+        "why": stalled or f"quotas not met after {rounds} rounds",
+        "top_rejects": top,
+    }
+
+
+def short_line(short: dict) -> str:
+    """summary.json's `short` as the last line a failed run prints."""
+    splits = ", ".join(f"{s} {v['rows']}/{v['target']}" for s, v in short["splits"].items())
+    rejects = "; ".join(
+        f"{step}: " + ", ".join(f"{reason} x{n}" for reason, n in top.items())
+        for step, top in short["top_rejects"].items()
+    )
+    return f"splits short of their targets: {splits} ({short['why']}); top rejects: {rejects or 'none'}"
 
 
 def generation(job: Job) -> dict:

@@ -8,7 +8,7 @@ import json
 
 import jsonschema
 import pyarrow.parquet as pq
-from conftest import BOOLQ
+from conftest import BOOLQ, ROOT
 
 from targen_ray import job as job_mod
 from targen_ray.providers import Request, build_provider
@@ -58,3 +58,18 @@ def test_tiny_job_on_local_model(ray_session, tmp_path):
     if rejects.exists():
         for part in rejects.rglob("*.parquet"):
             assert all(pq.read_table(part)["error"].to_pylist())
+
+
+def test_declared_task_on_local_model(ray_session, tmp_path):
+    """A task declared in its job file (no Python) on the real local model: whatever it writes, the
+    counts add up and every kept row passes the declared checks."""
+    job = job_mod.load(ROOT / "jobs" / "claim_evidence.yaml")  # default endpoints: local
+    job = dataclasses.replace(job, spec=job.spec.model_copy(update={"max_rounds": 1}))
+    summary = run(job, str(tmp_path / "run"), limit=3)
+    assert summary["rows"]["counts_add_up"] and summary["input_tokens"] > 0
+    for split in ("train", "validation", "test"):
+        path = tmp_path / "run" / "final" / split
+        if path.exists():
+            for row in pq.read_table(path).to_pylist():
+                assert job.task.check({k: row[k] for k in job.task.instance_fields}) is None
+                assert row["label"] in (0, 1, 2)

@@ -21,7 +21,6 @@ from targen_ray.spec import SPLITS
 from targen_ray.split import LINEAGE
 from targen_ray.store import RunDir
 from targen_ray.tasks import get_task
-from targen_ray.tasks.copa import question_for
 from targen_ray.tasks.wic import is_form_of
 
 LIMIT = 24
@@ -118,6 +117,12 @@ def test_end_to_end(ray_session, fake, tmp_path, name):
 
 # -- COPA ---------------------------------------------------------------------------------------------
 
+
+def question_for(premise: str) -> str:
+    """The question prompts/copa/generate.j2 asks for a premise: effect for an even length, else cause."""
+    return "effect" if len(premise) % 2 == 0 else "cause"
+
+
 COPA = get_task("copa")
 PREMISE = "My body cast a shadow over the grass."
 
@@ -149,12 +154,15 @@ def test_copa_check_accepts_the_original_first_row():
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"premise": " . "}, "empty premise"),
-        ({"question": "reason"}, "not cause or effect"),
-        ({"choice1": "Rising."}, "choice1 has fewer than 2 words"),
-        ({"choice2": "my body cast a shadow over the grass"}, "choice2 copies the premise"),
-        ({"choice1": "My body cast a shadow over the grass, again."}, "choice1 copies the premise"),
-        ({"choice2": "the sun was RISING"}, "choice1 and choice2 are the same"),
+        ({"premise": " . "}, "premise.non_empty"),
+        ({"question": "reason"}, "question.choices: 'reason' is not one of"),
+        ({"choice1": "Rising."}, "choice1.min_words: 1 words, fewer than 2"),
+        ({"choice2": "my body cast a shadow over the grass"}, "choice2.differs_from: the same text as premise"),
+        (
+            {"choice1": "My body cast a shadow over the grass, again."},
+            "choice1.not_contain: contains the whole of premise",
+        ),
+        ({"choice2": "the sun was RISING"}, "choice2.differs_from: the same text as choice1"),
     ],
 )
 def test_copa_check_rejects(change, reason):

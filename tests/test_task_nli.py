@@ -113,7 +113,7 @@ def test_build_keeps_the_premise_and_cleans_the_hypothesis():
         "premise": "A: Did they sell it? B: I know that\nthey sold the farm.",
         "hypothesis": "they sold the farm",
     }
-    axb = get_task("axb").build("The cat sat on the mat.", {"hypothesis": "The cat did not sit on the mat."})
+    axb = get_task("axb").build("The cat sat on the mat.", {"sentence2": "The cat did not sit on the mat."})
     assert axb == {"sentence1": "The cat sat on the mat.", "sentence2": "The cat did not sit on the mat."}
 
 
@@ -123,19 +123,35 @@ PREMISE = "A: Any news from the harbour? B: I don't think that the ferry left on
 @pytest.mark.parametrize(
     ("name", "fields", "reason"),
     [
-        ("cb", {"premise": "", "hypothesis": "the ferry left"}, "empty premise"),
-        ("cb", {"premise": "Ships.  ", "hypothesis": "the ferry left"}, "premise has fewer than 3 words"),
-        ("cb", {"premise": PREMISE, "hypothesis": " ... "}, "empty hypothesis"),
-        ("rte", {"premise": PREMISE, "hypothesis": "Yes."}, "hypothesis is a single word"),
-        ("rte", {"premise": PREMISE, "hypothesis": "word " * 41}, "hypothesis has more than 40 words"),
-        ("rte", {"premise": PREMISE, "hypothesis": PREMISE.upper().replace("?", "")}, "hypothesis identical"),
-        ("cb", {"premise": PREMISE, "hypothesis": f"Clearly {PREMISE}"}, "hypothesis copies the whole premise"),
-        ("axb", {"sentence1": "The cat sat on the mat.", "sentence2": "the cat sat on the mat"}, "identical"),
-        ("axg", {"premise": "The nurse helped the patient quickly.", "hypothesis": "The nurse helped."}, "pronoun"),
+        ("cb", {"premise": "", "hypothesis": "the ferry left"}, "premise.non_empty"),
+        ("cb", {"premise": "Ships.  ", "hypothesis": "the ferry left"}, "premise.min_words: 1 words, fewer than 3"),
+        ("cb", {"premise": PREMISE, "hypothesis": " ... "}, "hypothesis.non_empty"),
+        ("rte", {"premise": PREMISE, "hypothesis": "Yes."}, "hypothesis.min_words: 1 words, fewer than 2"),
+        ("rte", {"premise": PREMISE, "hypothesis": "word " * 41}, "hypothesis.max_words: 41 words, more than 40"),
+        (
+            "rte",
+            {"premise": PREMISE, "hypothesis": PREMISE.upper().replace("?", "")},
+            "hypothesis.differs_from: the same text as premise",
+        ),
+        (
+            "cb",
+            {"premise": PREMISE, "hypothesis": f"Clearly {PREMISE}"},
+            "hypothesis.not_contain: contains the whole of premise",
+        ),
+        (
+            "axb",
+            {"sentence1": "The cat sat on the mat.", "sentence2": "the cat sat on the mat"},
+            "sentence2.differs_from",
+        ),
+        (
+            "axg",
+            {"premise": "The nurse helped the patient quickly.", "hypothesis": "The nurse helped."},
+            "premise.matches",
+        ),
         (
             "axg",
             {"premise": "The nurse helped the patient because she needed advice.", "hypothesis": "She needed advice."},
-            "hypothesis keeps a gendered pronoun",
+            "hypothesis.not_matches: 'She' matches",
         ),
     ],
 )
@@ -190,7 +206,7 @@ def test_fake_writes_each_tasks_style_and_its_judge_catches_every_planted_label(
     setting = re.search(r"Setting: ([^\n]*)", seeds).group(1)
     style, topic = fake_nli._style_of(setting)
     assert (style, topic) == (name, "salt mining today")
-    schema = {"properties": {"label": {"enum": labels}}}
+    schema = {"properties": {**task.instance_schema["properties"], "label": {"enum": labels}}}
     rng = random.Random(0)
     for rate in (0.0, 1.0):
         for i in range(60):

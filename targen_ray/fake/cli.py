@@ -20,6 +20,9 @@ def add_arguments(fake: argparse.ArgumentParser) -> None:
     fake.add_argument("--duplicate-rate", type=float, default=0.1, help="share of near-duplicate seeds")
     fake.add_argument("--latency-ms", type=float, nargs=2, default=(0.0, 0.0), metavar=("LOW", "HIGH"))
     fake.add_argument("--invalid-key", action="append", default=[], help="answer this key with 401")
+    fake.add_argument(
+        "--prose-model", action="append", default=[], help="answer this model in prose, ignoring the requested schema"
+    )
     faults = fake.add_argument_group(
         "injected faults",
         "Each RATE is a share of requests (0-1, default 0), drawn per request. The shares are disjoint:\n"
@@ -106,6 +109,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
             limits=Limits(rpm=args.rpm, tpm=args.tpm, window_s=args.window_s),
             latency_ms=tuple(args.latency_ms),
             invalid_keys=frozenset(args.invalid_key),
+            prose_models=frozenset(args.prose_model),
             error_rate=args.error_rate,
             rate_limit_rate=args.rate_limit_rate,
             unavailable_rate=args.unavailable_rate,

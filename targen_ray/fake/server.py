@@ -34,6 +34,7 @@ class FakeConfig:
     limits: Limits = field(default_factory=Limits)
     latency_ms: tuple[float, float] = (0.0, 0.0)  # uniform range per request
     invalid_keys: frozenset[str] = frozenset()  # keys answered with 401
+    prose_models: frozenset[str] = frozenset()  # models that ignore structured output and answer in prose
     error_rate: float = 0.0  # share of requests answered 500
     rate_limit_rate: float = 0.0  # share answered 429 with a short retry-after, whatever the limits
     unavailable_rate: float = 0.0  # share answered 503 (overloaded)
@@ -216,13 +217,15 @@ class FakeServer:
         body = await request.json()
         call = openai_call(body, _bearer(request))
         out = await self.handle(call, request)
-        return _respond(out, openai_body(call, out, body["model"], self._fault_detail))
+        prose = body["model"] in self.config.prose_models
+        return _respond(out, openai_body(call, out, body["model"], self._fault_detail, prose))
 
     async def anthropic_messages(self, request: web.Request) -> web.Response:
         body = await request.json()
         call = anthropic_call(body, request.headers.get("x-api-key") or _bearer(request))
         out = await self.handle(call, request)
-        return _respond(out, anthropic_body(call, out, body["model"]))
+        prose = body["model"] in self.config.prose_models
+        return _respond(out, anthropic_body(call, out, body["model"], prose))
 
 
 def _rate_limited(api: str, headers: dict) -> FakeError:

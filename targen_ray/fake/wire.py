@@ -58,10 +58,16 @@ def openai_call(body: dict, key: str) -> Call:
     )
 
 
-def openai_body(call: Call, out: Answer, model: str, rng: random.Random) -> dict:
+def prose(result: dict) -> str:
+    """The answer as a model that ignores the requested schema writes it: sentences, no JSON."""
+    said = ", ".join(f"the {k} is {v}" for k, v in result.items() if isinstance(v, str))
+    return f"Sure! Having read it carefully, I would say {said or 'it is fine'}."
+
+
+def openai_body(call: Call, out: Answer, model: str, rng: random.Random, in_prose: bool = False) -> dict:
     """A chat.completion; for the bad_content fault, its JSON text cut off (as at max_tokens) or an object
-    the schema refuses."""
-    content = json.dumps(out.result)
+    the schema refuses; `in_prose`, no JSON at all."""
+    content = prose(out.result) if in_prose else json.dumps(out.result)
     if out.fault == "bad_content":
         broken = rng.random() < 0.5
         content = content[: len(content) // 2] if broken else json.dumps(drop_required(out.result, call.schema))
@@ -93,19 +99,25 @@ def anthropic_call(body: dict, key: str) -> Call:
     )
 
 
-def anthropic_body(call: Call, out: Answer, model: str) -> dict:
+def anthropic_body(call: Call, out: Answer, model: str, in_prose: bool = False) -> dict:
     """A message whose content is the forced tool call; tool inputs are always objects, so the bad_content
-    fault is one missing a required field."""
+    fault is one missing a required field. `in_prose`: a text block instead, as llama.cpp's server
+    answers when it does not honour the forced tool."""
     result = drop_required(out.result, call.schema) if out.fault == "bad_content" else out.result
+    if in_prose:
+        content, stop = [{"type": "text", "text": prose(result)}], "end_turn"
+    else:
+        content = [
+            {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:12]}", "name": call.schema_name, "input": result}
+        ]
+        stop = "tool_use"
     return {
         "id": f"msg_{uuid.uuid4().hex[:12]}",
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [
-            {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:12]}", "name": call.schema_name, "input": result}
-        ],
-        "stop_reason": "tool_use",
+        "content": content,
+        "stop_reason": stop,
         "stop_sequence": None,
         "usage": {"input_tokens": out.input_tokens, "output_tokens": out.output_tokens},
     }

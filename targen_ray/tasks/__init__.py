@@ -50,6 +50,7 @@ class Task:
     make_idx: Callable[[pa.Table], pa.Array] | None = None
     # A final record (SuperGLUE fields, label as an int) -> one line of the original SuperGLUE JSONL.
     to_superglue: Callable[[dict], dict] | None = None
+    jsonl_file: str = ""  # the one file `targen export` writes (SuperGLUE's diagnostics); default per split
     # Fields that dedup embeds and analysis measures; default every string field.
     text: tuple[str, ...] | None = None
     # The published card: Hugging Face task categories, languages, tags; `benchmark` names the dataset

@@ -61,6 +61,10 @@ class CardSpec(_Frozen):
     )
     language: list[str] = Field(default_factory=lambda: ["en"], description="Language codes of the data.")
     tags: list[str] = Field(default_factory=list, description="More tags for the card.")
+    benchmark: str = Field("", description="A dataset whose fields and types the output keeps (e.g. super_glue).")
+    config: str = Field(
+        "", description="That dataset's config name, where it differs from the task's (e.g. wsc.fixed)."
+    )
 
 
 class TaskSpec(_Frozen):
@@ -85,6 +89,10 @@ class TaskSpec(_Frozen):
     card: CardSpec = Field(default_factory=CardSpec, description="The published dataset card's metadata.")
     jsonl_label: Literal["name", "index", "bool"] = Field(
         "name", description="How `targen export` writes the label: its name, its number, or a JSON boolean."
+    )
+    jsonl_file: str = Field("", description="`targen export`: the one file to write (AX-b.jsonl); default per split.")
+    jsonl_copies: dict[str, str] = Field(
+        default_factory=dict, description="`targen export`: extra keys, each a copy of a field (AX-g's pair_id: idx)."
     )
 
     @property
@@ -144,6 +152,9 @@ class TaskSpec(_Frozen):
             out.append((("answer",), f"answer {self.answer!r} is not a field {known}"))
         elif self.answer_field is None:
             out.append((("answer",), "a task without labels names the field step 4 judges (`answer`)"))
+        for key, source in self.jsonl_copies.items():
+            if source not in self.fields and not (source == "idx" and self.idx):
+                out.append((("jsonl_copies", key), f"{source!r} is not a field {known}"))
         if not [n for n in self.fields if n != self.seed_field]:
             out.append((("fields",), "step 3 must write at least one field besides the seed"))
         for k, check in enumerate(self.checks):

@@ -83,7 +83,10 @@ class _Compiled:
                 out[name] = seed.strip()
             elif f.type == "string":
                 value = str(answer[name]).strip()
-                out[name] = _one_line(value) if f.one_line else value
+                value = _one_line(value) if f.one_line else value
+                # A closed set is matched ignoring case ("Effect" is effect); a model that wrote something
+                # else keeps it, and the choices check names it.
+                out[name] = next((c for c in f.choices or () if c.casefold() == value.casefold()), value)
             elif f.type == "list":
                 items = answer[name] if isinstance(answer[name], list) else [answer[name]]
                 out[name] = [s for s in (str(x).strip() for x in items) if s]
@@ -173,7 +176,7 @@ class _Compiled:
             label = int(record["label"])
             as_ = self.spec.jsonl_label
             line["label"] = bool(label) if as_ == "bool" else label if as_ == "index" else self.spec.label_names[label]
-        return line
+        return {**line, **{key: record[source] for key, source in self.spec.jsonl_copies.items()}}
 
 
 def compile_task(spec: TaskSpec, record: bool = True) -> Task:
@@ -209,10 +212,13 @@ def compile_task(spec: TaskSpec, record: bool = True) -> Task:
         revise=None if judged is None else made.revise,
         answer_of=None if judged is None else made.answer_of,
         to_superglue=made.superglue,
+        jsonl_file=spec.jsonl_file,
         text=text,
         task_categories=tuple(spec.card.task_categories),
         languages=tuple(spec.card.language),
         tags=tuple(spec.card.tags),
+        benchmark=spec.card.benchmark,
+        hf_config=spec.card.config,
         guidance=spec.guidance,
         declaration=spec.model_dump(mode="json", by_alias=True, exclude_defaults=True) if record else None,
     )

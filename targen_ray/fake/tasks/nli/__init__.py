@@ -107,8 +107,10 @@ def generate(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
     premise = grab(r"(?:Premise|Sentence 1):\n(.*?)\n\nRequired label:", prompt)
     target = target_label(prompt, labels, marker="Required label")
     parsed = _parse(premise)
+    # The field step 3 writes: `hypothesis`, or AX-b's `sentence2`.
+    key = next((k for k in schema["properties"] if k != "label"), "hypothesis")
     if parsed is None:
-        return {"hypothesis": "The text describes events in a small town.", "label": target}
+        return {key: "The text describes events in a small town.", "label": target}
     style, facts = parsed
     writes = STYLES[style].WRITES
     relation = _relation(labels, target, rng)
@@ -116,7 +118,7 @@ def generate(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
         relation = CONTRA
     if rng.random() < cfg.wrong_label_rate:  # planted: the hypothesis' real relation has another label
         relation = rng.choice([r for r in writes if _label(labels, r) != target])
-    return {"hypothesis": STYLES[style].hypothesis(facts, relation, rng), "label": target}
+    return {key: STYLES[style].hypothesis(facts, relation, rng), "label": target}
 
 
 def correct(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
