@@ -5,12 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import logging
 import math
-import os
-import signal
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -21,6 +17,7 @@ import ray
 
 from . import items, plan, split, summary
 from .batch_stage import cancel_superseded, refuse_batches_in_flight, run_batch_stage
+from .cluster import check_cluster, ensure_ray
 from .dedup import stage as dedup
 from .estimate import estimate
 from .job import Job, check_reachable
@@ -30,21 +27,6 @@ from .stage import BudgetStop, Parts, RunError, StageFailed, run_stage
 from .steps import stable_id
 from .steps.contexts import PER_CALL
 from .store import RunDir
-
-
-def ensure_ray() -> None:
-    """Join the cluster in RAY_ADDRESS, or start a local Ray."""
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=True)
-        if threading.current_thread() is threading.main_thread():
-            # `ray job stop` and schedulers send SIGTERM. Ray's own handler (installed by ray.init) exits
-            # at once; this one stops the run like Ctrl-C: finished rows are already written.
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
-    # Our own progress line reads the same in a terminal and in `ray job logs`; Ray Data's bars and
-    # per-dataset INFO lines would bury it.
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-
 
 LABEL_COLUMNS = ["id", "split", "final_label"]
 
@@ -224,6 +206,7 @@ def run(job: Job, run_dir: str, limit: int | None = None, force: list[str] = (),
     """Run the job into `run_dir`, or continue the run already there; with `force`, a run of a changed
     job redoes those stages (and all later ones) and keeps the rest."""
     check_reachable(job)
+    check_cluster()
     folder = RunDir(run_dir)
     redo = later_stages(list(force))
     state = folder.claim(identity(job, limit), files, redo)
@@ -246,6 +229,7 @@ def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str]) -
     again under the same ids, each with a new sample number and so a new request seed.
     """
     check_reachable(job)
+    check_cluster()
     folder = RunDir(run_dir)
     folder.claim(identity(job, limit))
     moved = {}

@@ -132,6 +132,12 @@ class Splits(_Frozen):
     validation: int = Field(ge=0)
     test: int = Field(ge=0)
 
+    @model_validator(mode="after")
+    def _some(self) -> Splits:
+        if not self.train + self.validation + self.test:
+            raise ValueError("every split is 0: there is nothing to make")
+        return self
+
 
 class DedupSpec(_Frozen):
     exact: bool = Field(True, description="Drop rows whose normalised text fields equal another row's.")
@@ -228,9 +234,12 @@ class JobSpec(_Frozen):
 
 def _read_yaml(path: Path) -> tuple[object, yaml.Node | None]:
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise SpecError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        line = e.object[: e.start].count(b"\n") + 1
+        raise SpecError(f"{path}:{line}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
     try:
         return yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as e:

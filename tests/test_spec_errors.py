@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,3 +167,38 @@ def test_unknown_stage_to_force(capsys):
 def test_retry_rejects_of_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert main(["retry-rejects", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == f"targen: error: {tmp_path}: not a targen run directory (no run.json)"
+
+
+def test_job_file_not_utf8(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    job.write_bytes(job.read_bytes().replace(b"BoolQ is reading", b"BoolQ \xe9s reading", 1))
+    assert error_of(capsys, str(job)) == f"targen: error: {job}:6: not UTF-8 text (byte 0xe9 at offset 192)"
+
+
+def test_every_split_zero(project, capsys):
+    job = project / "jobs" / "boolq.yaml"
+    for old in ("train: 9427", "validation: 3270", "test: 3245"):
+        edit(job, old, old.split(":")[0] + ": 0")
+    assert error_of(capsys, str(job)) == f"targen: error: {job}:10: splits: every split is 0: there is nothing to make"
+
+
+@pytest.mark.parametrize("how", ["RAY_ADDRESS", "recorded"])
+def test_dead_cluster_is_one_line_at_once(project, tmp_path, how):
+    """RAY_ADDRESS, or the address `ray start` recorded for a cluster that has since died: Ray would retry
+    its GCS forever; targen names the address and exits 2 within seconds, before the run dir exists."""
+    dead = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "FAKE_API_KEY": "x"}
+    if how == "RAY_ADDRESS":
+        env["RAY_ADDRESS"] = dead
+    else:
+        (tmp_path / "tmp" / "ray").mkdir(parents=True)
+        (tmp_path / "tmp" / "ray" / "ray_current_cluster").write_text(dead)
+        env.update(RAY_ADDRESS="", TMPDIR=str(tmp_path / "tmp"))
+    job, endpoints = project / "jobs" / "boolq.yaml", project / "jobs" / "endpoints" / "fake.yaml"
+    cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(job), "--endpoints", str(endpoints), "--limit", "2"]
+    done = subprocess.run(
+        [*cmd, "--run-dir", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert f"no Ray cluster answers at {dead}" in done.stderr and not (tmp_path / "run").exists()
