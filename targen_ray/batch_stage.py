@@ -28,10 +28,12 @@ import ray
 
 from .health import ErrorRate
 from .job import Job
-from .pool import Endpoint, Usage, estimate_tokens
+from .pool import Endpoint, Usage
 from .progress import StageResult
 from .providers import FatalError, ProviderError
-from .providers.batch import CLIENTS, BatchClient, BatchStatus, Line, build_batch_client
+from .providers.base import estimate_tokens
+from .providers.batch import BatchClient, BatchStatus, Line, build_batch_client
+from .providers.kinds import KINDS, load
 from .spec import load_endpoints
 from .stage import BudgetStop, Parts, RunError, dataset, finish, input_ids, pending, send, stopped_by
 from .steps import STEP_CLASSES, stable_id
@@ -95,7 +97,7 @@ def cancel_superseded(job: Job, run: RunDir) -> None:
             endpoint, batch_id = record["endpoint"], record["batch_id"]
             endpoints = endpoints or load_endpoints(job.endpoints_path)
             try:
-                if endpoint not in endpoints or endpoints[endpoint].provider not in CLIENTS:
+                if endpoint not in endpoints or not KINDS[endpoints[endpoint].provider].batch:
                     raise RunError(f"no endpoint {endpoint!r} with a Batch API in {job.endpoints_path}")
                 client = build_batch_client(endpoint, endpoints[endpoint])
                 provider_call(endpoint, lambda c=client, b=batch_id: c.cancel(b))
@@ -281,12 +283,12 @@ def _render(block: pa.Table, job: Job, step: str) -> pa.Table:
     """In a Ray task: each row's request as a line of the endpoint's batch format, its custom_id (row id
     and sample: unique per try) and its estimated cost at the batch price."""
     name, spec = job.batch_endpoint(step)
-    worker, line = STEP_CLASSES[step](job), CLIENTS[spec.provider].line
+    worker, line = STEP_CLASSES[step](job), load(KINDS[spec.provider].batch).line
     custom_ids, lines, usd = [], [], []
     for row in block.to_pylist():
         request = worker.request(row, 0)
         custom_ids.append(f"{row['id']}-{row['sample']}")
-        lines.append(line(spec.model, custom_ids[-1], request))
+        lines.append(line(spec.model, custom_ids[-1], request, spec.structured))  # resolved by probe.resolve
         usd.append(spec.batch_price.usd(estimate_tokens(request.system + request.prompt), request.max_tokens))
     return (
         block.append_column("custom_id", pa.array(custom_ids))
@@ -318,7 +320,7 @@ def _results(job: Job, step: str, path: str, fs, batch_id: str, state: str) -> t
             else:
                 usage.add(endpoint, line.response, "ok", batch=True)
                 raw = line.response.text
-                fields = worker.check(raw, row)
+                fields = worker.answer(line.response, row)
                 if not isinstance(fields, str):
                     made["kept"].append(worker.row(row, fields, usage, endpoint, raw, None))
                     continue

@@ -11,7 +11,8 @@ import math
 
 from . import plan
 from .job import Job
-from .pool import estimate_tokens
+from .providers.base import estimate_tokens
+from .providers.kinds import KINDS
 from .spec import STEPS
 from .steps.base import SYSTEM
 from .steps.contexts import PER_CALL
@@ -86,7 +87,6 @@ def _minutes(job: Job, step: str, requests: int, tokens_in: int, tokens_out: int
     return max(need[k] / total for k in need if (total := sum(getattr(e, k) or 0 for e in pool)))
 
 
-BATCH_PROVIDERS = ("openai", "anthropic")  # the providers with a Batch API
 BATCH_WINDOW_H = 24  # both providers' completion window: a batch ends within it, often far sooner
 
 
@@ -111,7 +111,7 @@ def estimate(job: Job, limit: int | None = None) -> dict:
             "output_tokens": n * per_out,
             "usd": usd(lambda e: e.batch_price if e.mode == "batch" else e.price),
             "usd_online": usd(lambda e: e.price),
-            "usd_batch": usd(lambda e: e.batch_price) if all(e.provider in BATCH_PROVIDERS for e in pool) else None,
+            "usd_batch": usd(lambda e: e.batch_price) if all(KINDS[e.provider].batch for e in pool) else None,
             "batch": batch,
             "minutes_online": _minutes(job, step, n, n * per_in, n * per_out),
         }

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from .dedup import reference
 from .dedup.text import text_fields
 from .prompts import PromptSet
+from .providers.kinds import KINDS
 from .spec import STEPS, EndpointSpec, JobSpec, SpecError, load_endpoints, load_job
 from .tasks import Task, resolve
 
@@ -102,14 +103,11 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
     return job
 
 
-DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
-
-
 def check_reachable(job: Job, timeout_s: float = 5.0) -> None:
     """Open (and close) a TCP connection to every HTTP endpoint, so that a wrong base_url is one line
     before a run starts, not hundreds of retried rows after. Nothing is sent; nothing is paid."""
     for name, ep in job.endpoints.items():
-        url = ep.base_url or DEFAULT_URLS.get(ep.provider)
+        url = ep.base_url or KINDS[ep.provider].default_url
         if url is None:
             continue
         parts = urlsplit(url)

@@ -65,9 +65,10 @@ def assign(job_name: str, round_no: int, todo: list[tuple[str, int]], seeds: pa.
     seeds = seeds.slice(0, len(todo))
     n = seeds.num_rows
     slots = {
-        "id": [stable_id(job_name, "generate", sid, 0) for sid in seeds["seed_id"].to_pylist()],
+        # typed, so that a round whose every seed request failed is an empty table, not a null column
+        "id": pa.array([stable_id(job_name, "generate", sid, 0) for sid in seeds["seed_id"].to_pylist()], pa.string()),
         "round": pa.array([round_no] * n, pa.int32()),
-        "split": [s for s, _ in todo[:n]],
+        "split": pa.array([s for s, _ in todo[:n]], pa.string()),
         "target_label": pa.array([lbl for _, lbl in todo[:n]], pa.int64()),
     }
     return pa.table({**slots, **{c: seeds[c] for c in seeds.column_names}})

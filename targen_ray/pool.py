@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from dataclasses import dataclass, field
 
 from .health import AdaptiveLimit, Breaker
 from .limits import BudgetClient, Gate
 from .providers import FatalError, Provider, ProviderError, RateLimited, Request, Response, build_provider
+from .providers.base import estimate_tokens
 from .spec import EndpointSpec
 
 
@@ -28,9 +30,12 @@ class RetryPolicy:
         return rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
 
-def estimate_tokens(text: str) -> int:
-    """Tokens a prompt will cost, before a tokenizer sees it: about four characters per token."""
-    return len(text) // 4 + 1
+REPEATS = 2  # identical request-validation 5xx answers in a row that make a failure deterministic
+REFUSAL = re.compile(
+    r"validation error|input should be|invalid|not supported|unsupported|unrecogni[sz]ed|unknown (field|param)"
+    r"|extra (fields|inputs)|schema",
+    re.I,
+)
 
 
 @dataclass
@@ -77,6 +82,7 @@ class Endpoint:
         self.breaker = Breaker()
         self.slots = AdaptiveLimit(spec.max_concurrency, adaptive=limiter is None)
         self._provider: Provider | None = None
+        self._last_failure, self._repeats = "", 0
 
     def provider(self) -> Provider:
         if self._provider is None:  # built on first use, so a setup error stops the run cleanly
@@ -86,6 +92,22 @@ class Endpoint:
     def load(self) -> float:
         """How busy this endpoint is here, relative to what it may carry."""
         return self.slots.in_flight / max(self.slots.limit, 1)
+
+    def transient(self, error: ProviderError) -> bool:
+        """Whether a failure may pass if retried. A 4xx (but 408/409/429) never does; nor does a 5xx whose
+        body is the same request-validation error REPEATS times in a row (llama-cpp-python's server answers
+        a response_format it refuses with a 500): classified once, so every later row fails at its first
+        attempt, not after five. An outage's 5xx ("the server had an error") stays transient."""
+        if not error.retryable:
+            return False
+        if error.status is not None and error.status >= 500 and REFUSAL.search(str(error)):
+            same = str(error) == self._last_failure
+            self._repeats, self._last_failure = (self._repeats + 1 if same else 1), str(error)
+            if self._repeats >= REPEATS:
+                error.retryable = False
+                error.args = (f"{error} (the same {REPEATS} times: a request the server refuses, not an outage)",)
+                return False
+        return True
 
 
 class Pool:
@@ -140,9 +162,11 @@ class Pool:
                 else:
                     await asyncio.sleep(wait)
                 continue
-            except ProviderError:
+            except ProviderError as e:
                 usage.add(endpoint, None, "error")
                 self._settle(endpoint, estimate, None, reserved)
+                if not endpoint.transient(e):  # the same request would be refused again: no retry
+                    raise
                 endpoint.breaker.failure()
                 endpoint.slots.failure()
                 failures += 1

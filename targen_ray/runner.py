@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from . import items, plan, split, summary
+from . import items, plan, probe, split, summary
 from .batch_stage import cancel_superseded, refuse_batches_in_flight, run_batch_stage
 from .cluster import check_cluster, ensure_ray
 from .dedup import stage as dedup
@@ -218,6 +218,7 @@ def run(job: Job, run_dir: str, limit: int | None = None, force: list[str] = (),
     elif state == "redo":
         print(f"[redo] job changed: redoing {', '.join(redo)} in {folder}; earlier stages kept", file=sys.stderr)
     cancel_superseded(job, folder)  # on every run: a run that died right after the redo's move still cancels
+    job = probe.resolve(job, folder)
     ensure_ray()
     return Runner(job, folder, limit).execute()
 
@@ -237,6 +238,7 @@ def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str]) -
         moved[step] = sum(t.num_rows for t in folder.iter_parts(f"rejects/{step}", columns=["id"]))
         folder.move(f"rejects/{step}", f"retried/{step}", time.strftime("%Y%m%dT%H%M%S"))
     print(f"[retry] sending again: {', '.join(f'{n} {s}' for s, n in moved.items())} rejected rows", file=sys.stderr)
+    job = probe.resolve(job, folder)
     ensure_ray()
     return Runner(job, folder, limit).execute()
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
+from .providers.kinds import KINDS, MODES
 from .tasks.declaration import PSEUDO_LABEL, TaskSpec
 
 SPLITS = ("train", "validation", "test")
@@ -58,8 +59,9 @@ class BatchSpec(_Frozen):
 
 
 class EndpointSpec(_Frozen):
-    provider: Literal["openai", "anthropic", "local"] = Field(
-        description="openai (also any OpenAI-compatible base_url: vLLM, llama.cpp server), anthropic, local."
+    provider: Literal[tuple(KINDS)] = Field(  # type: ignore[valid-type]
+        description="openai (also any OpenAI-compatible base_url: vLLM, llama.cpp server), anthropic (also any "
+        "Messages-API base_url), local."
     )
     model: str = Field(description="Model name sent to the provider (local: a label for lineage).")
     base_url: str | None = Field(None, description="API base URL; None means the provider's default.")
@@ -86,6 +88,12 @@ class EndpointSpec(_Frozen):
     )
     n_ctx: int = Field(2048, ge=256, description="local: context window in tokens.")
     n_threads: int | None = Field(None, ge=1, description="local: CPU threads; default all cores.")
+    structured: Literal[("auto", *MODES)] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="How to ask for JSON: json_schema, vllm (guided_json), json_object, tools, prompt, or auto "
+        "(probe once per run, strongest the server accepts); default: the kind's strongest at its own URL, "
+        "auto at any other.",
+    )
     mode: Literal["online", "batch"] = Field(
         "online", description="online: one request at a time; batch: the provider's Batch API (half price, <= 24 h)."
     )
@@ -93,11 +101,20 @@ class EndpointSpec(_Frozen):
 
     @model_validator(mode="after")
     def _needs_key(self) -> EndpointSpec:
-        if self.provider != "local" and not self.api_key_env:
+        kind = KINDS[self.provider]
+        if kind.needs_key and not self.api_key_env:
             raise ValueError(f"provider {self.provider!r} needs api_key_env (the variable's name)")
-        if self.mode == "batch" and self.provider == "local":
-            raise ValueError("mode batch needs a provider with a Batch API (openai, anthropic), not local")
+        if self.mode == "batch" and kind.batch is None:
+            with_batch = ", ".join(k for k, v in KINDS.items() if v.batch)
+            raise ValueError(f"mode batch needs a provider with a Batch API ({with_batch}), not {self.provider}")
+        if self.structured not in (None, "auto") and self.structured not in kind.modes:
+            raise ValueError(f"structured {self.structured!r}: provider {self.provider} sends {', '.join(kind.modes)}")
         return self
+
+    @property
+    def structured_mode(self) -> str:
+        """The mode set, or the kind's default for this base_url ("auto" until a probe resolves it)."""
+        return self.structured or KINDS[self.provider].default_mode(self.base_url)
 
     @property
     def batch_price(self) -> Price:

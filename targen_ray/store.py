@@ -162,6 +162,11 @@ class RunDir:
     def stage_dir(self, stage: str) -> str:
         return STAGE_DIRS.get(stage, stage)
 
+    @staticmethod
+    def structured_file() -> str:
+        """The structured-output modes `auto` endpoints were probed to (probe.py), and what probing cost."""
+        return "structured.json"
+
     def write_part(self, where: str, tag: str, table: pa.Table) -> None:
         """Append one part, numbered per folder and tag so that parts are never overwritten."""
         if table.num_rows == 0:

@@ -46,14 +46,24 @@ def ledger(run: RunDir) -> dict[str, dict]:
                     entry = out.setdefault(endpoint, {"model": used["model"], **dict.fromkeys(LEDGER_KEYS, 0)})
                     for k in LEDGER_KEYS:
                         entry[k] += used[k]
+    for probed in (run.read_json(run.structured_file()) or {}).values():  # the structured-output probes
+        entry = out.setdefault(probed["endpoint"], {"model": probed["model"], **dict.fromkeys(LEDGER_KEYS, 0)})
+        for k in ("requests", "input_tokens", "output_tokens", "usd", "errors"):
+            entry[k] += probed[k]
     for entry in out.values():
         entry["usd"] = round(entry["usd"], 6)
     return out
 
 
+def probes(run: RunDir) -> dict:
+    """The probes' totals, counted in a run's requests, tokens and USD beside its stages'."""
+    found = list((run.read_json(run.structured_file()) or {}).values())
+    return {k: sum(p[k] for p in found) for k in ("requests", "input_tokens", "output_tokens", "usd")}
+
+
 def spent_usd(run: RunDir) -> float:
     """What every attempt so far cost: an Arrow sum of each stage's USD column, no JSON parsed."""
-    return sum(
+    return probes(run)["usd"] + sum(
         pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for step in STEPS for t in _paid_tables(run, step, [f"{step}_usd"])
     )
 
@@ -111,6 +121,7 @@ def build(
     }
     rows["counts_add_up"] = planned == rows["kept"] + rows["rejected"] + rows["deduplicated"] + rows["surplus"]
     complete = all(f["rows"] == f["target"] for f in final.values())
+    probed = probes(run)
     return {
         "job": job.spec.name,
         "task": job.task.name,
@@ -125,11 +136,14 @@ def build(
         "dedup": dedup,
         "stages": stages,
         "rejects_by_reason": dict(reasons.most_common()),
-        "requests": sum(s["requests"] for s in stages.values()),
-        "input_tokens": sum(s["input_tokens"] for s in stages.values()),
-        "output_tokens": sum(s["output_tokens"] for s in stages.values()),
-        "usd": round(sum(s["usd"] for s in stages.values()), 6),
+        "requests": sum(s["requests"] for s in stages.values()) + probed["requests"],
+        "input_tokens": sum(s["input_tokens"] for s in stages.values()) + probed["input_tokens"],
+        "output_tokens": sum(s["output_tokens"] for s in stages.values()) + probed["output_tokens"],
+        "usd": round(sum(s["usd"] for s in stages.values()) + probed["usd"], 6),
         "ledger": ledger(run),
+        # `auto` endpoints: the mode each was probed to, what it tried, and what probing cost (in the totals)
+        "structured": {name: spec.structured_mode for name, spec in job.endpoints.items()},
+        "probes": run.read_json(run.structured_file()) or {},
         "wall_time_s": round(wall_s, 2),
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..providers.kinds import MODES
 from ..spec import SpecError
 
 
@@ -22,6 +23,13 @@ def add_arguments(fake: argparse.ArgumentParser) -> None:
     fake.add_argument("--invalid-key", action="append", default=[], help="answer this key with 401")
     fake.add_argument(
         "--prose-model", action="append", default=[], help="answer this model in prose, ignoring the requested schema"
+    )
+    fake.add_argument(
+        "--accept-modes",
+        default=",".join(MODES),
+        help="structured-output modes the server takes (comma-separated); others are refused as real servers "
+        "refuse them (json_schema: a 500 with a validation error, like llama-cpp-python's server; json_object, "
+        "tools: 400) or ignored (vllm's guided_json; the answer comes back as prose)",
     )
     faults = fake.add_argument_group(
         "injected faults",
@@ -110,6 +118,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
             latency_ms=tuple(args.latency_ms),
             invalid_keys=frozenset(args.invalid_key),
             prose_models=frozenset(args.prose_model),
+            accept_modes=frozenset(m.strip() for m in args.accept_modes.split(",") if m.strip()),
             error_rate=args.error_rate,
             rate_limit_rate=args.rate_limit_rate,
             unavailable_rate=args.unavailable_rate,

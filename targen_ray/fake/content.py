@@ -49,6 +49,8 @@ TASKS = tasks.modules()
 
 def answer(schema_name: str, schema: dict, prompt: str, rng: random.Random, cfg: ContentConfig) -> dict:
     task_name, _, step = schema_name.rpartition("_")
+    if schema_name == "targen_probe":  # the structured-output probe: the value its schema forces
+        return {k: p["enum"][0] for k, p in schema.get("properties", {}).items() if p.get("enum")}
     task = TASKS.get(task_name, generic)  # a task with no module of its own: answered from the request
     if not task_name or step not in ("contexts", "seeds", "generate", "correct"):
         raise UnknownStep(f"the fake server does not know schema {schema_name!r}")

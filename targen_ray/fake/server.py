@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from ..providers.kinds import MODES
 from .batches import BatchConfig, Batches
 from .content import ContentConfig, UnknownStep, answer, tokens
 from .ratelimit import Limits, SlidingWindow
-from .wire import Answer, Call, FakeError, anthropic_body, anthropic_call, openai_body, openai_call
+from .wire import Answer, Call, FakeError, anthropic_body, anthropic_call, openai_body, openai_call, refusal
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class FakeConfig:
     latency_ms: tuple[float, float] = (0.0, 0.0)  # uniform range per request
     invalid_keys: frozenset[str] = frozenset()  # keys answered with 401
     prose_models: frozenset[str] = frozenset()  # models that ignore structured output and answer in prose
+    # structured-output modes the server takes; any other is refused (wire.refusal) or ignored (prose)
+    accept_modes: frozenset[str] = frozenset(MODES)
     error_rate: float = 0.0  # share of requests answered 500
     rate_limit_rate: float = 0.0  # share answered 429 with a short retry-after, whatever the limits
     unavailable_rate: float = 0.0  # share answered 503 (overloaded)
@@ -163,6 +166,11 @@ class FakeServer:
         if not call.key or call.key in self.config.invalid_keys:
             self.stats[f"{api}.401"] += 1
             raise FakeError(api, 401, "authentication_error", "invalid API key")
+        self.stats[f"{api}.mode.{call.mode}"] += 1
+        refused = None if call.mode in self.config.accept_modes else refusal(call)
+        if refused is not None:
+            self.stats[f"{api}.refused"] += 1
+            raise refused
         fault = entry["fault"] = self.draw_fault()
         if fault is not None:
             self.stats[f"{api}.{fault}"] += 1
@@ -217,14 +225,14 @@ class FakeServer:
         body = await request.json()
         call = openai_call(body, _bearer(request))
         out = await self.handle(call, request)
-        prose = body["model"] in self.config.prose_models
+        prose = body["model"] in self.config.prose_models or call.mode not in self.config.accept_modes
         return _respond(out, openai_body(call, out, body["model"], self._fault_detail, prose))
 
     async def anthropic_messages(self, request: web.Request) -> web.Response:
         body = await request.json()
         call = anthropic_call(body, request.headers.get("x-api-key") or _bearer(request))
         out = await self.handle(call, request)
-        prose = body["model"] in self.config.prose_models
+        prose = body["model"] in self.config.prose_models or call.mode not in self.config.accept_modes
         return _respond(out, anthropic_body(call, out, body["model"], prose))
 
 

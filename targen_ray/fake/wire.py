@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ class Call:
     prompt: str  # the user turn
     input_text: str  # everything the model reads, for token counts
     seed: int | None
+    mode: str = "json_schema"  # how the request asks for JSON (providers/kinds.py MODES)
 
 
 @dataclass
@@ -44,17 +46,39 @@ class FakeError(Exception):
             self.body = {"error": {"message": message, "type": kind, "code": kind}}
 
 
+# `prompt` mode names the schema in the system prompt (providers/base.py `with_schema`)
+_IN_PROMPT = re.compile(r"JSON schema \((\w+)\):\n(\{.*\})\s*$", re.S)
+
+
 def openai_call(body: dict, key: str) -> Call:
-    fmt = (body.get("response_format") or {}).get("json_schema") or {}
+    """A chat-completions request in any structured-output mode; a mode with no name slot (json_object,
+    vllm) names its schema in the schema's `title` (steps/base.py), as the fake needs to route it."""
+    fmt = body.get("response_format") or {}
     messages = body["messages"]
+    system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+    tools = body.get("tools") or []
+    if fmt.get("type") == "json_schema":
+        mode, name, schema = "json_schema", fmt["json_schema"].get("name", ""), fmt["json_schema"].get("schema", {})
+    elif fmt.get("type") == "json_object":
+        schema = fmt.get("schema") or {}
+        mode, name = "json_object", schema.get("title", "")
+    elif "guided_json" in body:
+        mode, schema = "vllm", body["guided_json"]
+        name = schema.get("title", "")
+    elif tools:
+        mode, name, schema = "tools", tools[0]["function"]["name"], tools[0]["function"].get("parameters", {})
+    else:
+        found = _IN_PROMPT.search(system)
+        mode, name, schema = "prompt", found.group(1) if found else "", json.loads(found.group(2)) if found else {}
     return Call(
         api="openai",
         key=key,
-        schema_name=fmt.get("name", ""),
-        schema=fmt.get("schema", {}),
+        schema_name=name,
+        schema=schema,
         prompt="\n".join(m["content"] for m in messages if m["role"] == "user"),
         input_text=" ".join(m["content"] for m in messages),
         seed=body.get("seed"),
+        mode=mode,
     )
 
 
@@ -66,17 +90,30 @@ def prose(result: dict) -> str:
 
 def openai_body(call: Call, out: Answer, model: str, rng: random.Random, in_prose: bool = False) -> dict:
     """A chat.completion; for the bad_content fault, its JSON text cut off (as at max_tokens) or an object
-    the schema refuses; `in_prose`, no JSON at all."""
+    the schema refuses; `in_prose`, no JSON at all. In `prompt` mode the JSON comes in a ```json fence
+    after a sentence, as models write it unconstrained; in `tools` mode, as the forced call's arguments."""
     content = prose(out.result) if in_prose else json.dumps(out.result)
     if out.fault == "bad_content":
         broken = rng.random() < 0.5
         content = content[: len(content) // 2] if broken else json.dumps(drop_required(out.result, call.schema))
+    message: dict = {"role": "assistant", "content": content}
+    if call.mode == "prompt" and not in_prose:
+        message["content"] = f"Here is the answer.\n\n```json\n{content}\n```\nI hope this helps."
+    elif call.mode == "tools" and not in_prose:
+        function = {"name": call.schema_name, "arguments": content}
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function", "function": function}],
+        }
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if "tool_calls" in message else "stop"}
+        ],
         "usage": {
             "prompt_tokens": out.input_tokens,
             "completion_tokens": out.output_tokens,
@@ -86,17 +123,36 @@ def openai_body(call: Call, out: Answer, model: str, rng: random.Random, in_pros
 
 
 def anthropic_call(body: dict, key: str) -> Call:
-    tool = (body.get("tools") or [{}])[0]
+    tool = (body.get("tools") or [None])[0]
     prompt = "\n".join(m["content"] for m in body["messages"] if isinstance(m["content"], str))
+    found = None if tool else _IN_PROMPT.search(body.get("system", ""))
     return Call(
         api="anthropic",
         key=key,
-        schema_name=tool.get("name", ""),
-        schema=tool.get("input_schema", {}),
+        schema_name=tool["name"] if tool else found.group(1) if found else "",
+        schema=tool.get("input_schema", {}) if tool else json.loads(found.group(2)) if found else {},
         prompt=prompt,
         input_text=f"{body.get('system', '')} {prompt}",
         seed=None,
+        mode="tools" if tool else "prompt",
     )
+
+
+def refusal(call: Call) -> FakeError | None:
+    """How a server without `call.mode` answers it (None: it ignores what it does not know, and the
+    answer comes back as prose): llama-cpp-python's server validates response_format and answers a
+    json_schema with a 500; servers without JSON mode or tools say 400."""
+    if call.mode == "json_schema":
+        message = (
+            "1 validation error for CreateChatCompletionRequest response_format.type Input should be 'text' or "
+            "'json_object' [type=literal_error, input_value='json_schema', input_type=str]"
+        )
+        return FakeError(call.api, 500, "internal_server_error", message)
+    if call.mode == "json_object":
+        return FakeError(call.api, 400, "invalid_request_error", "response_format json_object is not supported")
+    if call.mode == "tools" and call.api == "openai":
+        return FakeError(call.api, 400, "invalid_request_error", "tools are not supported by this server")
+    return None
 
 
 def anthropic_body(call: Call, out: Answer, model: str, in_prose: bool = False) -> dict:
@@ -104,8 +160,9 @@ def anthropic_body(call: Call, out: Answer, model: str, in_prose: bool = False) 
     fault is one missing a required field. `in_prose`: a text block instead, as llama.cpp's server
     answers when it does not honour the forced tool."""
     result = drop_required(out.result, call.schema) if out.fault == "bad_content" else out.result
-    if in_prose:
-        content, stop = [{"type": "text", "text": prose(result)}], "end_turn"
+    if in_prose or call.mode == "prompt":
+        text = prose(result) if in_prose else f"Here is the answer:\n```json\n{json.dumps(result)}\n```"
+        content, stop = [{"type": "text", "text": text}], "end_turn"
     else:
         content = [
             {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:12]}", "name": call.schema_name, "input": result}

@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 
 from .base import (
+    TOOL_DESCRIPTION,
     UNREADABLE,
     Provider,
     ProviderError,
     Request,
     Response,
     api_key,
+    estimated,
     rate_info,
-    register,
     status_error,
     unreadable,
+    with_schema,
 )
 
 
@@ -34,13 +36,14 @@ class AnthropicProvider(Provider):
     async def complete(self, request: Request) -> Response:
         anthropic = self._anthropic
         try:
-            raw = await self._client.messages.with_raw_response.create(**message_body(self.spec.model, request))
+            body = message_body(self.spec.model, request, self.mode)
+            raw = await self._client.messages.with_raw_response.create(**body)
         except anthropic.APIStatusError as e:
-            raise status_error(self.name, e.status_code, e.response.headers) from None
+            raise status_error(self.name, e.status_code, e.response.headers, _detail(e)) from None
         except anthropic.APIConnectionError as e:
             raise ProviderError(f"{type(e).__name__} from {self.name!r}", retryable=True) from None
         try:  # a 200 can still carry a broken body (cut off, not JSON, another shape): retry it, never crash
-            return to_response(await raw.parse(), rate_info(raw.headers))  # the async SDK parses asynchronously
+            return to_response(await raw.parse(), rate_info(raw.headers), request)  # parsed asynchronously
         except (*UNREADABLE, anthropic.APIResponseValidationError) as e:
             raise unreadable(self.name, e) from None
 
@@ -48,30 +51,44 @@ class AnthropicProvider(Provider):
         await self._client.close()
 
 
-def message_body(model: str, request: Request) -> dict:
-    """The messages request: sent online, or as the `params` of one request of a message batch."""
-    return {
+def message_body(model: str, request: Request, mode: str = "tools") -> dict:
+    """The messages request (`tools`: a forced tool call whose input is the schema; `prompt`: the schema
+    in the system prompt only): sent online, or as the `params` of one request of a message batch."""
+    body = {
         "model": model,
-        "system": request.system,
+        "system": with_schema(request) if mode == "prompt" else request.system,
         "messages": [{"role": "user", "content": request.prompt}],
         "max_tokens": request.max_tokens,
-        "tools": [
-            {
-                "name": request.schema_name,
-                "description": "Record the answer in this structure.",
-                "input_schema": request.schema,
-            }
-        ],
-        "tool_choice": {"type": "tool", "name": request.schema_name},
     }
+    if mode == "tools":
+        tool = {"name": request.schema_name, "description": TOOL_DESCRIPTION, "input_schema": request.schema}
+        body["tools"] = [tool]
+        body["tool_choice"] = {"type": "tool", "name": request.schema_name}
+    return body
 
 
-def to_response(resp, rate=None) -> Response:
+def to_response(resp, rate=None, request: Request | None = None) -> Response:
     """A Message (online, or from a batch result) as the provider-neutral Response: the forced tool
-    call's input as JSON text."""
+    call's input as JSON text, else the text blocks (a gateway that ignored the tool: read as prose)."""
     tool = next((b for b in resp.content if b.type == "tool_use"), None)
     text = json.dumps(tool.input) if tool else "".join(getattr(b, "text", "") for b in resp.content)
-    return Response(text=text, input_tokens=resp.usage.input_tokens, output_tokens=resp.usage.output_tokens, rate=rate)
+    thinking = "".join(getattr(b, "thinking", "") or "" for b in resp.content if b.type == "thinking")
+    usage = getattr(resp, "usage", None)
+    out = Response(
+        text=text,
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        rate=rate,
+        finish_reason="length" if resp.stop_reason == "max_tokens" else resp.stop_reason,
+        reasoning=thinking or None,
+    )
+    return out if usage else estimated(out, request)
 
 
-register("anthropic", AnthropicProvider)
+def _detail(e) -> str:
+    """The error message a server put in its body (Anthropic's `error.message`, or the body itself)."""
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        body = inner.get("message", inner) if isinstance(inner, dict) else inner
+    return " ".join(str(body or getattr(e, "message", "")).split())[:300]

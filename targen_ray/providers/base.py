@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-from ..spec import EndpointSpec
+from .kinds import KINDS, load
+
+if TYPE_CHECKING:
+    from ..spec import EndpointSpec
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,32 @@ class Response:
     input_tokens: int
     output_tokens: int
     rate: RateInfo | None = None
+    finish_reason: str | None = None  # "length": cut off at max_tokens; "empty": the server sent no choice
+    refusal: str | None = None  # the model declined (OpenAI's `refusal`)
+    reasoning: str | None = None  # what a reasoning parser split off (vLLM's `reasoning_content`)
+    usage_estimated: bool = False  # the server sent no usage: tokens are estimated from the text
+
+
+TOOL_DESCRIPTION = "Record the answer in this structure."
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens a text costs, before (or without) a tokenizer: about four characters per token."""
+    return len(text) // 4 + 1
+
+
+def estimated(response: Response, request: Request | None) -> Response:
+    """The response with tokens estimated from the texts, for a server that sent no usage."""
+    sent = estimate_tokens(request.system + request.prompt) if request is not None else 0
+    return dataclasses.replace(
+        response, input_tokens=sent, output_tokens=estimate_tokens(response.text), usage_estimated=True
+    )
+
+
+def with_schema(request: Request) -> str:
+    """The system prompt of `prompt` mode: the schema is in the words only (the answer is checked after)."""
+    schema = json.dumps(request.schema, separators=(",", ":"))
+    return f"{request.system}\n\nThe JSON object must match this JSON schema ({request.schema_name}):\n{schema}"
 
 
 def rate_info(headers: Mapping[str, str]) -> RateInfo | None:
@@ -93,14 +125,16 @@ class RateLimited(ProviderError):
         self.retry_after, self.rate = retry_after, rate
 
 
-def status_error(name: str, status: int, headers: Mapping[str, str]) -> ProviderError:
-    """The provider-neutral error for an HTTP error status."""
+def status_error(name: str, status: int, headers: Mapping[str, str], detail: str = "") -> ProviderError:
+    """The provider-neutral error for an HTTP error status; `detail` is what the server said (never a key:
+    servers do not echo it)."""
     if status in (401, 403):
         return AuthError(f"endpoint {name!r} rejected the API key ({status})", status)
     if status == 429:
         return RateLimited(f"HTTP 429 from {name!r}", retry_after(headers), rate_info(headers))
     retryable = status in (408, 409, 529) or status >= 500
-    return ProviderError(f"HTTP {status} from {name!r}", retryable=retryable, status=status)
+    said = f": {detail}" if detail else ""
+    return ProviderError(f"HTTP {status} from {name!r}{said}", retryable=retryable, status=status)
 
 
 # What reading a 200 whose body is not the API's response raises, in either SDK: a cut-off or empty body
@@ -129,6 +163,13 @@ class Provider(ABC):
         self.name = name
         self.spec = spec
 
+    @property
+    def mode(self) -> str:
+        """The structured-output mode it sends; `auto` is resolved by a probe before a run (probe.py) and
+        means the kind's strongest when it was not (a probe sending each mode itself)."""
+        mode = self.spec.structured_mode
+        return KINDS[self.spec.provider].modes[0] if mode == "auto" else mode
+
     @abstractmethod
     async def complete(self, request: Request) -> Response: ...
 
@@ -136,17 +177,9 @@ class Provider(ABC):
         pass
 
 
-_REGISTRY: dict[str, type[Provider]] = {}
-
-
-def register(provider: str, cls: type[Provider]) -> None:
-    _REGISTRY[provider] = cls
-
-
 def build_provider(name: str, spec: EndpointSpec) -> Provider:
-    from . import anthropic, local, openai  # noqa: F401 - each module registers itself
-
-    return _REGISTRY[spec.provider](name, spec)
+    """The online client of the endpoint's kind (providers/kinds.py), built on first use."""
+    return load(KINDS[spec.provider].online)(name, spec)
 
 
 def api_key(name: str, spec: EndpointSpec) -> str:

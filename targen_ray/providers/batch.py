@@ -21,6 +21,7 @@ from ..spec import EndpointSpec
 from .anthropic import message_body
 from .anthropic import to_response as message_response
 from .base import UNREADABLE, ProviderError, Request, Response, api_key, status_error
+from .kinds import KINDS, load
 from .openai import chat_body
 from .openai import to_response as chat_response
 
@@ -102,8 +103,8 @@ class OpenAIBatch(BatchClient):
     ENDED = ("completed", "expired", "cancelled", "failed")
 
     @staticmethod
-    def line(model: str, custom_id: str, request: Request) -> str:
-        body = chat_body(model, request)
+    def line(model: str, custom_id: str, request: Request, mode: str = "json_schema") -> str:
+        body = chat_body(model, request, mode)
         return json.dumps({"custom_id": custom_id, "method": "POST", "url": OpenAIBatch.ENDPOINT, "body": body})
 
     def submit(self, lines: pa.ChunkedArray, label: str) -> str:
@@ -176,8 +177,8 @@ class AnthropicBatch(BatchClient):
     max_bytes = 256_000_000
 
     @staticmethod
-    def line(model: str, custom_id: str, request: Request) -> str:
-        return json.dumps({"custom_id": custom_id, "params": message_body(model, request)})
+    def line(model: str, custom_id: str, request: Request, mode: str = "tools") -> str:
+        return json.dumps({"custom_id": custom_id, "params": message_body(model, request, mode)})
 
     def submit(self, lines: pa.ChunkedArray, label: str) -> str:
         """The request body is built from the lines as they are, not parsed into request dicts for the SDK's
@@ -226,8 +227,6 @@ def joined(lines: pa.ChunkedArray, sep: bytes, head: bytes = b"", tail: bytes = 
     return b"".join([*pieces, tail])
 
 
-CLIENTS: dict[str, type[BatchClient]] = {"openai": OpenAIBatch, "anthropic": AnthropicBatch}
-
-
 def build_batch_client(name: str, spec: EndpointSpec) -> BatchClient:
-    return CLIENTS[spec.provider](name, spec)
+    """The batch client of the endpoint's kind (providers/kinds.py)."""
+    return load(KINDS[spec.provider].batch)(name, spec)

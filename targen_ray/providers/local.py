@@ -10,7 +10,7 @@ import asyncio
 import importlib.util
 from pathlib import Path
 
-from .base import FatalError, Provider, ProviderError, Request, Response, register
+from .base import FatalError, Provider, ProviderError, Request, Response
 
 
 def default_model_path() -> str:
@@ -60,11 +60,10 @@ class LocalProvider(Provider):
             except ValueError as e:  # e.g. prompt longer than the context window
                 raise ProviderError(f"llama.cpp: {e}", retryable=False) from None
         usage = out.get("usage") or {}
+        choice = out["choices"][0]
         return Response(
-            text=out["choices"][0]["message"]["content"] or "",
+            text=choice["message"]["content"] or "",
             input_tokens=usage.get("prompt_tokens", 0),
             output_tokens=usage.get("completion_tokens", 0),
+            finish_reason=choice.get("finish_reason"),
         )
-
-
-register("local", LocalProvider)

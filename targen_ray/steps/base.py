@@ -13,10 +13,11 @@ from typing import ClassVar
 import jsonschema
 import pyarrow as pa
 
+from ..answers import extract
 from ..job import Job
 from ..limits import BudgetExhausted
 from ..pool import Pool, Usage
-from ..providers import FatalError, ProviderError, Request
+from ..providers import FatalError, ProviderError, Request, Response
 
 SYSTEM = (
     "You write data for a machine-learning dataset. Reply with one JSON object that matches the "
@@ -37,6 +38,7 @@ class Step:
         self.job, self.spec, self.task = job, job.spec, job.task
         self.labels = list(job.spec.labels)
         self.max_tokens, self.temperature, self.top_p = job.sampling(self.name)
+        self.ceiling = max(self.max_tokens, min(spec.params.max_tokens for _, spec in job.pool(self.name)))
         self._renderer = job.prompts.renderer()
         self._validator = jsonschema.Draft202012Validator(self.schema())
 
@@ -66,7 +68,8 @@ class Step:
         ]
         return pa.schema([*input_schema, *[pa.field(k, t) for k, t in extra]])
 
-    def request(self, row: dict, attempt: int) -> Request:
+    def request(self, row: dict, attempt: int, room: int = 1) -> Request:
+        """`room`: a multiple of the step's max_tokens (up to the endpoint's ceiling), after a truncation."""
         prompt = self._renderer.render(
             self.name, task=self.task.name, description=self.spec.description, **self.variables(row)
         )
@@ -75,17 +78,17 @@ class Step:
             prompt=prompt,
             schema_name=f"{self.task.name}_{self.name}",
             schema=self.request_schema(row),
-            max_tokens=self.max_tokens,
+            max_tokens=min(self.max_tokens * room, self.ceiling),
             temperature=self.temperature,
             top_p=self.top_p,
             seed=int(stable_id(row["id"], *([row["sample"]] if row.get("sample") else []), attempt), 16) % 2**31,
         )
 
     async def run(self, row: dict, pool: Pool) -> dict:
-        usage, raw, reason, endpoint = Usage(), "", "", None
+        usage, raw, reason, endpoint, room = Usage(), "", "", None, 1
         for attempt in range(self.spec.parse_retries + 1):
             try:
-                response, endpoint = await pool.call(self.request(row, attempt), usage)
+                response, endpoint = await pool.call(self.request(row, attempt, room), usage)
             except BudgetExhausted:
                 return self.row(row, None, usage, None, "", "budget exhausted", fatal="budget")
             except FatalError as e:  # no request can succeed: the stage stops on this row
@@ -94,19 +97,28 @@ class Step:
                 reason = f"provider error: {e} (after {int(usage.total('requests'))} attempts)"
                 break
             raw = response.text
-            parsed = self.check(raw, row)
+            parsed = self.answer(response, row)
             if isinstance(parsed, str):
                 reason = parsed
+                if response.finish_reason == "length" and room == 1:  # once, with twice the room
+                    reason, room = f"truncated at max_tokens ({parsed})", 2
                 continue
             return self.row(row, parsed, usage, endpoint, raw, None)
         return self.row(row, None, usage, endpoint, raw, reason)
 
-    def check(self, raw: str, row: dict) -> dict | str:
+    def answer(self, response: Response, row: dict) -> dict | str:
+        """The step's fields from a response, or why it is unusable (a refusal, no choice, not JSON, ...)."""
+        if response.refusal:
+            return f"refused: {' '.join(response.refusal.split())[:200]}"
+        if response.finish_reason == "empty":
+            return "empty response: the server sent no choice"
+        return self.check(response.text, row, response.reasoning)
+
+    def check(self, raw: str, row: dict, reasoning: str | None = None) -> dict | str:
         """The step's fields from an answer's text, or why it is unusable (not JSON, off-schema, ...)."""
-        try:
-            answer = json.loads(raw)
-        except json.JSONDecodeError as e:
-            return f"invalid JSON: {e.msg}"
+        answer = extract(raw, reasoning)
+        if isinstance(answer, str):
+            return answer
         problem = jsonschema.exceptions.best_match(self._validator.iter_errors(answer))
         if problem is not None:
             where = "/".join(map(str, problem.absolute_path)) or "(root)"
