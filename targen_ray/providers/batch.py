@@ -63,8 +63,9 @@ class BatchClient(ABC):
 
     @staticmethod
     @abstractmethod
-    def line(model: str, custom_id: str, request: Request) -> str:
-        """One request as a line of the provider's batch format (its size counts toward max_bytes)."""
+    def line(model: str, custom_id: str, request: Request, mode: str) -> str:
+        """One request, in a structured-output mode, as a line of the provider's batch format (its size
+        counts toward max_bytes)."""
 
     @abstractmethod
     def submit(self, lines: pa.ChunkedArray, label: str) -> str:
