@@ -228,8 +228,15 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
             file=sys.stderr,
         )
         return 130
+    from .split import sample
+    from .store import RUN_FILE, RunDir
+    from .tasks import recorded_task
+
     final = f"{run_dir.rstrip('/')}/final"
     sizes = ", ".join(f"{s} {v['rows']}/{v['target']}" for s, v in summary["splits"].items())
+    run = RunDir(run_dir)
+    for line in sample(run, recorded_task(run.read_json(RUN_FILE))):
+        print(f"sample {line}")
     print(f"dataset: {final} ({sizes})")
     d = summary["dedup"]
     print(

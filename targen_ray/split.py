@@ -118,3 +118,15 @@ def write(job: Job, run: RunDir, quotas: Quotas, dropped: pa.ChunkedArray) -> No
     final.commit()
     surplus.commit()
     release_memory()
+
+
+def sample(run: RunDir, task, n: int = 3, width: int = 100) -> list[str]:
+    """A few final train rows (else of any split) as one line each, the task's fields cut to `width`."""
+    for split in SPLITS:
+        for table in run.iter_parts(f"final/{split}", columns=task.record_schema.names):
+            rows = table.slice(0, n).to_pylist()
+            cut = [
+                {k: (v if len(str(v)) <= width else str(v)[: width - 3] + "...") for k, v in r.items()} for r in rows
+            ]
+            return [f"{split}: {json.dumps(r, ensure_ascii=False)}" for r in cut]
+    return []
