@@ -49,7 +49,7 @@ def measure(name: str, requests: int, rpm: float | None, tpm: float | None, per_
             max_concurrency=32,
         )
         endpoints = {"a": spec}
-        limiters = {} if per_actor_rpm else limiters_for(endpoints, run_id=f"{name}-{free_port()}")
+        limiters = {} if per_actor_rpm else limiters_for(endpoints, job=f"{name}-{free_port()}")
         workers = [
             LoadWorker.remote(list(endpoints.items()), limiters, per_actor_rpm=per_actor_rpm) for _ in range(ACTORS)
         ]

@@ -66,7 +66,7 @@ def pool(url: str, n: int, concurrency: int) -> tuple[float, float]:
         max_concurrency=concurrency,
     )
     endpoints = {"a": spec}
-    worker = LoadWorker.remote(list(endpoints.items()), limiters_for(endpoints, run_id=str(free_port())))
+    worker = LoadWorker.remote(list(endpoints.items()), limiters_for(endpoints, job=str(free_port())))
     ray.get(worker.send.remote(0, 50, concurrency))  # warm up: client built, connections open
     started = time.monotonic()
     result = ray.get(worker.send.remote(0, n, concurrency))

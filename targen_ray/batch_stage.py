@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
+from . import metrics
 from .health import ErrorRate
 from .job import Job
 from .pool import Endpoint, Usage
@@ -252,6 +253,7 @@ class BatchStage:
             self.run.write_part(f"rejects/{self.step}", self.tag, rejected)
             self.run.write_part(f"retried/{self.step}", self.tag, retried)
             self.result.add(self.step, kept, rejected, retried)
+            metrics.rows(self.job.spec.name, self.step, kept.num_rows, rejected.num_rows)
             if self.budget is not None:  # the batch's reservation becomes what it cost
                 cost = sum(pc.sum(t[f"{self.step}_usd"]).as_py() or 0.0 for t in (kept, rejected, retried))
                 self.budget.reserve.remote(0.0, (self.records[path]["est_usd"], cost))

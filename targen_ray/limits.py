@@ -1,26 +1,41 @@
-"""Cluster-wide rate limits: one named Ray actor per (endpoint, model) paces every worker on every node.
+"""Cluster-wide rate limits: one named Ray actor per API key and model paces every job on the cluster.
 
 Per-process limiters multiply with the number of workers; this one holds the whole cluster's RPM and
 TPM. It schedules request start times (GCRA: a virtual clock per budget, no bursts, a hair under the
 limit), and hands them out in leases of several requests so that it costs one RPC per lease, not per
 request. Token reservations are estimates (prompt + max output); workers refund the difference with
-their next lease. A 429 pauses the endpoint for every worker; rate-limit headers lower limits that
-were configured too high.
+their next lease. A 429 pauses the key for every worker of every job; rate-limit headers lower limits
+that were configured too high.
+
+The budget belongs to the key, not the run: the actor is named by (provider, base URL, a hash of the
+key, model), outlives any job (detached), is found by every job that uses that key and model under any
+endpoint name, splits the rate between the jobs that want more than they get by their `priority`,
+and exits once no job has leased from it for IDLE_S. A limiter restarted after its process died
+cannot know what it granted before, so it grants nothing for the first HORIZON_S (the furthest ahead
+it ever grants): no burst on top of the old schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
 
 import ray
 
+from . import metrics
+from .providers.kinds import KINDS
+
 MARGIN = 0.98  # pace a hair under the limit: arrival jitter at exactly the limit draws 429s
 HORIZON_S = 1.0  # grant no start time further ahead than this, so refunds and pauses take effect soon
 LATE_S = 0.1  # a start time missed by more than this (a busy loop, a slow lease reply) is not used
 NAMESPACE = "targen"
+WANTING_S = 2.0  # a job refused part of a lease (or queued for its slots) this recently shares by priority
+LIVE_S = 60.0  # a job that leased this recently has its configured limits count
+IDLE_S = 600.0  # a limiter no job has leased from for this long exits
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,10 @@ def _cost(kind: str, est_in: int, est_out: int) -> int:
     return {"requests": 1, "tokens": est_in + est_out, "input_tokens": est_in, "output_tokens": est_out}[kind]
 
 
+def _job(priority: float) -> dict:
+    return {"priority": priority, "ahead": deque(), "wanting": -1e9, "seen": 0.0, "granted": 0}
+
+
 class Limiter:
     """The scheduling logic; `LimiterActor` is this class as a Ray actor. Clock injected for tests.
 
@@ -43,28 +62,53 @@ class Limiter:
 
     # Start times are wall-clock, not delays: a reply that spends 50 ms on the wire must not shift its
     # slots into the next worker's. Nodes of a cluster keep their clocks in step (NTP).
-    def __init__(self, rpm=None, tpm=None, itpm=None, otpm=None, margin: float = MARGIN, clock=time.time):
+    def __init__(
+        self, rpm=None, tpm=None, itpm=None, otpm=None, margin: float = MARGIN, clock=time.time, restarted=False
+    ):
         self.limits = {"requests": rpm, "tokens": tpm, "input_tokens": itpm, "output_tokens": otpm}
+        self._configured = {"": dict(self.limits)}  # job -> the limits it configured ("": the constructor's)
+        self._observed: dict[str, float] = {}  # limits the provider's headers reported
         self.margin, self.clock = margin, clock
-        self._next = dict.fromkeys(self.limits, 0.0)
+        # Restarted: the old schedule may have granted up to HORIZON_S ahead; start after it.
+        self._next = dict.fromkeys(self.limits, clock() + HORIZON_S if restarted else 0.0)
         self._paused_until = 0.0
         self.granted = self.rate_limited = 0
+        self.jobs: dict[str, dict] = {}  # job -> priority, grants not yet started, when it last wanted more
 
     def _seconds(self, kind: str, amount: float) -> float:
         return amount * 60 / (self.limits[kind] * self.margin)
 
-    def lease(self, estimates: list[tuple[int, int]], refund: tuple[int, int] = (0, 0)) -> Lease:
+    def lease(
+        self, estimates: list[tuple[int, int]], refund: tuple[int, int] = (0, 0), job: str = "", priority: float = 1.0
+    ) -> Lease:
         """Start times for requests with estimated (input, output) tokens; `refund` returns what earlier
-        reservations did not use (negative: what they underestimated)."""
+        reservations did not use (negative: what they underestimated).
+
+        Jobs share by `priority`, work-conserving: while other jobs want more than they are granted, a
+        job holds at most its share of the HORIZON_S of capacity granted ahead; a job that asks for less
+        than its share gets all it asks, and the others split the rest. Start times stay one sequence,
+        evenly spaced, whoever holds them."""
         now = self.clock()
+        mine = self.jobs.setdefault(job, _job(priority))
+        mine["priority"], mine["seen"] = priority, now
+        self._effective(now)
         active = [k for k, v in self.limits.items() if v]
         for kind in active:  # what earlier reservations did not use goes back on the clock
             if kind != "requests" and (back := _cost(kind, *refund)):
                 self._next[kind] = max(now, self._next[kind] - self._seconds(kind, back))  # back < 0: charged
+        ahead = mine["ahead"]
+        while ahead and ahead[0][0] < now:  # grants already started no longer count against the share
+            ahead.popleft()
+        wanting = [j for j in self.jobs.values() if now - j["wanting"] < WANTING_S and j is not mine]
+        share = mine["priority"] / (mine["priority"] + sum(j["priority"] for j in wanting))
+        held = sum(cost for _, cost in ahead)
         starts: list[float] = []
         for est_in, est_out in estimates:
             start = max([now, self._paused_until, *(self._next[k] for k in active)])
             if start - now > HORIZON_S:
+                break
+            cost = max(self._seconds(k, _cost(k, est_in, est_out)) for k in active) if active else 0.0
+            if share < 1 and held and held + cost > share * HORIZON_S:  # the rest of the horizon is others'
                 break
             # Requests are spaced from the start just granted, so they never bunch. Token clocks advance
             # from where they stood: when requests bind, refunded tokens stay as headroom instead of
@@ -72,13 +116,34 @@ class Limiter:
             for kind in active:
                 base = start if kind == "requests" else max(self._next[kind], now)
                 self._next[kind] = base + self._seconds(kind, _cost(kind, est_in, est_out))
+            ahead.append((start, cost))
+            held += cost
             starts.append(start)
         self.granted += len(starts)
+        mine["granted"] += len(starts)
         retry_in = 0.0
+        if len(starts) < len(estimates) or (starts and starts[-1] - now > HORIZON_S / 4):
+            mine["wanting"] = now  # refused, or queued behind others: it would take more if it could
         if len(starts) < len(estimates):
             ready = max([self._paused_until, *(self._next[k] for k in active)])
-            retry_in = max(0.01, ready - now - HORIZON_S / 2)
+            retry_in = max(0.01, ready - now - HORIZON_S / 2, (ahead[0][0] - now) if ahead else 0.0)
+        for name in [n for n, j in self.jobs.items() if now - j["seen"] > IDLE_S]:  # jobs long gone
+            del self.jobs[name]
         return Lease(starts, retry_in, max(0.0, self._paused_until - now))
+
+    def configure(self, job: str, rpm=None, tpm=None, itpm=None, otpm=None) -> None:
+        """A job's configured limits for this key and model. While several jobs lease, the lowest each
+        configured wins; a job gone for LIVE_S no longer counts (a raised limit takes effect)."""
+        self._configured[job] = {"requests": rpm, "tokens": tpm, "input_tokens": itpm, "output_tokens": otpm}
+        self.jobs.setdefault(job, _job(1.0))["seen"] = self.clock()
+        self._effective(self.clock())
+
+    def _effective(self, now: float) -> None:
+        live = [j for j in self._configured if j and now - self.jobs.get(j, {}).get("seen", -1e9) < LIVE_S]
+        sources = [self._configured[j] for j in live] or list(self._configured.values())
+        for kind in self.limits:
+            values = [v for v in (*(c[kind] for c in sources), self._observed.get(kind)) if v]
+            self.limits[kind] = float(min(values)) if values else None
 
     def pause(self, seconds: float) -> None:
         """A 429: nobody sends to this endpoint for `seconds`."""
@@ -90,11 +155,17 @@ class Limiter:
     def observe(self, limit_requests: float | None, limit_tokens: float | None) -> None:
         """Limits a provider reported in its headers win over configured ones that are higher (or absent)."""
         for kind, seen in (("requests", limit_requests), ("tokens", limit_tokens)):
-            if seen and (self.limits[kind] is None or seen < self.limits[kind]):
-                self.limits[kind] = float(seen)
+            if seen:  # a higher report never raises a limit
+                self._observed[kind] = min(float(seen), self._observed.get(kind, float("inf")))
+        self._effective(self.clock())
 
     def stats(self) -> dict:
-        return {"granted": self.granted, "rate_limited": self.rate_limited, "limits": dict(self.limits)}
+        return {
+            "granted": self.granted,
+            "rate_limited": self.rate_limited,
+            "limits": dict(self.limits),
+            "jobs": {name: j["granted"] for name, j in self.jobs.items()},
+        }
 
 
 class Budget:
@@ -118,7 +189,50 @@ class Budget:
         self.spent, self.reserved = spent, in_flight
 
 
-LimiterActor = ray.remote(num_cpus=0, max_restarts=-1)(Limiter)
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class LimiterActor:
+    """`Limiter` as a detached Ray actor: leases keep it alive; IDLE_S without one and it exits. Calls
+    are retried across a restart, so a worker waiting on a lease only waits longer."""
+
+    def __init__(self, labels: tuple[str, str, str] = ("", "", ""), rpm=None, tpm=None, itpm=None, otpm=None):
+        """`labels`: (provider, model, key hash), for the utilisation metric; the limits are the creating
+        job's, which a restart (the same arguments again) keeps until the jobs configure theirs again."""
+        restarted = ray.get_runtime_context().was_current_actor_reconstructed
+        self.limiter = Limiter(rpm, tpm, itpm, otpm, restarted=restarted)
+        self.labels, self.last_lease, self._reaper = labels, time.time(), None
+        self._recent: deque[tuple[float, int]] = deque()  # (when, requests granted) over the last 10 s
+
+    async def lease(self, estimates, refund=(0, 0), job: str = "", priority: float = 1.0) -> Lease:
+        self.last_lease = now = time.time()
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap())
+        lease = self.limiter.lease(estimates, refund, job, priority)
+        self._recent.append((now, len(lease.starts)))
+        while self._recent[0][0] < now - 10:
+            self._recent.popleft()
+        if self.limiter.limits["requests"]:
+            per_minute = sum(n for _, n in self._recent) * 6
+            metrics.utilisation(*self.labels, per_minute / self.limiter.limits["requests"])
+        return lease
+
+    async def pause(self, seconds: float) -> None:
+        self.limiter.pause(seconds)
+
+    async def observe(self, limit_requests, limit_tokens) -> None:
+        self.limiter.observe(limit_requests, limit_tokens)
+
+    async def configure(self, job: str, rpm=None, tpm=None, itpm=None, otpm=None) -> None:
+        self.limiter.configure(job, rpm, tpm, itpm, otpm)
+
+    async def stats(self) -> dict:
+        return {**self.limiter.stats(), "pid": os.getpid(), "idle_s": time.time() - self.last_lease}
+
+    async def _reap(self) -> None:
+        while time.time() - self.last_lease < IDLE_S:
+            await asyncio.sleep(min(60.0, IDLE_S / 4))
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+
 BudgetActor = ray.remote(num_cpus=0, max_restarts=-1)(Budget)
 
 
@@ -135,8 +249,8 @@ class Gate:
 
     CHUNK = 16
 
-    def __init__(self, limiter):
-        self._limiter = limiter
+    def __init__(self, limiter: Share):
+        self._limiter, self._job, self._priority = limiter.actor, limiter.job, limiter.priority
         self._waiters: deque[tuple[tuple[int, int], asyncio.Future]] = deque()
         self._leasing: asyncio.Task | None = None
         self._refund = [0, 0]
@@ -163,7 +277,7 @@ class Gate:
         while self._waiters:
             batch = [self._waiters.popleft() for _ in range(min(self.CHUNK, len(self._waiters)))]
             refund, self._refund = tuple(self._refund), [0, 0]
-            lease = await self._limiter.lease.remote([est for est, _ in batch], refund)
+            lease = await self._limiter.lease.remote([est for est, _ in batch], refund, self._job, self._priority)
             now = time.time()
             self.paused_until = max(self.paused_until, now + lease.paused_for)
             for (_, future), start in zip(batch, lease.starts, strict=False):
@@ -215,15 +329,36 @@ class BudgetClient:
         self._settle[1] += actual
 
 
-def limiters_for(endpoints: dict, run_id: str) -> dict:
-    """One named limiter actor per (endpoint, model) that has limits, owned by this run's driver.
+@dataclass(frozen=True)
+class Share:
+    """One job's handle on a key's limiter: the actor, and who is asking with what priority."""
+
+    actor: object
+    job: str
+    priority: float = 1.0
+
+
+def limit_key(spec) -> str:
+    """What a rate limit belongs to: provider, base URL, the API key's hash (never the key) and model."""
+    secret = os.environ.get(spec.api_key_env or "", "")
+    url = (spec.base_url or KINDS[spec.provider].default_url or "").rstrip("/")
+    key_hash = hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(f"{spec.provider}|{url}|{key_hash}|{spec.model}".encode()).hexdigest()[:20]
+
+
+def limiters_for(endpoints: dict, job: str, priority: float = 1.0) -> dict[str, Share]:
+    """The limiter of every endpoint that has limits: one detached actor per key and model, shared by
+    every job and every endpoint name that uses them (the lower configured limit wins).
 
     Endpoints with no configured limit get none: they are paced by the adaptive concurrency limit.
     """
     out = {}
     for name, spec in endpoints.items():
         if any((spec.rpm, spec.tpm, spec.itpm, spec.otpm)):
-            out[name] = LimiterActor.options(
-                name=f"targen-limit:{name}:{spec.model}:{run_id}", namespace=NAMESPACE, get_if_exists=True
-            ).remote(spec.rpm, spec.tpm, spec.itpm, spec.otpm)
+            key = limit_key(spec)
+            actor = LimiterActor.options(
+                name=f"targen-limit:{key}", namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+            ).remote((spec.provider, spec.model, key), spec.rpm, spec.tpm, spec.itpm, spec.otpm)
+            ray.get(actor.configure.remote(job, spec.rpm, spec.tpm, spec.itpm, spec.otpm))
+            out[name] = Share(actor, job, priority)
     return out

@@ -11,6 +11,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from . import metrics
 from .health import AdaptiveLimit, Breaker
 from .limits import BudgetClient, Gate
 from .providers import FatalError, Provider, ProviderError, RateLimited, Request, Response, build_provider
@@ -111,10 +112,12 @@ class Endpoint:
 
 
 class Pool:
-    def __init__(self, endpoints: list[Endpoint], budget=None, policy: RetryPolicy | None = None):
+    def __init__(self, endpoints: list[Endpoint], budget=None, policy: RetryPolicy | None = None, labels=("", "")):
+        """`labels`: the (job, stage) this pool serves, for metrics."""
         self.endpoints = endpoints
         self.budget = BudgetClient(budget) if budget is not None else None
         self.policy = policy or RetryPolicy()
+        self.labels = labels
         self._rng = random.Random()
 
     async def _choose(self) -> Endpoint:
@@ -145,11 +148,16 @@ class Pool:
                     if self.budget is not None:
                         await self.budget.reserve(reserved)
                     started = loop.time()
-                    response = await provider.complete(request)
+                    metrics.in_flight(*self.labels, endpoint, endpoint.slots.in_flight)
+                    try:
+                        response = await provider.complete(request)
+                    finally:
+                        metrics.in_flight(*self.labels, endpoint, endpoint.slots.in_flight - 1)
             except FatalError:
                 raise
             except RateLimited as e:
                 usage.add(endpoint, None, "rate_limited")
+                metrics.attempt(*self.labels, endpoint, "rate_limited")
                 self._settle(endpoint, estimate, None, reserved)
                 limited += 1
                 if limited >= self.policy.rate_limited_attempts:
@@ -164,6 +172,7 @@ class Pool:
                 continue
             except ProviderError as e:
                 usage.add(endpoint, None, "error")
+                metrics.attempt(*self.labels, endpoint, "error")
                 self._settle(endpoint, estimate, None, reserved)
                 if not endpoint.transient(e):  # the same request would be refused again: no retry
                     raise
@@ -177,6 +186,7 @@ class Pool:
             endpoint.breaker.success()
             endpoint.slots.success(loop.time() - started)
             usage.add(endpoint, response, "ok")
+            metrics.attempt(*self.labels, endpoint, "ok", response)
             self._settle(endpoint, estimate, response, reserved)
             if response.rate is not None and endpoint.gate is not None:
                 endpoint.gate.observe(response.rate.limit_requests, response.rate.limit_tokens)

@@ -38,7 +38,8 @@ class Runner:
         self.quotas = plan.quotas(job.spec, limit)
         self.total = sum(self.quotas.values())
         self.seed_calls = 0  # stage-2 requests made so far; numbers the next ones
-        self.limiters = limiters_for(job.endpoints, stable_id(job.spec.name, run.uri)[:8])
+        # This run's name at the key's limiter: its share among the jobs on the same key and model
+        self.limiters = limiters_for(job.endpoints, f"{job.spec.name}-{stable_id(run.uri)[:8]}", job.spec.priority)
         self.budget = BudgetActor.remote(job.spec.budget_usd) if job.spec.budget_usd else None
         self.estimate = estimate(job, limit)
         self.wall_s: Counter = Counter()  # seconds per stage (and the split), for rows/s in summary.json

@@ -215,6 +215,12 @@ class JobSpec(_Frozen):
     )
     stop_window: int = Field(100, ge=10, description="Rows the error-rate breaker looks back over.")
     budget_usd: float | None = Field(None, gt=0, description="Stop admitting requests once this would be passed.")
+    priority: float = Field(
+        1.0,
+        gt=0,
+        description="This job's weight when several jobs on the cluster share an API key and model's rate limit "
+        "(a job wanting less than its share leaves the rest to the others).",
+    )
     dedup: DedupSpec = Field(default_factory=DedupSpec, description="Stage 5: duplicates and contamination.")
     license: str = Field(
         "other",

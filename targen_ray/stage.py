@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
+from . import metrics
 from .health import ErrorRate, Trip
 from .job import Job
 from .pool import Endpoint, Pool
@@ -29,7 +30,7 @@ class StepWorker:
     def __init__(self, job: Job, step: str, limiters: dict, budget=None):
         self.step = STEP_CLASSES[step](job)
         endpoints = [Endpoint(name, spec, limiters.get(name)) for name, spec in job.pool(step)]
-        self.pool = Pool(endpoints, budget)
+        self.pool = Pool(endpoints, budget, labels=(job.spec.name, step))
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
@@ -184,6 +185,7 @@ def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result) 
         run.write_part(run.stage_dir(step), tag, ok.drop_columns(["error"]))
         run.write_part(f"rejects/{step}", tag, bad)
         result.add(step, ok, bad)
+        metrics.rows(job.spec.name, step, ok.num_rows, bad.num_rows)
         progress.update(result)
         if stops:  # rows done in this batch are written above; the rest of the stage is abandoned
             raise RunError(stops[0])

@@ -18,7 +18,7 @@ def endpoint(fake: FakeProcess | None, **kw) -> EndpointSpec:
 
 
 def run_load(endpoints: dict[str, EndpointSpec], actors: int, per_actor: int, concurrency: int = 8, **kw) -> list:
-    limiters = limiters_for(endpoints, run_id=str(free_port()))
+    limiters = limiters_for(endpoints, job=str(free_port()))
     workers = [LoadWorker.remote(list(endpoints.items()), limiters, **kw) for _ in range(actors)]
     results = ray.get([w.send.remote(i * per_actor, per_actor, concurrency) for i, w in enumerate(workers)])
     return results, limiters
@@ -46,7 +46,7 @@ def test_retry_after_pauses_every_worker_and_headers_fix_the_limit(ray_session, 
         start = min(e["t"] for e in log)
         quiet = [e for e in log if first + 1.2 < e["t"] < start + 3.9]
         assert quiet == []
-        assert ray.get(limiters["a"].stats.remote())["limits"]["requests"] == 150
+        assert ray.get(limiters["a"].actor.stats.remote())["limits"]["requests"] == 150
         assert sum(1 for e in log if e["status"] == 429) <= 12
     finally:
         fake.stop()

@@ -157,3 +157,49 @@ def test_a_binding_limit_does_not_waste_the_others_headroom():
     assert small == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
     big = delays(lim.lease([(50, 100)] * 2), clock)  # 150 tokens each: the banked headroom is used
     assert big == pytest.approx([0.5, 0.6])
+
+
+def _share(priorities: dict[str, float], asks: dict[str, int], seconds: float = 60.0) -> dict[str, float]:
+    """Jobs leasing from one limiter every 50 ms (each asking `asks[job]` requests), with an injected
+    clock: each job's share of the starts granted between 5 s and `seconds`."""
+    clock = Clock()
+    lim = Limiter(rpm=6000, margin=1.0, clock=clock)  # 100 requests/s
+    counts, t0 = dict.fromkeys(priorities, 0), clock.now
+    while clock.now < t0 + seconds:
+        for job, priority in priorities.items():
+            lease = lim.lease([(10, 10)] * asks[job], job=job, priority=priority)
+            counts[job] += sum(1 for s in lease.starts if t0 + 5.0 <= s < t0 + seconds)
+        clock.now += 0.05
+    total = sum(counts.values())
+    assert total == pytest.approx(100 * (seconds - 5.0), rel=0.03)  # the whole rate is used, never more
+    return {job: n / total for job, n in counts.items()}
+
+
+def test_jobs_on_one_key_share_it_by_priority():
+    assert _share({"a": 1.0, "b": 1.0}, {"a": 16, "b": 16}) == pytest.approx({"a": 0.5, "b": 0.5}, abs=0.02)
+    assert _share({"a": 3.0, "b": 1.0}, {"a": 16, "b": 16}) == pytest.approx({"a": 0.75, "b": 0.25}, abs=0.02)
+
+
+def test_a_job_that_wants_little_leaves_the_rest_to_the_others():
+    # `small` asks 1 request per 50 ms (20/s of the 100/s): it gets all it asks, `big` the other 80/s
+    shares = _share({"small": 1.0, "big": 1.0}, {"small": 1, "big": 16})
+    assert shares["small"] == pytest.approx(0.2, abs=0.02) and shares["big"] == pytest.approx(0.8, abs=0.02)
+
+
+def test_a_restarted_limiter_grants_nothing_inside_the_old_schedules_horizon():
+    clock = Clock()
+    lim = Limiter(rpm=6000, clock=clock, restarted=True)
+    assert min(lim.lease([(1, 1)] * 5).starts, default=clock.now + HORIZON_S) >= clock.now + HORIZON_S - 1e-9
+    clock.now += 2 * HORIZON_S
+    assert delays(lim.lease([(1, 1)]), clock) == [0.0]
+
+
+def test_the_lowest_limit_a_live_job_configured_wins_and_a_gone_one_stops_counting():
+    clock = Clock()
+    lim = Limiter(clock=clock)
+    lim.configure("a", rpm=600)
+    lim.configure("b", rpm=300)
+    assert lim.limits["requests"] == 300
+    clock.now += 61  # b leases no more; a does
+    lim.lease([(1, 1)], job="a")
+    assert lim.limits["requests"] == 600

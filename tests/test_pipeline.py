@@ -75,7 +75,8 @@ def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
     assert summary["rows"]["self_corrected"] > 0
     assert summary["rows"]["kept"] == 150
     _no_duplicates_survive(job, run_dir, summary)
-    assert summary["requests"] == sum(s["requests"] for s in summary["stages"].values())
+    probes = sum(p["requests"] for p in summary["probes"].values())  # structured: auto, once per server and model
+    assert summary["requests"] == sum(s["requests"] for s in summary["stages"].values()) + probes
     assert json.loads((run_dir / "summary.json").read_text()) == summary
 
     # The original SuperGLUE layout, for the official loaders: BoolQ's labels are JSON booleans.

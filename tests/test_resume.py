@@ -14,7 +14,7 @@ from conftest import BOOLQ, final_ids
 from targen_ray import job as job_mod
 from targen_ray.fake.process import FakeProcess
 from targen_ray.prompts import PromptSet
-from targen_ray.runner import RunError, retry_rejects, run
+from targen_ray.runner import retry_rejects, run
 from targen_ray.steps import stable_id
 from targen_ray.store import RunDirError
 
@@ -74,19 +74,21 @@ def _two_servers(tmp_path, judge_args: list[str]) -> tuple[FakeProcess, FakeProc
 
 
 def test_error_rate_breaker_stops_then_retry_rejects_finishes(ray_session, tmp_path):
-    writer, judge, endpoints = _two_servers(tmp_path, ["--bad-content-rate", "1.0"])
+    writer, judge, endpoints = _two_servers(tmp_path, ["--prose-model", "fake-judge"])  # a judge answering prose
     healthy = FakeProcess(tmp_path)
     try:
         job = job_mod.load(BOOLQ, endpoints)
         job = dataclasses.replace(job, spec=job.spec.model_copy(update={"batch_size": 2, "stop_window": 10}))
         run_dir = str(tmp_path / "run")
-        with pytest.raises(
-            RunError, match=r"step correct stopped: \d+ of the last 10 rows failed \(most often: (invalid JSON|schema)"
-        ):
-            run(job, run_dir, limit=30)
+        # Every judged row fails one way: the breaker ends the run in its first round, short, saying why.
+        stopped = run(job, run_dir, limit=30)
+        assert stopped["rounds"] == 1 and not stopped["complete"]
+        assert stopped["short"]["why"].startswith(
+            "step correct: the first 8 rows all failed the same way (invalid JSON"
+        )
         rejected = pq.read_table(tmp_path / "run" / "rejects" / "correct")["id"].to_pylist()
-        assert len(rejected) >= 10
-        assert not (tmp_path / "run" / "final").exists()
+        assert len(rejected) >= 8
+        assert all(v["rows"] == 0 for v in stopped["splits"].values())
 
         # The judge is fixed (here: moved to a healthy server); the rejected rows go again.
         fixed = endpoints.read_text().replace(judge.url, healthy.url)

@@ -12,7 +12,8 @@ from conftest import BOOLQ, FAKE_KEY, exact_dedup_only
 
 from targen_ray.cli import main
 from targen_ray.fake.process import FakeProcess
-from targen_ray.health import ErrorRate
+from targen_ray.health import ErrorRate, Trip
+from targen_ray.stage import RunError, StageFailed, stopped_by
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,14 @@ def test_breaker_judges_a_small_stage_by_its_first_rows():
     full = ErrorRate(0.2, 10)  # the rate over a full window still trips, unanimous or not
     trip = full.add([None] * 7 + ["provider error: 500 (after 5 attempts)"] * 3)
     assert trip is not None and not trip.unanimous and "3 of the last 10 rows failed" in trip.reason
+
+
+def test_a_tripped_breaker_stops_the_run_or_ends_it_short():
+    rate = stopped_by("correct", "runs/x", Trip("30 of the last 100 rows failed (most often: invalid JSON)", False))
+    assert type(rate) is RunError and str(rate).startswith("step correct stopped: 30 of the last 100 rows failed")
+    assert "targen retry-rejects runs/x" in str(rate)
+    small = stopped_by("correct", "runs/x", Trip("the first 8 rows all failed the same way (invalid JSON)", True))
+    assert (
+        isinstance(small, StageFailed)
+        and str(small) == "step correct: the first 8 rows all failed the same way (invalid JSON)"
+    )

@@ -12,7 +12,7 @@ import time
 
 import ray
 
-from ..limits import Limiter
+from ..limits import Limiter, Share
 from ..pool import Endpoint, Pool, Usage
 from ..providers import ProviderError, Request
 from ..spec import EndpointSpec
@@ -58,10 +58,19 @@ class PrivateLimiter:
 
 @ray.remote(num_cpus=0)
 class LoadWorker:
-    def __init__(self, endpoints: list[tuple[str, EndpointSpec]], limiters: dict, budget=None, per_actor_rpm=None):
+    def __init__(
+        self,
+        endpoints: list[tuple[str, EndpointSpec]],
+        limiters: dict,
+        budget=None,
+        per_actor_rpm=None,
+        labels=("load", "load"),
+    ):
         if per_actor_rpm:  # qps per actor: no coordination, no learning, evenly spaced
-            limiters = {name: PrivateLimiter(Limiter(rpm=per_actor_rpm, margin=1.0)) for name, _ in endpoints}
-        self.pool = Pool([Endpoint(name, spec, limiters.get(name)) for name, spec in endpoints], budget)
+            limiters = {
+                name: Share(PrivateLimiter(Limiter(rpm=per_actor_rpm, margin=1.0)), "") for name, _ in endpoints
+            }
+        self.pool = Pool([Endpoint(name, spec, limiters.get(name)) for name, spec in endpoints], budget, labels=labels)
 
     async def send(self, first: int, n: int, concurrency: int) -> dict:
         usage, failed = Usage(), []
