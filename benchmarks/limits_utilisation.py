@@ -14,7 +14,15 @@ Reported: achieved RPM / limit over the whole run (first to last request), reque
 (429s the server counted; of them, over the token limit), and requests lost (not served after
 retries). Private limiters retry 429s after Retry-After too, but only in their own actor.
 
+`--jobs 1,2,4` measures concurrent jobs on one key instead: each job is 8 worker actors, started
+together, `--requests` in all. Side by side: `shared` (one limiter per key and model, shared by every
+job: this project) and `per-run` (one limiter per job, each at the key's full limit: what targen-ray
+did before the limiter belonged to the key). Reported: combined utilisation, 429s per 1,000
+requests, the most requests the server admitted in any 10 s window ÷ the window's limit, and each
+job's share of the requests served while all jobs ran.
+
     .venv/bin/python benchmarks/limits_utilisation.py [--requests 5200]
+    .venv/bin/python benchmarks/limits_utilisation.py --jobs 1,2,4 [--requests 4800]
 """
 
 from __future__ import annotations
@@ -28,26 +36,25 @@ import ray
 
 from targen_ray.fake.load import LoadWorker
 from targen_ray.fake.process import FakeProcess, free_port
-from targen_ray.limits import limiters_for
+from targen_ray.limits import LimiterActor, Share, limiters_for
 from targen_ray.spec import EndpointSpec
 
 RPM, TPM, ACTORS = 3000, 450_000, 8
 
 
-def measure(name: str, requests: int, rpm: float | None, tpm: float | None, per_actor_rpm=None) -> dict:
+def strict_provider(rpm: float | None, tpm: float | None) -> tuple[FakeProcess, EndpointSpec]:
+    """The fake at RPM/TPM over a 10 s window with 50-300 ms latency, and an endpoint on it configured
+    with `rpm` and `tpm` (None: no limit configured)."""
     fake = FakeProcess(
         tempfile.mkdtemp(), "--rpm", str(RPM), "--tpm", str(TPM), "--window-s", "10", "--latency-ms", "50", "300"
     )
+    fields = {"provider": "openai", "model": "bench", "base_url": f"{fake.url}/v1", "api_key_env": "FAKE_API_KEY"}
+    return fake, EndpointSpec(**fields, rpm=rpm, tpm=tpm, max_concurrency=32)
+
+
+def measure(name: str, requests: int, rpm: float | None, tpm: float | None, per_actor_rpm=None) -> dict:
+    fake, spec = strict_provider(rpm, tpm)
     try:
-        spec = EndpointSpec(
-            provider="openai",
-            model="bench",
-            base_url=f"{fake.url}/v1",
-            api_key_env="FAKE_API_KEY",
-            rpm=rpm,
-            tpm=tpm,
-            max_concurrency=32,
-        )
         endpoints = {"a": spec}
         limiters = {} if per_actor_rpm else limiters_for(endpoints, job=f"{name}-{free_port()}")
         workers = [
@@ -73,13 +80,69 @@ def measure(name: str, requests: int, rpm: float | None, tpm: float | None, per_
         fake.stop()
 
 
+def measure_jobs(variant: str, jobs: int, requests: int) -> dict:
+    """`jobs` jobs of ACTORS actors each on one key: one shared limiter, or one per job."""
+    fake, spec = strict_provider(RPM, TPM)
+    try:
+        endpoints, refs, share = {"a": spec}, {}, requests // (jobs * ACTORS)
+        for j in range(jobs):
+            if variant == "shared":
+                limiters = limiters_for(endpoints, job=f"job{j}")
+            else:  # a limiter of its own per job (a name no other job shares), each at the full limit
+                own = LimiterActor.options(name=f"per-run-{j}-{free_port()}", namespace="targen").remote(
+                    ("openai", "bench", "per-run"), RPM, TPM
+                )
+                limiters = {"a": Share(own, f"job{j}")}
+            workers = [
+                LoadWorker.remote(list(endpoints.items()), limiters, labels=(f"job{j}", "load")) for _ in range(ACTORS)
+            ]
+            refs[j] = [w.send.remote((j * ACTORS + i) * share, share, 32) for i, w in enumerate(workers)]
+        results = {j: ray.get(r) for j, r in refs.items()}
+        stats = fake.stats()
+        log = sorted(e["t"] for e in fake.log() if e["status"] == 200)
+        span = log[-1] - log[0]
+        peak, k = 0, 0
+        for i, t in enumerate(log):  # the most admitted in any 10 s window
+            while log[k] < t - 10:
+                k += 1
+            peak = max(peak, i - k + 1)
+        ends = [max(r["elapsed_s"] for r in rs) for rs in results.values()]
+        served = {j: sum(sum(r["served"].values()) for r in rs) for j, rs in results.items()}
+        return {
+            "variant": variant,
+            "jobs": jobs,
+            "requests": share * ACTORS * jobs,
+            "lost": share * ACTORS * jobs - sum(served.values()),
+            "utilisation": round(len(log) / span * 60 / RPM, 3),
+            "429_per_1000": round(1000 * stats.get("openai.429", 0) / max(stats.get("openai.requests", 1), 1), 1),
+            "peak_window_vs_limit": round(peak / (RPM / 6), 3),
+            "slowest_job_vs_fastest": round(max(ends) / min(ends), 3),
+        }
+    finally:
+        fake.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5200)
     parser.add_argument("--variants", default="cluster,cluster-2x,per-actor,per-actor-full")
+    parser.add_argument("--jobs", help="comma-separated counts of concurrent jobs on one key, e.g. 1,2,4")
     args = parser.parse_args()
     os.environ.setdefault("FAKE_API_KEY", "sk-bench")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    if args.jobs:
+        rows = [measure_jobs(v, int(n), args.requests) for n in args.jobs.split(",") for v in ("shared", "per-run")]
+        print(
+            f"{'variant':<9}{'jobs':>5}{'requests':>9}{'lost':>6}{'util':>7}{'429/1000':>10}{'peak/limit':>11}"
+            f"{'slowest/fastest':>16}"
+        )
+        for r in rows:
+            print(
+                f"{r['variant']:<9}{r['jobs']:>5}{r['requests']:>9}{r['lost']:>6}{r['utilisation']:>7}"
+                f"{r['429_per_1000']:>10}{r['peak_window_vs_limit']:>11}{r['slowest_job_vs_fastest']:>16}"
+            )
+        print(json.dumps(rows))
+        return
     variants = {
         "cluster": lambda: measure("cluster", args.requests, RPM, TPM),
         "cluster-2x": lambda: measure("cluster-2x", args.requests, 2 * RPM, 2 * TPM),

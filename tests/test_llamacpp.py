@@ -9,15 +9,13 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 import yaml
 from conftest import BOOLQ, ROOT, exact_dedup_only
 
 from targen_ray import job as job_mod
-from targen_ray.fake.process import free_port
+from targen_ray.fake.process import free_port, wait_for
 from targen_ray.providers.local import default_model_path
 from targen_ray.runner import run
 
@@ -43,17 +41,9 @@ def llama_server(tmp_path_factory):
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/v1/models", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            time.sleep(0.5)
-    else:
+    if not wait_for(f"{url}/v1/models", proc, 120):
         proc.kill()
-        pytest.fail("llama_cpp.server did not start")
+        pytest.fail(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
     yield url, log
     proc.terminate()
     proc.wait(timeout=30)

@@ -7,14 +7,16 @@ priority: what a stage's workers are, minus the pipeline (the pipeline itself is
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import time
 import urllib.request
 
 import pytest
 import ray
-from conftest import BOOLQ, FAKE_KEY, exact_dedup_only
+from conftest import BOOLQ, FAKE_KEY, ROOT, exact_dedup_only
 
 from targen_ray import job as job_mod
 from targen_ray.fake.load import LoadWorker
@@ -142,3 +144,10 @@ def test_metrics_of_a_run_show_on_rays_endpoint_with_labels_and_never_the_key(ra
     )
     assert any('endpoint="judge"' in r and 'stage="correct"' in r for r in requests)
     assert FAKE_KEY not in text and "FAKE_API_KEY" not in text
+
+
+def test_the_readme_and_the_grafana_dashboard_show_the_same_queries():
+    readme = (ROOT / "README.md").read_text().split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| [^|]+ \| `([^`]+)` \|$", readme, re.M)
+    dashboard = json.loads((ROOT / "analysis" / "grafana-targen.json").read_text())
+    assert documented == [p["targets"][0]["expr"] for p in dashboard["panels"]] and len(documented) == 9

@@ -21,6 +21,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for(url: str, proc: subprocess.Popen, timeout_s: float) -> bool:
+    """Whether `url` answers within `timeout_s` while the server process that should serve it lives."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 FAKE_PRICES = {"writer": {"input": 0.15, "output": 0.60}, "judge": {"input": 2.50, "output": 10.00}}  # fake.yaml's
 
 
@@ -31,15 +43,9 @@ class FakeProcess:
         self.tmp = Path(tmp)
         cmd = [sys.executable, "-m", "targen_ray.cli", "fake-server", "--port", str(self.port), *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/health", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("fake server did not start")
+        if not wait_for(f"{self.url}/health", self.proc, 30):
+            self.stop()
+            raise RuntimeError("fake server did not start")
 
     def endpoints(
         self, writer: str = "openai", judge: str = "anthropic", key_env: str = "FAKE_API_KEY", **extra

@@ -15,6 +15,7 @@ from .base import (
     Request,
     Response,
     api_key,
+    error_detail,
     estimated,
     rate_info,
     status_error,
@@ -39,7 +40,7 @@ class AnthropicProvider(Provider):
             body = message_body(self.spec.model, request, self.mode)
             raw = await self._client.messages.with_raw_response.create(**body)
         except anthropic.APIStatusError as e:
-            raise status_error(self.name, e.status_code, e.response.headers, _detail(e)) from None
+            raise status_error(self.name, e.status_code, e.response.headers, error_detail(e)) from None
         except anthropic.APIConnectionError as e:
             raise ProviderError(f"{type(e).__name__} from {self.name!r}", retryable=True) from None
         try:  # a 200 can still carry a broken body (cut off, not JSON, another shape): retry it, never crash
@@ -83,12 +84,3 @@ def to_response(resp, rate=None, request: Request | None = None) -> Response:
         reasoning=thinking or None,
     )
     return out if usage else estimated(out, request)
-
-
-def _detail(e) -> str:
-    """The error message a server put in its body (Anthropic's `error.message`, or the body itself)."""
-    body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        body = inner.get("message", inner) if isinstance(inner, dict) else inner
-    return " ".join(str(body or getattr(e, "message", "")).split())[:300]

@@ -137,6 +137,15 @@ def status_error(name: str, status: int, headers: Mapping[str, str], detail: str
     return ProviderError(f"HTTP {status} from {name!r}{said}", retryable=retryable, status=status)
 
 
+def error_detail(e: Exception) -> str:
+    """What a server said in an error body (both SDKs: `error.message`, or the body itself), on one line."""
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        body = inner.get("message", inner) if isinstance(inner, dict) else inner
+    return " ".join(str(body or getattr(e, "message", "")).split())[:300]
+
+
 # What reading a 200 whose body is not the API's response raises, in either SDK: a cut-off or empty body
 # (json.JSONDecodeError), a non-JSON one (the SDK hands back a str), JSON of another shape (None fields).
 UNREADABLE = (ValueError, TypeError, AttributeError, LookupError)

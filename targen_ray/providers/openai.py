@@ -10,6 +10,7 @@ from .base import (
     Request,
     Response,
     api_key,
+    error_detail,
     estimated,
     rate_info,
     status_error,
@@ -36,7 +37,7 @@ class OpenAIProvider(Provider):
         try:
             raw = await self._client.chat.completions.with_raw_response.create(**body, extra_body=extra or None)
         except openai.APIStatusError as e:
-            raise status_error(self.name, e.status_code, e.response.headers, _detail(e)) from None
+            raise status_error(self.name, e.status_code, e.response.headers, error_detail(e)) from None
         except openai.APIConnectionError as e:  # includes timeouts
             raise ProviderError(f"{type(e).__name__} from {self.name!r}", retryable=True) from None
         try:  # a 200 can still carry a broken body (cut off, not JSON, another shape): retry it, never crash
@@ -106,12 +107,3 @@ def to_response(resp, rate=None, request: Request | None = None) -> Response:
         reasoning=reasoning if isinstance(reasoning, str) else None,
     )
     return out if resp.usage else estimated(out, request)
-
-
-def _detail(e) -> str:
-    """The error message a server put in its body (OpenAI's `error.message`, or the body itself)."""
-    body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        body = inner.get("message", inner) if isinstance(inner, dict) else inner
-    return " ".join(str(body or getattr(e, "message", "")).split())[:300]
