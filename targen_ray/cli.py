@@ -187,7 +187,8 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError(f"--force: {e}") from None
     run_dir = args.run_dir or f"runs/{job.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     files = {"job": args.job, "endpoints": args.endpoints}
-    return _finish(run_dir, lambda: run(job, run_dir, args.limit, force, files), analyze=not args.no_analyze)
+    go = lambda: run(job, run_dir, args.limit, force, files, log_to_driver=False)  # noqa: E731
+    return _finish(run_dir, go, analyze=not args.no_analyze)
 
 
 def _retry_rejects(args: argparse.Namespace) -> int:
@@ -206,17 +207,27 @@ def _retry_rejects(args: argparse.Namespace) -> int:
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     if not steps or set(steps) - {"generate", "correct"}:
         raise SpecError(f"--steps: expected generate and/or correct, got {args.steps!r}")
-    return _finish(args.run_dir, lambda: retry_rejects(job, args.run_dir, recorded["limit"], steps))
+    return _finish(
+        args.run_dir, lambda: retry_rejects(job, args.run_dir, recorded["limit"], steps, log_to_driver=False)
+    )
 
 
 def _finish(run_dir: str, go, analyze: bool = True) -> int:
     """Run `go`, report where the dataset is (and analyse it), and turn known failures into one line and
     an exit status."""
     from .runner import RunError
-    from .store import RunDirError
+    from .store import RunDir, RunDirError
+    from .terminal import quiet
 
     try:
-        summary = go()
+        with quiet(RunDir(run_dir)) as log:  # Ray's and the libraries' lines go to the run dir's log
+            summary = go()
+            if analyze and any(v["rows"] for v in summary["splits"].values()):
+                from analysis.analyze import analyze as write_report
+
+                write_report(run_dir)
+            else:
+                analyze = False
     except RunDirError as e:
         raise SpecError(f"--run-dir: {e}") from None
     except (RunError, OSError) as e:
@@ -229,7 +240,7 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
         )
         return 130
     from .split import sample
-    from .store import RUN_FILE, RunDir
+    from .store import RUN_FILE
     from .tasks import recorded_task
 
     final = f"{run_dir.rstrip('/')}/final"
@@ -244,10 +255,8 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
         f"and {d['contaminated']} contaminated rows"
     )
     print(f"summary: {run_dir.rstrip('/')}/summary.json")
-    if analyze and any(v["rows"] for v in summary["splits"].values()):
-        from analysis.analyze import analyze as write_report
-
-        write_report(run_dir)
+    print(f"log: {log} (Ray's and the libraries' own lines)")
+    if analyze:
         print(f"report: {run_dir.rstrip('/')}/report/report.html")
     if summary["stopped"]:
         print(f"targen: stopped: {summary['stopped']}; what was paid for is in {run_dir}", file=sys.stderr)

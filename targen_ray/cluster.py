@@ -14,10 +14,12 @@ import ray
 from .spec import SpecError
 
 
-def ensure_ray() -> None:
-    """Join the cluster in RAY_ADDRESS, or start a local Ray (`check_cluster` first, before any spend)."""
+def ensure_ray(log_to_driver: bool = True) -> None:
+    """Join the cluster in RAY_ADDRESS, or start a local Ray (`check_cluster` first, before any spend).
+    `log_to_driver` False: workers' output stays in Ray's session logs (terminal.py keeps the terminal
+    for targen's own lines)."""
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=True)
+        ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=log_to_driver)
         if threading.current_thread() is threading.main_thread():
             # `ray job stop` and schedulers send SIGTERM. Ray's own handler (installed by ray.init) exits
             # at once; this one stops the run like Ctrl-C: finished rows are already written.

@@ -164,6 +164,7 @@ class Runner:
         result["split_wall_s"] = round(self.wall_s["split"], 2)
         result["dedup"]["wall_s"] = round(self.wall_s["dedup"], 2)
         result["estimate_vs_actual"] = summary.versus(self.estimate, result["stages"])
+        result["log"] = self.run_dir.log_file()  # where `targen run` keeps Ray's and the libraries' lines
         self.run_dir.write_json("summary.json", result)
         return result
 
@@ -203,7 +204,14 @@ def later_stages(stages: list[str]) -> list[str]:
     return list(STEPS[min(STEPS.index(s) for s in stages) :]) if stages else []
 
 
-def run(job: Job, run_dir: str, limit: int | None = None, force: list[str] = (), files: dict | None = None) -> dict:
+def run(
+    job: Job,
+    run_dir: str,
+    limit: int | None = None,
+    force: list[str] = (),
+    files: dict | None = None,
+    log_to_driver: bool = True,
+) -> dict:
     """Run the job into `run_dir`, or continue the run already there; with `force`, a run of a changed
     job redoes those stages (and all later ones) and keeps the rest."""
     check_reachable(job)
@@ -220,11 +228,11 @@ def run(job: Job, run_dir: str, limit: int | None = None, force: list[str] = (),
         print(f"[redo] job changed: redoing {', '.join(redo)} in {folder}; earlier stages kept", file=sys.stderr)
     cancel_superseded(job, folder)  # on every run: a run that died right after the redo's move still cancels
     job = probe.resolve(job, folder)
-    ensure_ray()
+    ensure_ray(log_to_driver)
     return Runner(job, folder, limit).execute()
 
 
-def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str]) -> dict:
+def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str], log_to_driver: bool = True) -> dict:
     """Send a run's rejected rows of `steps` again, then finish the run (split, summary).
 
     The rejects move to retried/ (still in the cost ledger, no longer done), so the stages send them
@@ -240,7 +248,7 @@ def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str]) -
         folder.move(f"rejects/{step}", f"retried/{step}", time.strftime("%Y%m%dT%H%M%S"))
     print(f"[retry] sending again: {', '.join(f'{n} {s}' for s, n in moved.items())} rejected rows", file=sys.stderr)
     job = probe.resolve(job, folder)
-    ensure_ray()
+    ensure_ray(log_to_driver)
     return Runner(job, folder, limit).execute()
 
 

@@ -120,6 +120,20 @@ class RunDir:
         """Write a file of the run directory with `write(path)`; it appears whole or not at all."""
         self._write(self._p(name), write)
 
+    @staticmethod
+    def log_file() -> str:
+        """Ray's and the libraries' lines of every `targen run` of this directory (terminal.py)."""
+        return "logs/ray.log"
+
+    def append_bytes(self, name: str, body: bytes) -> None:
+        """`name` with `body` after what it held (object stores have no append: the object is rewritten)."""
+        path = self._p(name)
+        before = b""
+        if self.fs.get_file_info(path).type == pafs.FileType.File:
+            with self.fs.open_input_stream(path) as f:
+                before = f.read()
+        self.write_bytes(name, before + body)
+
     def file_path(self, name: str) -> str:
         """The full path (within `fs`) of a file of the run directory."""
         return self._p(name)

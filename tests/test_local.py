@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
 
 import jsonschema
 import pyarrow.parquet as pq
@@ -15,6 +19,9 @@ from targen_ray.providers import Request, build_provider
 from targen_ray.runner import run
 from targen_ray.spec import EndpointSpec
 from targen_ray.steps.generate import GenerateStep
+
+# A line Ray (or a library through it) writes at warning level or above: Python logging, C++ glog, warnings.
+RAY_LINE = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|^\[[^\]]* [EWF] \d+ \d+\]|Warning:|warnings\.warn")
 
 
 def test_smollm2_answers_schema_valid_json():
@@ -73,3 +80,20 @@ def test_declared_task_on_local_model(ray_session, tmp_path):
             for row in pq.read_table(path).to_pylist():
                 assert job.task.check({k: row[k] for k in job.task.instance_fields}) is None
                 assert row["label"] in (0, 1, 2)
+
+
+def test_the_demo_run_is_quiet_and_ends_with_samples_and_paths(tmp_path):
+    """`make demo`'s run (the local model, --limit 12) as its own driver: the terminal holds targen's own
+    lines and no line of Ray's at warning level or above; those are in RUN_DIR/logs/ray.log."""
+    run_dir = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(BOOLQ), "--limit", "12", "--run-dir", str(run_dir)]
+    done = subprocess.run(cmd, env={**os.environ, "RAY_ADDRESS": ""}, capture_output=True, text=True, timeout=900)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["rows"]["counts_add_up"] and done.returncode == (0 if summary["complete"] else 4), done.stderr
+    ray_lines = [line for line in done.stderr.splitlines() if RAY_LINE.search(line)]
+    assert ray_lines == [], ray_lines
+    assert all(line.startswith(("[", "targen: ")) for line in done.stderr.splitlines()), done.stderr
+    out = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in out[-5:]] == ["dataset", "dedup", "summary", "log", "report"], out
+    assert sum(line.startswith("sample ") for line in out) == min(3, summary["splits"]["train"]["rows"])
+    assert RAY_LINE.search((run_dir / "logs" / "ray.log").read_text())  # what Ray said is kept, not lost
