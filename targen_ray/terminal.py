@@ -30,7 +30,11 @@ def quiet(run: RunDir) -> Iterator[str]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(2)
-    terminal = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:  # targen's lines go where sys.stderr went: the terminal, or a caller's capture (tests)
+        ours = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        ours = False
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1) if ours else sys.stderr
     log = open(local, "ab")  # noqa: SIM115 - closed in finally, after fd 2 is given back
     warned = logging.FileHandler(local)
     warnings_logger = logging.getLogger("py.warnings")
@@ -51,7 +55,8 @@ def quiet(run: RunDir) -> Iterator[str]:
         os.dup2(saved, 2)
         os.close(saved)
         sys.stderr = previous
-        terminal.close()
+        if ours:
+            terminal.close()
         log.close()
         _keep(run, local)
 
