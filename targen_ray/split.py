@@ -121,12 +121,13 @@ def write(job: Job, run: RunDir, quotas: Quotas, dropped: pa.ChunkedArray) -> No
 
 
 def sample(run: RunDir, task, n: int = 3, width: int = 100) -> list[str]:
-    """A few final train rows (else of any split) as one line each, the task's fields cut to `width`."""
+    """The first `n` final rows (train first) as one line each, the task's fields cut to `width`."""
+    out: list[str] = []
     for split in SPLITS:
         for table in run.iter_parts(f"final/{split}", columns=task.record_schema.names):
-            rows = table.slice(0, n).to_pylist()
-            cut = [
-                {k: (v if len(str(v)) <= width else str(v)[: width - 3] + "...") for k, v in r.items()} for r in rows
-            ]
-            return [f"{split}: {json.dumps(r, ensure_ascii=False)}" for r in cut]
-    return []
+            for r in table.slice(0, n - len(out)).to_pylist():
+                r = {k: v if len(str(v)) <= width else str(v)[: width - 3] + "..." for k, v in r.items()}
+                out.append(f"{split}: {json.dumps(r, ensure_ascii=False)}")
+            if len(out) >= n:
+                return out
+    return out

@@ -62,9 +62,13 @@ def quiet(run: RunDir) -> Iterator[str]:
 
 
 def _keep(run: RunDir, local: str) -> None:
+    """Best effort, and never an error of its own: it runs while the run's own error is on its way out
+    (a run dir that cannot be read or written is that error's business)."""
     try:
         if run.read_json(RUN_FILE) is not None:
             with open(local, "rb") as f:
                 run.append_bytes(run.log_file(), f.read())
+    except OSError:
+        pass
     finally:
         os.unlink(local)
