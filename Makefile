@@ -40,6 +40,7 @@ test: $(STAMP) chromium
 # Performance measurements behind BENCHMARKS.md (minutes; never part of `make test`).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/limits_utilisation.py
+	$(BIN)/python benchmarks/limits_utilisation.py --jobs 1,2,4 --requests 3600
 	$(BIN)/python benchmarks/pool_overhead.py
 	$(BIN)/python benchmarks/full_size.py
 	$(BIN)/python benchmarks/batch_vs_online.py
