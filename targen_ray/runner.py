@@ -214,8 +214,8 @@ def run(
 ) -> dict:
     """Run the job into `run_dir`, or continue the run already there; with `force`, a run of a changed
     job redoes those stages (and all later ones) and keeps the rest."""
+    check_cluster()  # first: a dead cluster makes every endpoint moot
     check_reachable(job)
-    check_cluster()
     folder = RunDir(run_dir)
     redo = later_stages(list(force))
     state = folder.claim(identity(job, limit), files, redo)
@@ -238,8 +238,8 @@ def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str], l
     The rejects move to retried/ (still in the cost ledger, no longer done), so the stages send them
     again under the same ids, each with a new sample number and so a new request seed.
     """
-    check_reachable(job)
     check_cluster()
+    check_reachable(job)
     folder = RunDir(run_dir)
     folder.claim(identity(job, limit))
     moved = {}
