@@ -13,15 +13,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from targen_ray.dedup.embed import load_model, vectors
+from targen_ray.dedup.embed import unit_rows, vectors
 from targen_ray.dedup.reference import field_text, read_rows
 from targen_ray.dedup.stage import EMBEDDINGS
 from targen_ray.dedup.text import row_text, text_fields
-from targen_ray.spec import SPLITS, SpecError
+from targen_ray.spec import SPLITS, DedupSpec, SpecError
 from targen_ray.store import RUN_FILE, RunDir
 from targen_ray.tasks import Task, recorded_task
-
-ENCODE_BATCH = 256
 
 
 @dataclass
@@ -50,8 +48,8 @@ class Dataset:
         """This dataset with embeddings, made with stage 5's model where there are none (a reference)."""
         if self.embeddings is not None or not self.rows:
             return self
-        x = load_model().encode(self.texts(), batch_size=ENCODE_BATCH, normalize_embeddings=True)
-        return Dataset(self.name, self.frame, self.fields, np.asarray(x, np.float32), self.rows)
+        x = unit_rows(self.texts(), DedupSpec().backend, threads=2)
+        return Dataset(self.name, self.frame, self.fields, x, self.rows)
 
 
 def run_task(run: RunDir) -> Task:

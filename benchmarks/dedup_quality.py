@@ -3,7 +3,7 @@ fake's distinct rows plus copies of some of them made verbatim, by a light edit 
 paraphrase-style rewrite (`targen_ray.fake.duplicates`). A dropped copy is a true positive, a dropped
 original or distinct row a false positive, a copy kept a miss.
 
-    .venv/bin/python benchmarks/dedup_quality.py [--distinct 2000] [--copies 150]
+    .venv/bin/python benchmarks/dedup_quality.py [--distinct 2000] [--copies 150] [--backend openvino]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from targen_ray.dedup import embed
+from targen_ray.dedup import encoders
 from targen_ray.dedup.minhash import signatures
 from targen_ray.dedup.stage import duplicate_groups
 from targen_ray.dedup.text import text_fields, texts
@@ -44,12 +44,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--distinct", type=int, default=2000)
     p.add_argument("--copies", type=int, default=150, help="copies of each kind")
+    p.add_argument("--backend", choices=encoders.BACKENDS, default=encoders.BACKENDS[0])
     args = p.parse_args()
-    model = embed.load_model()
+    model = encoders.encoder(args.backend, 2)
     for task in ("boolq", "record"):
         rows, kinds = planted(task, args.distinct, args.copies)
         text = texts(pa.array([r["instance"] for r in rows]), text_fields(get_task(task)))
-        x = model.encode(text, batch_size=embed.ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True)
+        x = model.encode(text)
         digest, sig = digests(pa.array(text)), signatures(text)
         ids = np.array([r["id"] for r in rows])  # sorted: originals first, so the keep rule keeps them
         everyone = np.arange(len(rows))

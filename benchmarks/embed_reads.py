@@ -35,6 +35,7 @@ def embed_once(run_dir: str, scratch: str, embed_rows: int, read_tasks: int | No
     from targen_ray.dedup import embed
     from targen_ray.dedup.stage import features
     from targen_ray.dedup.text import text_fields
+    from targen_ray.spec import DedupSpec
     from targen_ray.store import RunDir
     from targen_ray.tasks import recorded_task
 
@@ -45,7 +46,8 @@ def embed_once(run_dir: str, scratch: str, embed_rows: int, read_tasks: int | No
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     transform = partial(features, names=text_fields(recorded_task(run.read_json("run.json"))))
     parts = run.parts("04_corrected")
-    made = embed.embed_parts(out, parts, transform, skip, "emb", "r0", 1, 2)  # read from the run, written aside
+    one = DedupSpec(workers=1, worker_cpus=2)
+    made = embed.embed_parts(out, parts, transform, skip, "emb", "r0", one)  # read from the run, written aside
     groups = sum(len(embed.row_group_rows(p, run.fs)) for p in parts)
     print(json.dumps({"embedded": made, "row_groups": groups}))
 

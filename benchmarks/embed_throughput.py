@@ -1,5 +1,5 @@
 """Embedding throughput: the Ray Data stage (`dedup.embed`, one worker holding both cores) ÷ a bare
-`SentenceTransformer.encode` on the same texts, same machine, same run.
+`encode` of the same backend (default: stage 5's) on the same texts, same machine, same run.
 
 Two stage figures: *cold*, on a fresh actor pool (what a full-size round pays: process start, torch
 import and model load are in the time), and *warm*, as tasks in a pooled Ray worker that already
@@ -8,7 +8,7 @@ holds the model (what a later round or a small stage pays).
 Texts: the fake server's ReCoRD passages (~245 words, cut by the model at 256 word pieces) and BoolQ
 passages (~70 words).
 
-    .venv/bin/python benchmarks/embed_throughput.py [--long 2000] [--short 5000]
+    .venv/bin/python benchmarks/embed_throughput.py [--long 2000] [--short 5000] [--backend openvino]
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import numpy as np
 import pyarrow as pa
 import ray
 
-from targen_ray.dedup import embed
+from targen_ray.dedup import embed, encoders
 from targen_ray.fake.tasks import modules
+from targen_ray.spec import DedupSpec
 
 
 def texts(task: str, n: int) -> list[str]:
@@ -34,17 +35,19 @@ def texts(task: str, n: int) -> list[str]:
 
 def bare(model, items: list[str]) -> tuple[float, np.ndarray]:
     started = time.monotonic()
-    x = model.encode(items, batch_size=embed.ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True)
+    x = model.encode(items)
     return len(items) / (time.monotonic() - started), x
 
 
-def stage(items: list[str], pool: bool) -> tuple[float, np.ndarray]:
+def stage(items: list[str], pool: bool, backend: str) -> tuple[float, np.ndarray]:
     """Texts/s of the stage: on an actor pool, or (pool False) as tasks."""
     table = pa.table({"id": [f"r{i:08d}" for i in range(len(items))], "text": items})
     blocks = [table.slice(i, embed.BLOCK_ROWS) for i in range(0, table.num_rows, embed.BLOCK_ROWS)]
     embed.ACTOR_POOL_FROM = 0 if pool else table.num_rows + 1
     started = time.monotonic()
-    out = embed.embed(ray.data.from_arrow(blocks), table.num_rows, actors=1, cpus_per_actor=2).to_arrow_refs()
+    out = embed.embed(
+        ray.data.from_arrow(blocks), table.num_rows, DedupSpec(backend=backend, workers=1, worker_cpus=2)
+    ).to_arrow_refs()
     result = pa.concat_tables(ray.get(out)).sort_by("id")
     return len(items) / (time.monotonic() - started), embed.vectors(result)
 
@@ -53,18 +56,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--long", type=int, default=2000)
     p.add_argument("--short", type=int, default=5000)
+    p.add_argument("--backend", choices=encoders.BACKENDS, default=encoders.BACKENDS[0])
     args = p.parse_args()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    model = embed.load_model()
+    model = encoders.encoder(args.backend, 2)
     for name, items in [
         ("record passages", texts("record", args.long)),
         ("boolq passages", texts("boolq", args.short)),
     ]:
         bare_rate, x = bare(model, items)
-        cold, y = stage(items, pool=True)
-        stage(items[:64], pool=False)  # loads the model into a pooled worker
-        warm, z = stage(items, pool=False)
+        cold, y = stage(items, pool=True, backend=args.backend)
+        stage(items[:64], pool=False, backend=args.backend)  # loads the model into a pooled worker
+        warm, z = stage(items, pool=False, backend=args.backend)
         result = {
             "texts": name,
             "n": len(items),

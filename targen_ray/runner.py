@@ -43,20 +43,28 @@ class Runner:
         self.budget = BudgetActor.remote(job.spec.budget_usd) if job.spec.budget_usd else None
         self.estimate = estimate(job, limit)
         self.wall_s: Counter = Counter()  # seconds per stage (and the split), for rows/s in summary.json
+        self.embedded_live = 0  # rows stage 5 embedded while step 4 was writing them, not yet reported
 
     def _stage(self, step: str, inputs: pa.Table | list[str], tag: str) -> None:
         started = time.monotonic()
         spent = summary.spent_usd(self.run_dir)
         if self.budget is not None:  # no request in flight between stages: the written ledger is the truth
             ray.get(self.budget.sync.remote(spent))
+        live = None
         try:
             if self.job.batch_endpoint(step):
                 run_batch_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent)
             else:
                 refuse_batches_in_flight(self.run_dir, step, tag)
-                run_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent)
+                live = dedup.live_embedding(self.job, self.run_dir, tag) if step == "correct" else None
+                kept = live.add if live is not None else None
+                run_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent, kept)
         finally:
             self.wall_s[step] += time.monotonic() - started
+            if live is not None:  # stage 5's time: what was still embedding when the last answer came
+                started = time.monotonic()
+                self.embedded_live += live.close()
+                self.wall_s["dedup"] += time.monotonic() - started
 
     def _parts(self, where: str, tag: str) -> Parts:
         paths = self.run_dir.parts(where, tag)
@@ -72,8 +80,10 @@ class Runner:
         finally:
             self.wall_s["dedup"] += time.monotonic() - started
         counts = ", ".join(f"{n} {r}" for r, n in sorted(Counter(dropped["reason"].to_pylist()).items()))
+        live, self.embedded_live = self.embedded_live, 0
         print(
-            f"[dedup] {embedded} rows embedded; dropped {counts or 'nothing'} ({time.monotonic() - started:.1f} s)",
+            f"[dedup] {live + embedded} rows embedded ({live} while step 4 wrote them); "
+            f"dropped {counts or 'nothing'} ({time.monotonic() - started:.1f} s)",
             file=sys.stderr,
         )
         return dropped

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
+from .dedup.encoders import BACKENDS
 from .providers.kinds import KINDS, MODES
 from .tasks.declaration import PSEUDO_LABEL, TaskSpec
 
@@ -172,10 +173,21 @@ class DedupSpec(_Frozen):
     )
     ngram: int = Field(13, ge=0, description="Words in a shared n-gram that marks a row contaminated (0: off).")
     top_up: bool = Field(True, description="Generate more rows for those dedup dropped, so split sizes stay exact.")
-    workers: int = Field(1, ge=1, description="Embedding workers (one model copy each, ~0.7 GB).")
-    worker_cpus: float = Field(
-        2, gt=0, description="CPUs (and torch threads) per embedding worker; at most a node's CPUs."
+    backend: Literal[BACKENDS] = Field(  # type: ignore[valid-type]
+        BACKENDS[0],
+        description="Runtime of the embedding model: openvino (bfloat16 on CPUs with bf16 instructions: "
+        "cosine >= 0.9999 to torch, ~3.6x its speed), openvino-f32, openvino-int8, onnx, onnx-int8 or torch "
+        "(benchmarks/embed_backends.py).",
     )
+    overlap: bool = Field(
+        True, description="Embed step 4's rows as they are written, on CPUs the step workers leave free."
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Most embedding workers (one model copy each); unset: as many as the cluster's CPUs hold.",
+    )
+    worker_cpus: float = Field(2, gt=0, description="CPUs (and threads) per embedding worker; at most a node's CPUs.")
 
 
 # A shipped task by name, or a declaration inline; the tag keeps errors to the branch the input took.

@@ -87,19 +87,20 @@ def run_stage(
     limiters: dict,
     budget=None,
     spent_before=0.0,
+    on_kept: Callable[[pa.Table], None] | None = None,
 ) -> StageResult:
     """Send every input row through `step`; kept rows go to the stage dir, failures to rejects/.
 
     `inputs` is a (small) table, or the Parquet parts a stage before wrote. Rows answered before (kept
     or rejected) are not sent again. A row `targen retry-rejects` sends again carries its sample number,
     so that its request seed, and so its answer, differ from before. When every row is answered, the
-    parts are compacted.
+    parts are compacted. `on_kept` sees each batch of kept rows once it is written.
     """
     result = StageResult()
     todo = pending(run, step, input_ids(inputs))
     if todo.num_rows:
         ds = dataset(job, inputs, todo, run)
-        send(job, step, ds, todo.num_rows, run, tag, limiters, budget, spent_before, result)
+        send(job, step, ds, todo.num_rows, run, tag, limiters, budget, spent_before, result, on_kept)
     finish(run, step, tag)
     return result
 
@@ -158,7 +159,7 @@ def _with_samples(batch: pa.Table, todo: pa.Table | None) -> pa.Table:
     return batch.filter(pc.is_valid(pos)).append_column("sample", todo["sample"].take(pos.drop_null()))
 
 
-def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result) -> None:
+def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result, on_kept=None) -> None:
     specs = [spec for _, spec in job.pool(step)]
     batches = -(-rows // job.spec.batch_size)
     ds = ds.map_batches(
@@ -184,6 +185,8 @@ def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result) 
         ok, bad = batch.filter(pc.invert(failed)), batch.filter(failed)
         run.write_part(run.stage_dir(step), tag, ok.drop_columns(["error"]))
         run.write_part(f"rejects/{step}", tag, bad)
+        if on_kept is not None:
+            on_kept(ok)
         result.add(step, ok, bad)
         metrics.rows(job.spec.name, step, ok.num_rows, bad.num_rows)
         progress.update(result)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -13,10 +14,13 @@ import yaml
 from conftest import ROOT
 
 from targen_ray import job as job_mod
-from targen_ray.dedup import embed
+from targen_ray.dedup import embed, encoders
 from targen_ray.dedup import stage as dedup
+from targen_ray.dedup.text import text_fields, texts
 from targen_ray.fake.duplicates import KINDS, planted
+from targen_ray.spec import DedupSpec
 from targen_ray.store import RunDir
+from targen_ray.tasks import get_task
 
 FLOOR = 0.9  # the issue's target for both, on the planted set
 SIZES = {"train": 100, "validation": 10, "test": 10}
@@ -123,3 +127,18 @@ def test_rows_are_embedded_once_across_rounds_and_reruns(ray_session, tmp_path):
     assert dedup.embed_new(job, run, ["r0", "r1"]) == 20  # a new round: only its rows
     assert dedup.embed_new(job, run, ["r0", "r1"]) == 0  # a rerun (resume, changed threshold): none
     assert sorted(pq.read_table(tmp_path / "05_embeddings")["id"].to_pylist()) == [r["id"] for r in rows]
+
+
+def test_the_default_backend_keeps_to_float32_torch():
+    """Stage 5's default runtime against sentence-transformers on torch, float32, on BoolQ and ReCoRD
+    rows: cosine >= 0.999 for every row (its thresholds were measured on torch); openvino-f32 is torch's
+    float32 to rounding."""
+    text = []
+    for task, n in (("boolq", 120), ("record", 40)):
+        rows, _ = planted(task, n, 0, seed=3)
+        text += texts(pa.array([r["instance"] for r in rows]), text_fields(get_task(task)))
+    reference = encoders.encoder("torch", 2).encode(text)
+    for backend, bound in ((DedupSpec().backend, 0.999), ("openvino-f32", 0.99999)):
+        x = encoders.encoder(backend, 2).encode(text)
+        assert x.shape == reference.shape and np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+        assert np.einsum("ij,ij->i", x, reference).min() >= bound, backend

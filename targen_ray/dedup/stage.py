@@ -1,7 +1,8 @@
 """Stage 5: which rows stage 4 kept survive exact dedup, near-duplicate filtering and decontamination.
 
-Each row's embedding and MinHash signature are written once to 05_embeddings/ by a Ray Data stage (only
-when near-duplicates or references are on); the decision is then made afresh on every call over every
+Each row's embedding and MinHash signature are written once to 05_embeddings/ (only when near-duplicates
+or references are on): while step 4 writes its rows (`live`), and by a Ray Data stage for any row not
+embedded yet; the decision is then made afresh on every call over every
 round's rows, with exact digests from one streamed pass over their text. So a row a later round
 duplicates is compared with everything before it, a resumed run embeds only new rows, and changing the
 dedup settings costs no request.
@@ -28,6 +29,7 @@ from ..spec import DedupSpec
 from ..store import RunDir
 from . import reference
 from .embed import BLOCK_ROWS, embed, embed_parts, vectors
+from .live import LiveEmbedding
 from .minhash import PERMUTATIONS, signatures, similar_pairs
 from .search import components, near_pairs
 from .text import text_fields, texts
@@ -58,6 +60,13 @@ def needs_embeddings(job: Job) -> bool:
     return job.spec.dedup.near or bool(job.spec.dedup.reference)
 
 
+def live_embedding(job: Job, run: RunDir, tag: str) -> LiveEmbedding | None:
+    """What embeds step 4's rows of this round as they are written (`dedup.overlap`), if anything must."""
+    if not (needs_embeddings(job) and job.spec.dedup.overlap):
+        return None
+    return LiveEmbedding(job, run, EMBEDDINGS, tag, features)
+
+
 def embed_new(job: Job, run: RunDir, tags: list[str]) -> int:
     """Embed the stage-4 rows of these rounds that have no features yet; returns how many."""
     d, made = job.spec.dedup, 0
@@ -70,7 +79,7 @@ def embed_new(job: Job, run: RunDir, tags: list[str]) -> int:
         if sum(map(len, ids)) > sum(map(len, done)):
             skip = pa.chunked_array(done, pa.string()).combine_chunks() if done else pa.array([], pa.string())
             made += embed_parts(
-                run, run.parts("04_corrected", tag), transform, skip, EMBEDDINGS, tag, d.workers, d.worker_cpus
+                run, run.parts("04_corrected", tag), transform, skip, EMBEDDINGS, tag, d
             )
     return made
 
@@ -171,7 +180,7 @@ def _reference_vectors(job: Job, run: RunDir, ref: reference.Reference) -> np.nd
         d = job.spec.dedup
         rows = pa.table({"id": ref.ids, "text": ref.texts})
         ds = ray.data.from_arrow([rows.slice(i, BLOCK_ROWS) for i in range(0, rows.num_rows, BLOCK_ROWS)])
-        batches = embed(ds, rows.num_rows, d.workers, d.worker_cpus).iter_batches(
+        batches = embed(ds, rows.num_rows, d).iter_batches(
             batch_size=None, batch_format="pyarrow"
         )
         table = pa.concat_tables(list(batches))

@@ -1,0 +1,99 @@
+"""Stage 5's embeddings made while step 4 is still answering: the rows it keeps are embedded as it
+writes them, so that after the last model call stage 5 has little left but its decision.
+
+Step 4 waits on the provider, not on CPUs, so the CPUs its workers leave free embed meanwhile: one
+actor to start with, another (up to `embed.most_workers`) while each one has work queued and a CPU is
+free, spread over the nodes. A row no actor took (they were all behind, no CPU was free, or the run died
+first) is embedded by stage 5 afterwards, on every CPU, skipping each row already stored: overlapped or
+not, each row is embedded once and stage 5 decides on the same vectors.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import pyarrow as pa
+import ray
+
+from ..job import Job
+from ..store import RunDir
+from .embed import encode, most_workers
+from .text import text_fields
+
+QUEUED = 2  # batches an actor may have waiting; past that another starts, or stage 5 takes the rows
+
+
+@ray.remote
+class _Embedder:
+    def __init__(self, backend: str, threads: int, transform):
+        self.args = (backend, threads, transform)
+
+    def encode(self, rows: pa.Table) -> pa.Table:
+        return encode(rows, *self.args)
+
+
+class LiveEmbedding:
+    """Takes the rows step 4 keeps (`add`, in the driver's write loop) and stores their features under
+    `where`/`tag` as they come back; `close` waits for what is in flight."""
+
+    def __init__(self, job: Job, run: RunDir, where: str, tag: str, transform):
+        self.d, self.run, self.where, self.tag = job.spec.dedup, run, where, tag
+        self.transform = partial(transform, names=text_fields(job.task))
+        self.most = most_workers(self.d)
+        self.actors: list = []
+        self.queued: dict = {}  # in-flight result -> the actor computing it
+        self.made = 0
+
+    def add(self, rows: pa.Table) -> None:
+        self.collect()
+        actor = self._actor()
+        if actor is not None and rows.num_rows:
+            self.queued[actor.encode.remote(rows.select(["id", "instance"]))] = actor
+
+    def _actor(self):
+        """The actor with the least queued while it has fewer than QUEUED batches waiting, else a new
+        one if a CPU is free, else None: the rows are left to stage 5, so the embedding never falls
+        more than QUEUED batches per actor behind step 4 (what it still has queued when step 4 ends
+        is all stage 5 waits for here)."""
+        load = {id(a): 0 for a in self.actors}
+        for a in self.queued.values():
+            load[id(a)] += 1
+        idle = min(self.actors, key=lambda a: load[id(a)], default=None)
+        if idle is not None and load[id(idle)] < QUEUED:
+            return idle
+        if len(self.actors) >= self.most:
+            return None
+        free = ray.available_resources().get("CPU", 0)
+        cpus = min(self.d.worker_cpus, math.floor(free)) if self.d.worker_cpus >= 1 else self.d.worker_cpus
+        if cpus <= 0 or cpus > free:
+            return None
+        actor = _Embedder.options(num_cpus=cpus, scheduling_strategy="SPREAD").remote(
+            self.d.backend, max(1, int(cpus)), self.transform
+        )
+        self.actors.append(actor)
+        return actor
+
+    def collect(self, wait: bool = False) -> None:
+        """Store the results that are back (with `wait`, all of them)."""
+        if not self.queued:
+            return
+        done, _ = ray.wait(list(self.queued), num_returns=len(self.queued), timeout=None if wait else 0)
+        for ref in done:
+            del self.queued[ref]
+            try:
+                table = ray.get(ref)
+            except ray.exceptions.RayError:  # its node died, say: stage 5 embeds these rows afterwards
+                continue
+            self.run.write_part(self.where, self.tag, table)
+            self.made += table.num_rows
+
+    def close(self) -> int:
+        """Wait for every row in flight, merge the parts, stop the actors; returns the rows embedded."""
+        try:
+            self.collect(wait=True)
+        finally:
+            for actor in self.actors:
+                ray.kill(actor)
+        self.run.compact(self.where, self.tag)
+        return self.made
