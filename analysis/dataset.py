@@ -17,7 +17,8 @@ from targen_ray.dedup.embed import unit_rows, vectors
 from targen_ray.dedup.reference import field_text, read_rows
 from targen_ray.dedup.stage import EMBEDDINGS
 from targen_ray.dedup.text import row_text, text_fields
-from targen_ray.spec import SPLITS, DedupSpec, SpecError
+from targen_ray.errors import SpecError
+from targen_ray.spec import SPLITS, DedupSpec
 from targen_ray.store import RUN_FILE, RunDir
 from targen_ray.tasks import Task, recorded_task
 

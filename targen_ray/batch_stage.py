@@ -27,17 +27,18 @@ import pyarrow.parquet as pq
 import ray
 
 from . import metrics
+from .errors import BudgetStop, FatalError, ProviderError, RunError
 from .health import ErrorRate
+from .ids import stable_id
 from .job import Job
 from .pool import Endpoint, Usage
 from .progress import StageResult
-from .providers import FatalError, ProviderError
 from .providers.base import estimate_tokens
 from .providers.batch import BatchClient, BatchStatus, Line, build_batch_client
 from .providers.kinds import KINDS, load
 from .spec import load_endpoints
-from .stage import BudgetStop, Parts, RunError, dataset, finish, input_ids, pending, send, stopped_by
-from .steps import STEP_CLASSES, stable_id
+from .stage import Parts, dataset, finish, input_ids, pending, send, stopped_by
+from .steps import STEP_CLASSES
 from .store import RunDir
 
 READ_TRIES = 8  # a status or results read the provider refused (429, 5xx) or dropped is tried this often

@@ -6,8 +6,8 @@ import argparse
 import sys
 import time
 
+from .errors import SpecError
 from .fake import cli as fake_cli
-from .spec import SpecError
 
 EXAMPLES = {
     "run": "example:\n  targen run jobs/boolq.yaml --limit 40\n"
@@ -215,8 +215,8 @@ def _retry_rejects(args: argparse.Namespace) -> int:
 def _finish(run_dir: str, go, analyze: bool = True) -> int:
     """Run `go`, report where the dataset is (and analyse it), and turn known failures into one line and
     an exit status."""
-    from .runner import RunError
-    from .store import RunDir, RunDirError
+    from .errors import RunDirError, RunError
+    from .store import RunDir
     from .terminal import quiet
 
     try:

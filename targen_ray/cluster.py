@@ -11,7 +11,7 @@ import threading
 
 import ray
 
-from .spec import SpecError
+from .errors import SpecError
 
 
 def ensure_ray(log_to_driver: bool = True) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .steps import stable_id
+from .ids import stable_id
 
 KEYS = ["parent", "position"]
 

@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 from .dedup import reference
 from .dedup.text import text_fields
+from .errors import SpecError
 from .prompts import PromptSet
 from .providers.kinds import KINDS
-from .spec import STEPS, EndpointSpec, JobSpec, SpecError, load_endpoints, load_job
+from .spec import STEPS, EndpointSpec, JobSpec, load_endpoints, load_job
 from .tasks import Task, resolve
 
 

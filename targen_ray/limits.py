@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import ray
 
 from . import metrics
+from .errors import BudgetExhausted
 from .providers.kinds import KINDS
 
 MARGIN = 0.98  # pace a hair under the limit: arrival jitter at exactly the limit draws 429s
@@ -234,10 +235,6 @@ class LimiterActor:
 
 
 BudgetActor = ray.remote(num_cpus=0, max_restarts=-1)(Budget)
-
-
-class BudgetExhausted(Exception):
-    """The job's budget cannot take one more request; nothing more is admitted."""
 
 
 class Gate:

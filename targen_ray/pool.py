@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 
 from . import metrics
+from .errors import FatalError, ProviderError, RateLimited
 from .health import AdaptiveLimit, Breaker
 from .limits import BudgetClient, Gate
-from .providers import FatalError, Provider, ProviderError, RateLimited, Request, Response, build_provider
+from .providers import Provider, Request, Response, build_provider
 from .providers.base import estimate_tokens
 from .spec import EndpointSpec
 

@@ -20,8 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import card
+from .errors import SpecError
 from .export import export_superglue
-from .spec import SPLITS, SpecError
+from .spec import SPLITS
 from .store import RUN_FILE, RunDir
 from .tasks import recorded_task
 

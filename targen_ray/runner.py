@@ -19,12 +19,13 @@ from . import items, plan, probe, split, summary
 from .batch_stage import cancel_superseded, refuse_batches_in_flight, run_batch_stage
 from .cluster import check_cluster, ensure_ray
 from .dedup import stage as dedup
+from .errors import BudgetStop, RunError, StageFailed
 from .estimate import estimate
+from .ids import stable_id
 from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
 from .spec import STEPS
-from .stage import BudgetStop, Parts, RunError, StageFailed, run_stage
-from .steps import stable_id
+from .stage import Parts, run_stage
 from .steps.contexts import PER_CALL
 from .store import RunDir
 
@@ -262,4 +263,4 @@ def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str], l
     return Runner(job, folder, limit).execute()
 
 
-__all__ = ["BudgetStop", "RunError", "retry_rejects", "run"]
+__all__ = ["retry_rejects", "run"]

@@ -11,15 +11,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from .dedup.encoders import BACKENDS
+from .errors import SpecError
 from .providers.kinds import KINDS, MODES
 from .tasks.declaration import PSEUDO_LABEL, TaskSpec
 
 SPLITS = ("train", "validation", "test")
 STEPS = ("contexts", "seeds", "generate", "correct")
-
-
-class SpecError(Exception):
-    """Bad user input. The message is one line naming the file, the field and what was expected."""
 
 
 class _Frozen(BaseModel):

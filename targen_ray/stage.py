@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import ray
 
 from . import metrics
+from .errors import BudgetStop, RunError, StageFailed
 from .health import ErrorRate, Trip
 from .job import Job
 from .pool import Endpoint, Pool
@@ -36,18 +37,6 @@ class StepWorker:
         rows = batch.to_pylist()
         out = await asyncio.gather(*(self.step.run(r, self.pool) for r in rows))
         return pa.Table.from_pylist(out, schema=self.step.output_schema(batch.schema))
-
-
-class RunError(Exception):
-    """A run stopped for a reason the user must fix (bad key, ...); the message is one line."""
-
-
-class BudgetStop(RunError):
-    """The budget admits no more requests; everything paid for so far is written."""
-
-
-class StageFailed(RunError):
-    """Every row of a stage failed one way: the run ends with what it has, short, and says why."""
 
 
 def stopped_by(step: str, run: RunDir, trip: Trip) -> RunError:

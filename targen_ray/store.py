@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from .errors import RunDirError
+
 RUN_FILE = "run.json"
 COMPACT_BYTES = 128 * 2**20  # in-memory size of a compacted file: large enough to scan fast, small enough to split
 ROW_GROUP_BYTES = 8 * 2**20  # what compaction holds at once
@@ -33,10 +35,6 @@ STAGE_DIRS = {
     "correct": "04_corrected",
     "dedup": "05_deduped",  # the rows stage 5 dropped; features it computed live in 05_embeddings
 }
-
-
-class RunDirError(Exception):
-    """The run directory cannot be used for this job; the message is one line."""
 
 
 class RunDir:

@@ -18,9 +18,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from .errors import SpecError
 from .job import load
 from .runner import identity
-from .spec import SpecError
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 EXCLUDES = [".git", ".venv", "runs", "**/__pycache__", "*.egg-info", ".pytest_cache"]

@@ -19,7 +19,7 @@ from analysis import difficulty, entities, labels, lexical, semantic
 from analysis.analyze import schema
 from analysis.dataset import from_file
 from targen_ray.cli import main
-from targen_ray.spec import SpecError
+from targen_ray.errors import SpecError
 from targen_ray.tasks import get_task
 
 

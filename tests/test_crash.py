@@ -17,9 +17,9 @@ from conftest import BOOLQ, ROOT, driver, exact_dedup_only, final_ids
 from targen_ray import job as job_mod
 from targen_ray import stage
 from targen_ray.fake.process import FakeProcess, session_pids
+from targen_ray.ids import stable_id
 from targen_ray.runner import run
 from targen_ray.spec import load_job
-from targen_ray.steps import stable_id
 
 
 def request_seed(row_id: str) -> int:

@@ -11,9 +11,10 @@ import yaml
 from conftest import BOOLQ, FAKE_KEY, exact_dedup_only
 
 from targen_ray.cli import main
+from targen_ray.errors import RunError, StageFailed
 from targen_ray.fake.process import FakeProcess
 from targen_ray.health import ErrorRate, Trip
-from targen_ray.stage import RunError, StageFailed, stopped_by
+from targen_ray.stage import stopped_by
 
 
 @pytest.fixture(scope="module")

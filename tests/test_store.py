@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from targen_ray import store
-from targen_ray.store import RunDir, RunDirError
+from targen_ray.errors import RunDirError
+from targen_ray.store import RunDir
 
 IDENTITY = {"job": "j", "spec_hash": "h1", "prompts_hash": "p1", "limit": None}
 

@@ -15,9 +15,10 @@ from openai.types.chat import ChatCompletion
 
 from targen_ray import job as job_mod
 from targen_ray import probe
+from targen_ray.errors import ProviderError
 from targen_ray.fake.process import FakeProcess
 from targen_ray.pool import Endpoint, Pool, Usage
-from targen_ray.providers import ProviderError, Response, build_provider
+from targen_ray.providers import Response, build_provider
 from targen_ray.providers.anthropic import to_response as message_response
 from targen_ray.providers.openai import to_response as chat_response
 from targen_ray.runner import run

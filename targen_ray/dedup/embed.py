@@ -110,9 +110,7 @@ def embed_parts(
         _read, fn_kwargs={"fs": run.fs, "skip": skip}, batch_size=None, batch_format="pyarrow", num_cpus=0, compute=read
     )
     rows = 0
-    for batch in embed(ds, todo, d, transform).iter_batches(
-        batch_size=None, batch_format="pyarrow"
-    ):
+    for batch in embed(ds, todo, d, transform).iter_batches(batch_size=None, batch_format="pyarrow"):
         run.write_part(where, tag, batch)
         rows += batch.num_rows
     run.compact(where, tag)

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..spec import SpecError
+from ..errors import SpecError
 from .text import ngrams, row_text
 
 SUFFIXES = (".parquet", ".jsonl", ".json")

@@ -78,9 +78,7 @@ def embed_new(job: Job, run: RunDir, tags: list[str]) -> int:
         done = [t["id"] for t in run.iter_parts(EMBEDDINGS, tag, ["id"])]
         if sum(map(len, ids)) > sum(map(len, done)):
             skip = pa.chunked_array(done, pa.string()).combine_chunks() if done else pa.array([], pa.string())
-            made += embed_parts(
-                run, run.parts("04_corrected", tag), transform, skip, EMBEDDINGS, tag, d
-            )
+            made += embed_parts(run, run.parts("04_corrected", tag), transform, skip, EMBEDDINGS, tag, d)
     return made
 
 
@@ -180,9 +178,7 @@ def _reference_vectors(job: Job, run: RunDir, ref: reference.Reference) -> np.nd
         d = job.spec.dedup
         rows = pa.table({"id": ref.ids, "text": ref.texts})
         ds = ray.data.from_arrow([rows.slice(i, BLOCK_ROWS) for i in range(0, rows.num_rows, BLOCK_ROWS)])
-        batches = embed(ds, rows.num_rows, d).iter_batches(
-            batch_size=None, batch_format="pyarrow"
-        )
+        batches = embed(ds, rows.num_rows, d).iter_batches(batch_size=None, batch_format="pyarrow")
         table = pa.concat_tables(list(batches))
         run.write_part(name, "ref", table)
     return vectors(table.take(pc.index_in(pa.array(ref.ids), table["id"])))

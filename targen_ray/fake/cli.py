@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import SpecError
 from ..providers.kinds import MODES
-from ..spec import SpecError
 
 
 def add_arguments(fake: argparse.ArgumentParser) -> None:

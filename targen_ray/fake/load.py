@@ -12,9 +12,10 @@ import time
 
 import ray
 
+from ..errors import ProviderError
 from ..limits import Limiter, Share
 from ..pool import Endpoint, Pool, Usage
-from ..providers import ProviderError, Request
+from ..providers import Request
 from ..spec import EndpointSpec
 
 SEEDS_SCHEMA = {

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 
+from ..errors import ProviderError
 from .base import (
     TOOL_DESCRIPTION,
     UNREADABLE,
     Provider,
-    ProviderError,
     Request,
     Response,
     api_key,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
+from ..errors import AuthError, FatalError, ProviderError, RateLimited
 from .kinds import KINDS, load
 
 if TYPE_CHECKING:
@@ -108,23 +109,6 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
             return None
 
 
-class ProviderError(Exception):
-    """A failed call. `retryable` says whether the same request may succeed later."""
-
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None):
-        super().__init__(message)
-        self.retryable = retryable
-        self.status = status
-
-
-class RateLimited(ProviderError):
-    """429: wait `retry_after` seconds (all workers), then try again."""
-
-    def __init__(self, message: str, retry_after: float | None, rate: RateInfo | None):
-        super().__init__(message, retryable=True, status=429)
-        self.retry_after, self.rate = retry_after, rate
-
-
 def status_error(name: str, status: int, headers: Mapping[str, str], detail: str = "") -> ProviderError:
     """The provider-neutral error for an HTTP error status; `detail` is what the server said (never a key:
     servers do not echo it)."""
@@ -154,17 +138,6 @@ UNREADABLE = (ValueError, TypeError, AttributeError, LookupError)
 def unreadable(name: str, e: Exception) -> ProviderError:
     """A 200 whose body could not be read as the API's response: retryable, like a dropped connection."""
     return ProviderError(f"unreadable response from {name!r}: {type(e).__name__}: {str(e)[:120]}", retryable=True)
-
-
-class FatalError(ProviderError):
-    """No request to this endpoint can succeed (bad key, missing package, ...): stop the run, retry nothing."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message, retryable=False, status=status)
-
-
-class AuthError(FatalError):
-    """401/403: the key is wrong or revoked."""
 
 
 class Provider(ABC):

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import ProviderError
 from ..spec import EndpointSpec
 from .anthropic import message_body
 from .anthropic import to_response as message_response
-from .base import UNREADABLE, ProviderError, Request, Response, api_key, status_error
+from .base import UNREADABLE, Request, Response, api_key, status_error
 from .kinds import KINDS, load
 from .openai import chat_body
 from .openai import to_response as chat_response

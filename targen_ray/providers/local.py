@@ -10,7 +10,8 @@ import asyncio
 import importlib.util
 from pathlib import Path
 
-from .base import FatalError, Provider, ProviderError, Request, Response
+from ..errors import FatalError, ProviderError
+from .base import Provider, Request, Response
 
 
 def default_model_path() -> str:

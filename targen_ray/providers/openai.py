@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ..errors import ProviderError
 from .base import (
     TOOL_DESCRIPTION,
     UNREADABLE,
     Provider,
-    ProviderError,
     Request,
     Response,
     api_key,

@@ -1,6 +1,6 @@
 """The four TarGEN steps, one class each."""
 
-from .base import Step, stable_id
+from .base import Step
 from .contexts import ContextsStep
 from .correct import CorrectStep
 from .generate import GenerateStep
@@ -8,4 +8,4 @@ from .seeds import SeedsStep
 
 STEP_CLASSES: dict[str, type[Step]] = {s.name: s for s in (ContextsStep, SeedsStep, GenerateStep, CorrectStep)}
 
-__all__ = ["STEP_CLASSES", "Step", "stable_id"]
+__all__ = ["STEP_CLASSES", "Step"]

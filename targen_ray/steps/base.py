@@ -6,7 +6,6 @@ become data: the row comes back with `error` and `raw` set, and the stage writes
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import ClassVar
 
@@ -14,20 +13,16 @@ import jsonschema
 import pyarrow as pa
 
 from ..answers import extract
+from ..errors import BudgetExhausted, FatalError, ProviderError
+from ..ids import stable_id
 from ..job import Job
-from ..limits import BudgetExhausted
 from ..pool import Pool, Usage
-from ..providers import FatalError, ProviderError, Request, Response
+from ..providers import Request, Response
 
 SYSTEM = (
     "You write data for a machine-learning dataset. Reply with one JSON object that matches the "
     "requested schema and nothing else."
 )
-
-
-def stable_id(*parts: object) -> str:
-    """Deterministic row id: the same job, stage, parent and sample index give the same id on any machine."""
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:20]
 
 
 class Step:
