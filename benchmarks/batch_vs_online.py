@@ -22,8 +22,7 @@ from pathlib import Path
 
 import yaml
 from full_size import ROOT, drive
-
-from targen_ray.fake.process import FakeProcess
+from harness.process import FakeProcess
 
 STEPS = ("generate", "correct")
 POLL = {"poll_s": 1, "poll_max_s": 5}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 from full_size import drive
+from harness.process import FakeProcess
 
-from targen_ray.fake.process import FakeProcess
 from targen_ray.spec import STEPS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from targen_ray.fake.process import MemoryPeak, session_pids
+from harness.process import MemoryPeak, session_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 

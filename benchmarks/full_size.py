@@ -27,9 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.process import FakeProcess, MemoryPeak
+
 from targen_ray import job as job_mod
 from targen_ray import plan
-from targen_ray.fake.process import FakeProcess, MemoryPeak
 from targen_ray.spec import STEPS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,9 +33,9 @@ import os
 import tempfile
 
 import ray
+from harness.load import LoadWorker
+from harness.process import FakeProcess, free_port
 
-from targen_ray.fake.load import LoadWorker
-from targen_ray.fake.process import FakeProcess, free_port
 from targen_ray.limits import LimiterActor, Share, limiters_for
 from targen_ray.spec import EndpointSpec
 

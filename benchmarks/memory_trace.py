@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from targen_ray.fake.process import FakeProcess, _pss_kib, session_pids
+from harness.process import FakeProcess, pss_kib, session_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY_PROCESSES = ("raylet", "gcs_server", "dashboard", "log_monitor", "runtime_env", "monitor.py")
@@ -70,7 +70,7 @@ def main() -> None:
                 mib, count = collections.Counter(), collections.Counter()
                 for pid in session_pids(run.pid):
                     name = kind(pid, run.pid)
-                    mib[name] += _pss_kib(pid) / 1024
+                    mib[name] += pss_kib(pid) / 1024
                     count[name] += 1
                 peak = max(peak, sum(mib.values()))
                 shm = os.statvfs("/dev/shm")

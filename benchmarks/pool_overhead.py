@@ -22,9 +22,9 @@ import time
 
 import openai
 import ray
+from harness.load import LoadWorker, seed_request
+from harness.process import FakeProcess, free_port
 
-from targen_ray.fake.load import LoadWorker, seed_request
-from targen_ray.fake.process import FakeProcess, free_port
 from targen_ray.limits import limiters_for
 from targen_ray.spec import EndpointSpec
 

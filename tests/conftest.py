@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 import yaml
+from harness.process import FakeProcess
 
-from targen_ray.fake.process import FakeProcess
 from targen_ray.spec import SPLITS
 
 # Nothing may come from a hub at run time: the Hugging Face libraries are told so before any imports them.

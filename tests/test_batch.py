@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only
+from harness.process import FAKE_PRICES, FakeProcess
 
 from targen_ray import job as job_mod
 from targen_ray.batch_stage import BatchStage, cancel_superseded, refuse_batches_in_flight
 from targen_ray.cli import main
 from targen_ray.errors import RunError, SpecError
-from targen_ray.fake.process import FAKE_PRICES, FakeProcess
 from targen_ray.providers.batch import AnthropicBatch, OpenAIBatch, joined
 from targen_ray.runner import identity, run
 from targen_ray.steps import STEP_CLASSES

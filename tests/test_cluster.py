@@ -19,10 +19,10 @@ import pytest
 import ray
 import yaml
 from conftest import FAKE_KEY, ROOT
+from harness.process import free_port
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from targen_ray.cli import main
-from targen_ray.fake.process import free_port
 from targen_ray.spec import SPLITS
 from targen_ray.submit import client
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only, final_ids
+from harness.process import FakeProcess, session_pids
 
 from targen_ray import job as job_mod
 from targen_ray import stage
-from targen_ray.fake.process import FakeProcess, session_pids
 from targen_ray.ids import stable_id
 from targen_ray.runner import run
 from targen_ray.spec import load_job

@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import FAKE_KEY, ROOT
+from harness.process import FakeProcess
 
 from analysis.analyze import analyze
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.cli import main
-from targen_ray.fake.process import FakeProcess
 from targen_ray.publish import publish
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS

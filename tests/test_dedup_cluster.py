@@ -11,11 +11,11 @@ import sys
 import pytest
 import yaml
 from conftest import BOOLQ, FAKE_KEY
+from harness.process import FakeProcess
 from ray.cluster_utils import Cluster
 
 from targen_ray import job as job_mod
 from targen_ray import plan
-from targen_ray.fake.process import FakeProcess
 
 LOOPBACK = {"node_ip_address": "127.0.0.1", "include_dashboard": False}
 

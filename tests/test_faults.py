@@ -14,12 +14,12 @@ import jsonschema
 import pyarrow.parquet as pq
 import pytest
 from conftest import BOOLQ, FAKE_KEY, ROOT, driver
+from harness.load import SEEDS_SCHEMA, seed_request
+from harness.process import FakeProcess
 
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.errors import ProviderError, RateLimited
-from targen_ray.fake.load import SEEDS_SCHEMA, seed_request
-from targen_ray.fake.process import FakeProcess
 from targen_ray.fake.server import FakeConfig, FakeServer
 from targen_ray.pool import Endpoint, Pool, RetryPolicy
 from targen_ray.providers import build_provider

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ray
+from harness.load import LoadWorker
+from harness.process import FakeProcess, free_port
 
-from targen_ray.fake.load import LoadWorker
-from targen_ray.fake.process import FakeProcess, free_port
 from targen_ray.limits import limiters_for
 from targen_ray.spec import EndpointSpec
 

@@ -13,9 +13,9 @@ import sys
 import pytest
 import yaml
 from conftest import BOOLQ, ROOT, exact_dedup_only
+from harness.process import free_port, wait_for
 
 from targen_ray import job as job_mod
-from targen_ray.fake.process import free_port, wait_for
 from targen_ray.providers.local import default_model_path
 from targen_ray.runner import run
 

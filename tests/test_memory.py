@@ -14,8 +14,7 @@ import json
 import subprocess
 
 from conftest import FAKE_KEY, ROOT, driver, exact_dedup_only
-
-from targen_ray.fake.process import FakeProcess, MemoryPeak
+from harness.process import FakeProcess, MemoryPeak
 
 RECORD = ROOT / "jobs" / "record.yaml"
 SMALL, LARGE = 2000, 8000

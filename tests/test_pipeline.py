@@ -14,12 +14,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from conftest import BOOLQ, ROOT, driver, final_ids
+from harness.process import FakeProcess
 
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.cli import main
 from targen_ray.dedup import embed
-from targen_ray.fake.process import FakeProcess
 from targen_ray.fake.tasks.boolq import truth_of
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS

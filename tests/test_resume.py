@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import BOOLQ, final_ids
+from harness.process import FakeProcess
 
 from targen_ray import job as job_mod
 from targen_ray.errors import RunDirError
-from targen_ray.fake.process import FakeProcess
 from targen_ray.ids import stable_id
 from targen_ray.prompts import PromptSet
 from targen_ray.runner import retry_rejects, run

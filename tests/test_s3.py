@@ -16,10 +16,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from conftest import BOOLQ
+from harness.process import FakeProcess, free_port
 
 from analysis.analyze import analyze
 from targen_ray import job as job_mod
-from targen_ray.fake.process import FakeProcess, free_port
 from targen_ray.publish import publish, verify
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS

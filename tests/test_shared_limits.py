@@ -17,10 +17,10 @@ import urllib.request
 import pytest
 import ray
 from conftest import BOOLQ, FAKE_KEY, ROOT, exact_dedup_only
+from harness.load import LoadWorker
+from harness.process import FakeProcess
 
 from targen_ray import job as job_mod
-from targen_ray.fake.load import LoadWorker
-from targen_ray.fake.process import FakeProcess
 from targen_ray.limits import limiters_for
 from targen_ray.runner import run
 from targen_ray.spec import EndpointSpec

@@ -9,10 +9,10 @@ import json
 import pytest
 import yaml
 from conftest import BOOLQ, FAKE_KEY, exact_dedup_only
+from harness.process import FakeProcess
 
 from targen_ray.cli import main
 from targen_ray.errors import RunError, StageFailed
-from targen_ray.fake.process import FakeProcess
 from targen_ray.health import ErrorRate, Trip
 from targen_ray.stage import stopped_by
 

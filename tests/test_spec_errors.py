@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from harness.process import free_port
 
 from targen_ray.cli import main
-from targen_ray.fake.process import free_port
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import json
 import pytest
 from anthropic.types import Message
 from conftest import BOOLQ, FAKE_KEY, exact_dedup_only
+from harness.process import FakeProcess
 from openai.types.chat import ChatCompletion
 
 from targen_ray import job as job_mod
 from targen_ray import probe
 from targen_ray.errors import ProviderError
-from targen_ray.fake.process import FakeProcess
 from targen_ray.pool import Endpoint, Pool, Usage
 from targen_ray.providers import Response, build_provider
 from targen_ray.providers.anthropic import to_response as message_response

@@ -109,7 +109,7 @@ class FakeProcess:
             self.proc.wait()
 
 
-def _pss_kib(pid: int) -> int:
+def pss_kib(pid: int) -> int:
     """Proportional set size: shared pages (Ray's object store) split among the processes mapping them,
     so a sum over processes counts each page once."""
     try:
@@ -147,7 +147,7 @@ class MemoryPeak:
     def _run(self) -> None:
         while not self._stop.is_set():
             pids = session_pids(self.driver_pid)
-            sizes = {pid: _pss_kib(pid) / 1024 for pid in pids}
+            sizes = {pid: pss_kib(pid) / 1024 for pid in pids}
             self.driver_mib = max(self.driver_mib, sizes.get(self.driver_pid, 0.0))
             self.total_mib = max(self.total_mib, sum(sizes.values()))
             self._stop.wait(self.every_s)

@@ -8,15 +8,19 @@ limiters, breakers, budget. `per_actor_rpm` swaps the cluster-wide limiter for o
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 import ray
 
-from ..errors import ProviderError
-from ..limits import Limiter, Share
-from ..pool import Endpoint, Pool, Usage
-from ..providers import Request
-from ..spec import EndpointSpec
+from targen_ray.errors import ProviderError
+from targen_ray.limits import Limiter, Share
+from targen_ray.pool import Endpoint, Pool, Usage
+from targen_ray.providers import Request
+from targen_ray.spec import EndpointSpec
+
+# Ray workers cannot import this folder (it is not installed): the actor class travels by value.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 SEEDS_SCHEMA = {
     "type": "object",
