@@ -82,7 +82,7 @@ class Endpoint:
         self.name, self.spec = name, spec
         self.gate = Gate(limiter) if limiter is not None else None
         self.breaker = Breaker()
-        self.slots = AdaptiveLimit(spec.max_concurrency, adaptive=limiter is None)
+        self.concurrency = AdaptiveLimit(spec.max_concurrency, adaptive=limiter is None)
         self._provider: Provider | None = None
         self._last_failure, self._repeats = "", 0
 
@@ -93,7 +93,7 @@ class Endpoint:
 
     def load(self) -> float:
         """How busy this endpoint is here, relative to what it may carry."""
-        return self.slots.in_flight / max(self.slots.limit, 1)
+        return self.concurrency.in_flight / max(self.concurrency.limit, 1)
 
     def transient(self, error: ProviderError) -> bool:
         """Whether a failure may pass if retried. A 4xx (but 408/409/429) never does; nor does a 5xx whose
@@ -143,17 +143,17 @@ class Pool:
             try:
                 # In this order: a start time is leased only for a request that can go at once, and money
                 # is reserved only for a request about to be sent.
-                async with endpoint.slots:
+                async with endpoint.concurrency:
                     if endpoint.gate is not None:
                         await endpoint.gate.acquire(estimate)
                     if self.budget is not None:
                         await self.budget.reserve(reserved)
                     started = loop.time()
-                    metrics.in_flight(*self.labels, endpoint, endpoint.slots.in_flight)
+                    metrics.in_flight(*self.labels, endpoint, endpoint.concurrency.in_flight)
                     try:
                         response = await provider.complete(request)
                     finally:
-                        metrics.in_flight(*self.labels, endpoint, endpoint.slots.in_flight - 1)
+                        metrics.in_flight(*self.labels, endpoint, endpoint.concurrency.in_flight - 1)
             except FatalError:
                 raise
             except RateLimited as e:
@@ -178,14 +178,14 @@ class Pool:
                 if not endpoint.transient(e):  # the same request would be refused again: no retry
                     raise
                 endpoint.breaker.failure()
-                endpoint.slots.failure()
+                endpoint.concurrency.failure()
                 failures += 1
                 if failures >= self.policy.attempts:
                     raise
                 await asyncio.sleep(self.policy.delay(failures, self._rng))
                 continue
             endpoint.breaker.success()
-            endpoint.slots.success(loop.time() - started)
+            endpoint.concurrency.success(loop.time() - started)
             usage.add(endpoint, response, "ok")
             metrics.attempt(*self.labels, endpoint, "ok", response)
             self._settle(endpoint, estimate, response, reserved)
