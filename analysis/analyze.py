@@ -39,7 +39,7 @@ def analyze(run_dir: str, reference: Path | None = None, out: str | None = None)
     described, drawn = {}, {}
     for d in sets:
         described[d.name], drawn[d.name] = describe(d, names)
-    summary = run.read_json("summary.json") or {}
+    summary = run.read_json(run.summary_file()) or {}
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "run": {"dir": str(run), "job": summary.get("job"), "task": task.name, "labels": names},
@@ -61,7 +61,7 @@ def analyze(run_dir: str, reference: Path | None = None, out: str | None = None)
     figures = figures_of(described, drawn)
     metrics["wall_s"] = round(time.monotonic() - started, 2)
     jsonschema.validate(metrics, schema())
-    dest = RunDir(out or f"{run.uri}/report")
+    dest = RunDir(out or f"{run.uri}/{run.report()}")
     for name, png in figures.items():
         dest.write_bytes(f"plots/{name}.png", png)
     dest.write_json("metrics.json", metrics)

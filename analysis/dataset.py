@@ -15,7 +15,6 @@ import pyarrow.dataset as pads
 
 from targen_ray.dedup.embed import unit_rows, vectors
 from targen_ray.dedup.reference import field_text, read_rows
-from targen_ray.dedup.stage import EMBEDDINGS
 from targen_ray.dedup.text import row_text, text_fields
 from targen_ray.errors import SpecError
 from targen_ray.spec import SPLITS, DedupSpec
@@ -55,8 +54,8 @@ class Dataset:
 
 def run_task(run: RunDir) -> Task:
     recorded = run.read_json(RUN_FILE)
-    if recorded is None or not run.files("final", recursive=True):
-        raise SpecError(f"{run}: no finished run here (no {RUN_FILE} or no final/)")
+    if recorded is None or not run.files(run.final(), recursive=True):
+        raise SpecError(f"{run}: no finished run here (no {RUN_FILE} or no {run.final()}/)")
     return recorded_task(recorded)
 
 
@@ -78,7 +77,7 @@ def from_run(run: RunDir, task: Task) -> Dataset:
     splits = [
         _scan(run, paths).select(columns).with_columns(split=pl.lit(split)).select("id", "split", "label", *fields)
         for split in SPLITS
-        if (paths := run.files(f"final/{split}"))
+        if (paths := run.files(run.final(split)))
     ]
     frame = pl.concat(splits)
     ids = frame.select("id").collect()["id"].to_arrow().cast(pa.string())
@@ -92,7 +91,7 @@ def _scan(run: RunDir, paths: list[str]) -> pl.LazyFrame:
 
 
 def _stored_embeddings(run: RunDir, ids: pa.Array) -> np.ndarray | None:
-    found = [t.filter(pc.is_in(t["id"], ids)) for t in run.iter_parts(EMBEDDINGS, columns=["id", "embedding"])]
+    found = [t.filter(pc.is_in(t["id"], ids)) for t in run.iter_parts(run.embeddings(), columns=["id", "embedding"])]
     found = pa.concat_tables(found) if found else None
     if found is None or found.num_rows < len(ids):
         return None

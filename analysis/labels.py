@@ -29,7 +29,7 @@ def confusion(a: np.ndarray, b: np.ndarray, k: int) -> list[list[int]]:
 
 def self_correction(run: RunDir, names: list[str]) -> dict:
     cols = ["target_label", "initial_label", "final_label"]
-    parts = list(run.iter_parts("04_corrected", columns=cols))
+    parts = list(run.iter_parts(run.stage_dir("correct"), columns=cols))
     if not parts:
         return {"rows": 0}
     t = pa.concat_tables(parts)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from harness.process import MemoryPeak, session_pids
 
+from targen_ray.store import RUN_FILE, RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,16 +38,15 @@ def embed_once(run_dir: str, scratch: str, embed_rows: int, read_tasks: int | No
     from targen_ray.dedup.stage import features
     from targen_ray.dedup.text import text_fields
     from targen_ray.spec import DedupSpec
-    from targen_ray.store import RunDir
     from targen_ray.tasks import recorded_task
 
     run, out = RunDir(run_dir), RunDir(scratch)
-    ids = pa.concat_tables(run.iter_parts("04_corrected", columns=["id"]))["id"].combine_chunks()
+    ids = pa.concat_tables(run.iter_parts(RunDir.stage_dir("correct"), columns=["id"]))["id"].combine_chunks()
     skip = ids.slice(embed_rows)  # every row group is still read; only EMBED rows are embedded
     embed.READ_TASKS = read_tasks
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    transform = partial(features, names=text_fields(recorded_task(run.read_json("run.json"))))
-    parts = run.parts("04_corrected")
+    transform = partial(features, names=text_fields(recorded_task(run.read_json(RUN_FILE))))
+    parts = run.parts(RunDir.stage_dir("correct"))
     one = DedupSpec(workers=1, worker_cpus=2)
     made = embed.embed_parts(out, parts, transform, skip, "emb", "r0", one)  # read from the run, written aside
     groups = sum(len(embed.row_group_rows(p, run.fs)) for p in parts)

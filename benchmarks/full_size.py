@@ -32,6 +32,7 @@ from harness.process import FakeProcess, MemoryPeak
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.spec import STEPS
+from targen_ray.store import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +80,7 @@ def drive(job_file: Path, endpoints: Path, run_dir: Path, limit: int | None) -> 
     memory.stop()
     if proc.returncode != 0:
         raise SystemExit(f"{job_file.name} into {run_dir}: exit {proc.returncode}\n{err[-3000:]}")
-    return time.monotonic() - started, memory, json.loads((run_dir / "summary.json").read_text())
+    return time.monotonic() - started, memory, json.loads((run_dir / RunDir.summary_file()).read_text())
 
 
 def measure_analysis(run_dir: Path) -> dict:

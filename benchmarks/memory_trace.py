@@ -21,6 +21,8 @@ from pathlib import Path
 
 from harness.process import FakeProcess, pss_kib, session_pids
 
+from targen_ray.store import RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 RAY_PROCESSES = ("raylet", "gcs_server", "dashboard", "log_monitor", "runtime_env", "monitor.py")
 
@@ -81,7 +83,7 @@ def main() -> None:
                 elapsed, total = time.monotonic() - started, sum(mib.values())
                 print(f"{elapsed:6.0f}s total={total:5.0f} shm={shm_mib:4.0f} {kinds} | {last[0]}", flush=True)
                 time.sleep(2)
-            summary = Path(tmp, "run", "summary.json")
+            summary = Path(tmp, "run", RunDir.summary_file())
             stages = json.loads(summary.read_text())["stages"] if summary.exists() else {}
         finally:
             fake.stop()

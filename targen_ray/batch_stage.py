@@ -76,8 +76,8 @@ def run_batch_stage(
 def refuse_batches_in_flight(run: RunDir, step: str, tag: str) -> None:
     """Before a step runs online: batches an earlier run submitted for it must not be in flight, or their
     rows would be paid for twice (the endpoint was switched from batch to online mid-run)."""
-    folder = f"batches/{step}/{tag}"
-    flying = [r for r in _records(run, folder).values() if not r["collected"]]
+    folder = run.batch_records(step, tag)
+    flying = [r for r in run.records(folder).values() if not r["collected"]]
     if flying:
         raise RunError(
             f"step {step}: {len(flying)} batch(es) an earlier run submitted to endpoint {flying[0]['endpoint']!r} are "
@@ -93,8 +93,8 @@ def cancel_superseded(job: Job, run: RunDir) -> None:
     The endpoint is looked up in the whole endpoints file: the redo may have moved the step off it."""
     endpoints = None
     for step in STEP_CLASSES:
-        for name, record in _records(run, f"superseded/{step}").items():
-            if "-batches-" not in name or record["collected"] or not record["batch_id"] or "cancel" in record:
+        for name, record in run.superseded_batch_records(step).items():
+            if record["collected"] or not record["batch_id"] or "cancel" in record:
                 continue
             endpoint, batch_id = record["endpoint"], record["batch_id"]
             endpoints = endpoints or load_endpoints(job.endpoints_path)
@@ -115,7 +115,7 @@ class BatchStage:
         self.job, self.step, self.run, self.tag, self.budget = job, step, run, tag, budget
         self.name, self.spec = job.batch_endpoint(step)
         self.client: BatchClient = build_batch_client(self.name, self.spec)
-        self.folder = f"batches/{step}/{tag}"
+        self.folder = run.batch_records(step, tag)
         self.result, self.spent_before = StageResult(), spent_before
         self.breaker = ErrorRate(job.spec.stop_error_rate, job.spec.stop_window)
         self.stopped: str | None = None  # why no more batches are submitted (the budget)
@@ -251,8 +251,8 @@ class BatchStage:
             todo = pending(self.run, self.step, ids)
             kept, rejected, retried = (_unwritten(t, todo) for t in (kept, rejected, retried))
             self.run.write_part(self.run.stage_dir(self.step), self.tag, kept.drop_columns(["error"]))
-            self.run.write_part(f"rejects/{self.step}", self.tag, rejected)
-            self.run.write_part(f"retried/{self.step}", self.tag, retried)
+            self.run.write_part(self.run.rejects(self.step), self.tag, rejected)
+            self.run.write_part(self.run.retried(self.step), self.tag, retried)
             self.result.add(self.step, kept, rejected, retried)
             metrics.rows(self.job.spec.name, self.step, kept.num_rows, rejected.num_rows)
             if self.budget is not None:  # the batch's reservation becomes what it cost
@@ -361,12 +361,6 @@ def provider_call(name: str, call, create: bool = False):
                 raise RunError(f"endpoint {name!r}: {e}") from None
             time.sleep(getattr(e, "retry_after", None) or rng.uniform(0, min(60, 2**attempt)))
     raise AssertionError("unreachable")
-
-
-def _records(run: RunDir, folder: str) -> dict[str, dict]:
-    """The batch records (.json files) of a folder of the run directory, by their name in it."""
-    names = [f"{folder}/{p.rsplit('/', 1)[-1]}" for p in run.files(folder) if p.endswith(".json")]
-    return {name: record for name in names if (record := run.read_json(name)) is not None}
 
 
 def _base(path: str) -> str:

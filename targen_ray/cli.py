@@ -8,6 +8,7 @@ import time
 
 from .errors import SpecError
 from .fake import cli as fake_cli
+from .store import RUN_FILE, RunDir
 
 EXAMPLES = {
     "run": "example:\n  targen run jobs/boolq.yaml --limit 40\n"
@@ -50,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     run = command(
         "run",
         "run a job: contexts -> seeds -> label-constrained generation -> self-correction -> splits",
-        "Run the four TarGEN steps as Ray stages; write RUN_DIR/final/{train,validation,test}.",
+        f"Run the four TarGEN steps as Ray stages; write RUN_DIR/{RunDir.final()}/{{train,validation,test}}.",
     )
     run.add_argument("job", help="job YAML, e.g. jobs/boolq.yaml")
     run.add_argument("--endpoints", help="endpoints YAML (default: endpoints/local.yaml next to the job)")
@@ -77,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         on_run=True,
     )
     retry.add_argument("--steps", default="generate,correct", help="steps whose rejects to send again")
-    retry.add_argument("--job", help="job YAML (default: the one recorded in RUN_DIR/run.json)")
-    retry.add_argument("--endpoints", help="endpoints YAML (default: the one recorded in RUN_DIR/run.json)")
+    retry.add_argument("--job", help=f"job YAML (default: the one recorded in RUN_DIR/{RUN_FILE})")
+    retry.add_argument("--endpoints", help=f"endpoints YAML (default: the one recorded in RUN_DIR/{RUN_FILE})")
 
     export = command(
         "export",
@@ -194,7 +195,6 @@ def _run(args: argparse.Namespace) -> int:
 def _retry_rejects(args: argparse.Namespace) -> int:
     from . import job as job_mod
     from .runner import retry_rejects
-    from .store import RUN_FILE, RunDir
 
     recorded = RunDir(args.run_dir).read_json(RUN_FILE)
     if recorded is None:
@@ -216,7 +216,6 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
     """Run `go`, report where the dataset is (and analyse it), and turn known failures into one line and
     an exit status."""
     from .errors import RunDirError, RunError
-    from .store import RunDir
     from .terminal import quiet
 
     try:
@@ -240,7 +239,6 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
         )
         return 130
     from .split import sample
-    from .store import RUN_FILE
     from .tasks import recorded_task
 
     final = f"{run_dir.rstrip('/')}/final"
@@ -254,7 +252,7 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
         f"dedup: dropped {d['exact']} exact and {d['near']} near duplicates ({d['cross_split']} across splits) "
         f"and {d['contaminated']} contaminated rows"
     )
-    print(f"summary: {run_dir.rstrip('/')}/summary.json")
+    print(f"summary: {run_dir.rstrip('/')}/{RunDir.summary_file()}")
     print(f"log: {log} (Ray's and the libraries' own lines)")
     if analyze:
         print(f"report: {run_dir.rstrip('/')}/report/report.html")
@@ -271,13 +269,12 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from .export import export_superglue
-    from .store import RUN_FILE, RunDir
     from .tasks import recorded_task
 
     run = RunDir(args.run_dir)
     recorded = run.read_json(RUN_FILE)
-    if recorded is None or not run.files("final", recursive=True):
-        raise SpecError(f"{args.run_dir}: no finished run here (no {RUN_FILE} or no final/)")
+    if recorded is None or not run.files(run.final(), recursive=True):
+        raise SpecError(f"{args.run_dir}: no finished run here (no {RUN_FILE} or no {run.final()}/)")
     written = export_superglue(recorded_task(recorded), run)
     for name, lines in written.items():
         print(f"{args.run_dir.rstrip('/')}/superglue/{name}: {lines} lines")

@@ -24,11 +24,12 @@ def superglue_line(task: Task, record: dict) -> dict:
     return line
 
 
-def export_superglue(task: Task, run: RunDir, out: str = "superglue") -> dict[str, int]:
-    """Write `out/<file>.jsonl` per split into the run directory, a record batch at a time; rows per file."""
+def export_superglue(task: Task, run: RunDir) -> dict[str, int]:
+    """Write `<file>.jsonl` per split into the run directory's export folder, a record batch at a time;
+    rows per file."""
     written = {}
     for split in SPLITS:
-        parts = run.parts(f"final/{split}")
+        parts = run.parts(run.final(split))
         if not parts:
             continue
         name = task.jsonl_file or FILES[split]
@@ -37,12 +38,12 @@ def export_superglue(task: Task, run: RunDir, out: str = "superglue") -> dict[st
         def write(path: str, split=split) -> None:
             nonlocal lines
             with run.fs.open_output_stream(path) as f:
-                for table in run.iter_parts(f"final/{split}"):
+                for table in run.iter_parts(run.final(split)):
                     for batch in table.to_batches(max_chunksize=4096):
                         for record in batch.to_pylist():
                             f.write((json.dumps(superglue_line(task, record), ensure_ascii=False) + "\n").encode())
                             lines += 1
 
-        run.write_file(f"{out}/{name}", write)
+        run.write_file(f"{run.superglue()}/{name}", write)
         written[name] = lines
     return written

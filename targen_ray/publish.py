@@ -30,7 +30,6 @@ MANIFEST = "manifest.json"
 FORMAT = "targen-ray dataset 1"
 OURS = ("data/", "superglue/", "README.md")  # what publish writes before the manifest
 PACKAGES = ("targen-ray", "ray", "pyarrow", "openai", "anthropic", "sentence-transformers", "faiss-cpu")
-EXPORT_DIR = "superglue"
 
 
 def _sha256(data: bytes) -> str:
@@ -40,8 +39,8 @@ def _sha256(data: bytes) -> str:
 def _source_digest(run: RunDir, superglue: bool) -> str:
     """What the published dataset is made of: the final record files' bytes and the options."""
     h = hashlib.sha256(f"{FORMAT} superglue={superglue}".encode())
-    for path in run.files("final", recursive=True):
-        h.update(path.rsplit("/final/", 1)[-1].encode())
+    for path in run.files(run.final(), recursive=True):
+        h.update(path.rsplit(f"/{run.final()}/", 1)[-1].encode())
         with run.fs.open_input_stream(path) as f:
             while chunk := f.read(2**22):
                 h.update(chunk)
@@ -49,7 +48,7 @@ def _source_digest(run: RunDir, superglue: bool) -> str:
 
 
 def _finished(run: RunDir, incomplete: bool) -> tuple[dict, dict]:
-    recorded, summary = run.read_json(RUN_FILE), run.read_json("summary.json")
+    recorded, summary = run.read_json(RUN_FILE), run.read_json(run.summary_file())
     if recorded is None or summary is None:
         raise SpecError(f"{run}: no finished run here (no {RUN_FILE} or summary.json)")
     if not summary["complete"] and not incomplete:
@@ -57,10 +56,10 @@ def _finished(run: RunDir, incomplete: bool) -> tuple[dict, dict]:
         raise SpecError(
             f"{run}: the run is not complete ({short}); finish it, or publish it as it is with --allow-incomplete"
         )
-    if not run.files("final", recursive=True):
-        raise SpecError(f"{run}: the run has no rows to publish (final/ is empty)")
+    if not run.files(run.final(), recursive=True):
+        raise SpecError(f"{run}: the run has no rows to publish ({run.final()}/ is empty)")
     if "generation" not in summary:
-        raise SpecError(f"{run}/summary.json: written by an older version; run the job again to refresh it")
+        raise SpecError(f"{run}/{run.summary_file()}: written by an older version; run the job again to refresh it")
     return recorded, summary
 
 
@@ -92,7 +91,7 @@ def publish(
     task = recorded_task(recorded)
     files, entries, schema = {}, [], card.hf_schema(task)
     for split in SPLITS:
-        parts = run.parts(f"final/{split}")
+        parts = run.parts(run.final(split))
         for k, part in enumerate(parts):
             name = f"data/{split}-{k:05d}-of-{len(parts):05d}.parquet"
             table = pq.read_table(part, filesystem=run.fs, columns=task.record_schema.names).cast(schema)
@@ -101,10 +100,10 @@ def publish(
             entries.append(_write(out, name, buf.getvalue(), table.num_rows, split))
             files.setdefault(split, []).append(entries[-1])
     if superglue:
-        for name, lines in export_superglue(task, run, EXPORT_DIR).items():
-            with run.fs.open_input_stream(f"{run.path}/{EXPORT_DIR}/{name}") as f:
+        for name, lines in export_superglue(task, run).items():
+            with run.fs.open_input_stream(f"{run.path}/{run.superglue()}/{name}") as f:
                 entries.append(_write(out, f"superglue/{name}", f.read(), lines, None))
-    metrics = run.read_json("report/metrics.json")
+    metrics = run.read_json(f"{run.report()}/metrics.json")
     readme = card.render(task, summary, files, metrics).encode()
     entries.append(_write(out, "README.md", readme, None, None))
     manifest = _manifest(run, recorded, summary, source, entries)
@@ -124,7 +123,7 @@ def _write(out: RunDir, name: str, data: bytes, rows: int | None, split: str | N
 
 def _manifest(run: RunDir, recorded: dict, summary: dict, source: str, files: list[dict]) -> dict:
     gen = summary["generation"]
-    finished = run.fs.get_file_info(f"{run.path}/summary.json").mtime
+    finished = run.fs.get_file_info(f"{run.path}/{run.summary_file()}").mtime
     return {
         "format": FORMAT,
         "name": summary["job"],

@@ -97,14 +97,14 @@ class Runner:
             ids = [stable_id(self.spec.name, "contexts", calls + i) for i in range(n_calls)]
             calls += n_calls
             self._stage("contexts", pa.table({"id": ids, "n": [PER_CALL] * n_calls}), f"r{attempt}")
-            done = self.run_dir.read("01_contexts", columns=["id", "contexts"])
+            done = self.run_dir.read(self.run_dir.stage_dir("contexts"), columns=["id", "contexts"])
             if done is not None:
                 kept = items.unique([done], "contexts", "context", self.spec.name)
                 made = items.attach(done, "contexts", kept)
             if made.num_rows >= want:
                 break
         if made.num_rows == 0:
-            raise RunError("step 1 produced no usable contexts; see rejects/contexts/")
+            raise RunError(f"step 1 produced no usable contexts; see {self.run_dir.rejects('contexts')}/")
         made = made.slice(0, want)
         return pa.table({"context_id": made["item_id"], "context": made["item"]})
 
@@ -122,11 +122,11 @@ class Runner:
             }
         )
         self._stage("seeds", inputs, tag)
-        done = self.run_dir.iter_parts("02_seeds", tag, ["id", "seeds"])
+        done = self.run_dir.iter_parts(self.run_dir.stage_dir("seeds"), tag, ["id", "seeds"])
         return items.unique(done, "seeds", "seed", self.spec.name).rename_columns(["parent", "position", "seed_id"])
 
     def execute(self) -> dict:
-        started = time.time()
+        started, corrected = time.time(), self.run_dir.stage_dir("correct")
         contexts = self.contexts()
         need, rounds, yield_, stopped, stalled = dict(self.quotas), 0, 1.0, None, None
         try:
@@ -142,16 +142,17 @@ class Runner:
                 slots = plan.assign(self.spec.name, round_no, todo, seeds)
                 # The seeds' text stays in stage 2's parts: the Ray tasks reading them join it in.
                 with_seeds = functools.partial(plan.with_seeds, slots=slots)
-                self._stage("generate", Parts(self.run_dir.parts("02_seeds", tag), slots["id"], with_seeds), tag)
-                self._stage("correct", self._parts("03_generated", tag), tag)
+                seeds_parts = self.run_dir.parts(self.run_dir.stage_dir("seeds"), tag)
+                self._stage("generate", Parts(seeds_parts, slots["id"], with_seeds), tag)
+                self._stage("correct", self._parts(self.run_dir.stage_dir("generate"), tag), tag)
                 dropped = self.dedup(rounds)
                 # With top_up, rows dedup dropped are made again: only the survivors fill quotas.
                 gone = dropped["id"] if self.spec.dedup.top_up else pa.chunked_array([], pa.string())
-                kept = _without(self.run_dir.iter_parts("04_corrected", tag, ["id"]), dropped["id"])
+                kept = _without(self.run_dir.iter_parts(corrected, tag, ["id"]), dropped["id"])
                 yield_ = sum(t.num_rows for t in kept) / max(len(todo), 1)
-                done = _without(self.run_dir.iter_parts("04_corrected", columns=LABEL_COLUMNS), gone)
+                done = _without(self.run_dir.iter_parts(corrected, columns=LABEL_COLUMNS), gone)
                 need = plan.shortfall(self.quotas, sum(map(_label_counts, done), Counter()))
-                made = sum(t.num_rows for t in self.run_dir.iter_parts("04_corrected", tag, ["id"]))
+                made = sum(t.num_rows for t in self.run_dir.iter_parts(corrected, tag, ["id"]))
                 if need and not made:
                     # Every row of the round was rejected: another round would pay for the same failures.
                     stalled = f"round {round_no} kept no row: every one was rejected"
@@ -176,7 +177,7 @@ class Runner:
         result["dedup"]["wall_s"] = round(self.wall_s["dedup"], 2)
         result["estimate_vs_actual"] = summary.versus(self.estimate, result["stages"])
         result["log"] = self.run_dir.log_file()  # where `targen run` keeps Ray's and the libraries' lines
-        self.run_dir.write_json("summary.json", result)
+        self.run_dir.write_json(self.run_dir.summary_file(), result)
         return result
 
 
@@ -255,8 +256,8 @@ def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str], l
     folder.claim(identity(job, limit))
     moved = {}
     for step in steps:
-        moved[step] = sum(t.num_rows for t in folder.iter_parts(f"rejects/{step}", columns=["id"]))
-        folder.move(f"rejects/{step}", f"retried/{step}", time.strftime("%Y%m%dT%H%M%S"))
+        moved[step] = sum(t.num_rows for t in folder.iter_parts(folder.rejects(step), columns=["id"]))
+        folder.move(folder.rejects(step), folder.retried(step), time.strftime("%Y%m%dT%H%M%S"))
     print(f"[retry] sending again: {', '.join(f'{n} {s}' for s, n in moved.items())} rejected rows", file=sys.stderr)
     job = probe.resolve(job, folder)
     ensure_ray(log_to_driver)

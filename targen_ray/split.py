@@ -89,7 +89,7 @@ def write(job: Job, run: RunDir, quotas: Quotas, dropped: pa.ChunkedArray) -> No
     Quotas are chosen on the key columns; rows are then streamed, a batch at a time, into record
     files (each in idx order), so the driver never holds a split.
     """
-    keys = run.read("04_corrected", columns=["id", "split", "final_label", "round", "seed_id"])
+    keys = run.read(run.stage_dir("correct"), columns=["id", "split", "final_label", "round", "seed_id"])
     if keys is None:
         return
     dropped = pa.chunked_array(dropped, pa.string()).combine_chunks()
@@ -104,8 +104,8 @@ def write(job: Job, run: RunDir, quotas: Quotas, dropped: pa.ChunkedArray) -> No
             make = job.task.make_idx
             idx = make(ranked) if make else pa.array(range(ranked.num_rows), pa.int32())
             index[split] = (ranked["id"], idx)
-    final, surplus = run.rewrite("final"), run.rewrite("surplus")
-    for part in run.iter_parts("04_corrected"):
+    final, surplus = run.rewrite(run.final()), run.rewrite(run.surplus())
+    for part in run.iter_parts(run.stage_dir("correct")):
         for batch in part.to_batches(max_chunksize=RECORDS_AT_ONCE):  # bounds what is held at once
             batch = pa.Table.from_batches([batch])
             taken = pc.is_in(batch["id"], chosen["id"])
@@ -124,7 +124,7 @@ def sample(run: RunDir, task, n: int = 3, width: int = 100) -> list[str]:
     """The first `n` final rows (train first) as one line each, the task's fields cut to `width`."""
     out: list[str] = []
     for split in SPLITS:
-        for table in run.iter_parts(f"final/{split}", columns=task.record_schema.names):
+        for table in run.iter_parts(run.final(split), columns=task.record_schema.names):
             for r in table.slice(0, n - len(out)).to_pylist():
                 r = {k: v if len(str(v)) <= width else str(v)[: width - 3] + "..." for k, v in r.items()}
                 out.append(f"{split}: {json.dumps(r, ensure_ascii=False)}")

@@ -117,7 +117,7 @@ def dataset(job: Job, inputs: pa.Table | Parts, todo: pa.Table, run: RunDir) -> 
 def finish(run: RunDir, step: str, tag: str) -> None:
     """Once a stage has answered every row: compact what it wrote."""
     release_memory()
-    for where in (run.stage_dir(step), f"rejects/{step}"):
+    for where in (run.stage_dir(step), run.rejects(step)):
         run.compact(where, tag)
 
 
@@ -134,7 +134,7 @@ def pending(run: RunDir, step: str, ids: pa.ChunkedArray) -> pa.Table:
     again (its rows in retried/: from `targen retry-rejects`, or failed batch lines; 0 for a first sample)."""
     done = run.done_ids(step)
     ids = ids.filter(pc.invert(pc.is_in(ids, done))) if len(done) else ids
-    retried = pc.value_counts(run.done_ids(step, folders=[f"retried/{step}"]))
+    retried = pc.value_counts(run.done_ids(step, folders=[run.retried(step)]))
     sample = pc.take(retried.field("counts"), pc.index_in(ids, retried.field("values")))
     return pa.table({"id": ids, "sample": pc.fill_null(sample, 0).cast(pa.int32())})
 
@@ -173,7 +173,7 @@ def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result, 
         failed = pc.is_valid(batch["error"])
         ok, bad = batch.filter(pc.invert(failed)), batch.filter(failed)
         run.write_part(run.stage_dir(step), tag, ok.drop_columns(["error"]))
-        run.write_part(f"rejects/{step}", tag, bad)
+        run.write_part(run.rejects(step), tag, bad)
         if on_kept is not None:
             on_kept(ok)
         result.add(step, ok, bad)

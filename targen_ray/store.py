@@ -89,10 +89,11 @@ class RunDir:
         """Move what `stages` wrote (kept, rejected, retried) aside: it stays in the cost ledger but no
         longer counts as done, so those stages are sent again."""
         for stage in stages:  # with its batch records: the runner cancels batches still in flight (old job)
-            for where in (self.stage_dir(stage), f"rejects/{stage}", f"retried/{stage}", f"batches/{stage}"):
-                self.move(where, f"superseded/{stage}", f"{when}-{where.replace('/', '-')}")
+            kept = (self.stage_dir(stage), self.rejects(stage), self.retried(stage), self.batch_records(stage))
+            for where in kept:
+                self.move(where, self.superseded(stage), f"{when}-{where.replace('/', '-')}")
         if stages:  # stage 5's features describe rows that are now being made again; they cost nothing
-            self.delete(self.files("05_embeddings", recursive=True))
+            self.delete(self.files(self.embeddings(), recursive=True))
 
     # -- files ---------------------------------------------------------------------------------------
     def files(self, where: str, recursive: bool = False) -> list[str]:
@@ -170,14 +171,86 @@ class RunDir:
             except FileNotFoundError:
                 pass
 
-    # -- stages --------------------------------------------------------------------------------------
-    def stage_dir(self, stage: str) -> str:
-        return STAGE_DIRS.get(stage, stage)
+    # -- the layout: every folder and file of a run is named here, and nowhere else ------------------
+    @staticmethod
+    def stage_dir(stage: str) -> str:
+        """The rows a step kept (or, for "dedup", the rows stage 5 dropped)."""
+        return STAGE_DIRS[stage]
+
+    @staticmethod
+    def rejects(step: str) -> str:
+        """The rows a step could not use, with why."""
+        return f"rejects/{step}"
+
+    @staticmethod
+    def retried(step: str) -> str:
+        """Rejects `targen retry-rejects` sent again (paid for, no longer done)."""
+        return f"retried/{step}"
+
+    @staticmethod
+    def superseded(step: str) -> str:
+        """What a step wrote before `--force` redid it (paid for, no longer done)."""
+        return f"superseded/{step}"
+
+    @staticmethod
+    def paid(step: str) -> list[str]:
+        """Every folder holding rows a step paid for: kept, rejected, retried, superseded."""
+        return [RunDir.stage_dir(step), RunDir.rejects(step), RunDir.retried(step), RunDir.superseded(step)]
+
+    @staticmethod
+    def batch_records(step: str, tag: str = "") -> str:
+        """The records (.json) and row files of the batches a step submitted, per round."""
+        return posixpath.join("batches", step, tag) if tag else posixpath.join("batches", step)
+
+    @staticmethod
+    def final(split: str = "") -> str:
+        """The splits stage 6 wrote (one folder per split)."""
+        return posixpath.join("final", split) if split else "final"
+
+    @staticmethod
+    def surplus() -> str:
+        """Rows made beyond a quota, kept aside by stage 6."""
+        return "surplus"
+
+    @staticmethod
+    def embeddings() -> str:
+        """Stage 5's features per row: embedding and MinHash signature."""
+        return "05_embeddings"
+
+    @staticmethod
+    def reference_vectors(key: str) -> str:
+        """A reference set's embeddings, per reference content."""
+        return f"05_reference/{key}"
+
+    @staticmethod
+    def summary_file() -> str:
+        """What the run made, cost and took (summary.py)."""
+        return "summary.json"
+
+    @staticmethod
+    def superglue() -> str:
+        """`targen export`'s folder: the final splits as SuperGLUE's JSONL files."""
+        return "superglue"
+
+    @staticmethod
+    def report() -> str:
+        """`targen analyze`'s folder: metrics.json, report.html and plots/."""
+        return "report"
 
     @staticmethod
     def structured_file() -> str:
         """The structured-output modes `auto` endpoints were probed to (probe.py), and what probing cost."""
         return "structured.json"
+
+    def records(self, folder: str) -> dict[str, dict]:
+        """The JSON records of a folder (batch records), by their name in the run directory."""
+        names = [f"{folder}/{p.rsplit('/', 1)[-1]}" for p in self.files(folder) if p.endswith(".json")]
+        return {name: record for name in names if (record := self.read_json(name)) is not None}
+
+    def superseded_batch_records(self, step: str) -> dict[str, dict]:
+        """The batch records `--force` moved aside for a step (their names say where they came from)."""
+        mark = f"-{self.batch_records(step).replace('/', '-')}-"  # _supersede's prefix: <when>-batches-<step>-
+        return {n: r for n, r in self.records(self.superseded(step)).items() if mark in n.rsplit("/", 1)[-1]}
 
     def write_part(self, where: str, tag: str, table: pa.Table) -> None:
         """Append one part, numbered per folder and tag so that parts are never overwritten."""
@@ -205,7 +278,7 @@ class RunDir:
 
     def done_ids(self, step: str, folders: list[str] | None = None) -> pa.Array:
         """Ids of the rows a step already answered, kept or rejected (or those in other `folders`)."""
-        folders = folders or [self.stage_dir(step), f"rejects/{step}"]
+        folders = folders or [self.stage_dir(step), self.rejects(step)]
         ids = [t["id"] for where in folders for t in self.iter_parts(where, columns=["id"])]
         return pa.chunked_array(ids, pa.string()).combine_chunks() if ids else pa.array([], pa.string())
 

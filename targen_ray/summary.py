@@ -26,21 +26,16 @@ def _sum(t: pa.Table | None, col: str) -> int:
 LEDGER_KEYS = ("requests", "input_tokens", "output_tokens", "usd", "rate_limited", "errors")
 
 
-PAID = ("", "rejects/", "retried/", "superseded/")  # every row a step paid for: kept, rejected, retried, redone
-
-
 def _paid_tables(run: RunDir, step: str, columns: list[str]) -> list[pa.Table]:
     """Those columns of every row a step has paid for, one table per folder (never the row texts)."""
-    folders = [run.stage_dir(step) if not p else f"{p}{step}" for p in PAID]
-    return [t for t in (run.read(f, columns=columns) for f in folders) if t is not None]
+    return [t for t in (run.read(f, columns=columns) for f in run.paid(step)) if t is not None]
 
 
 def ledger(run: RunDir) -> dict[str, dict]:
     """Per endpoint, every attempt of every row of every stage: the durable cost ledger."""
     out: dict[str, dict] = {}
     for step in STEPS:
-        folders = [run.stage_dir(step) if not p else f"{p}{step}" for p in PAID]
-        for table in (t for f in folders for t in run.iter_parts(f, columns=[f"{step}_ledger"])):
+        for table in (t for f in run.paid(step) for t in run.iter_parts(f, columns=[f"{step}_ledger"])):
             for cell in table[f"{step}_ledger"].to_pylist():
                 for endpoint, used in json.loads(cell).items():
                     entry = out.setdefault(endpoint, {"model": used["model"], **dict.fromkeys(LEDGER_KEYS, 0)})
@@ -80,7 +75,7 @@ def build(
 ) -> dict:
     stages, reasons = {}, Counter()
     for step in STEPS:
-        ok, bad = run.read(run.stage_dir(step), columns=["id"]), run.read(f"rejects/{step}", columns=["error"])
+        ok, bad = run.read(run.stage_dir(step), columns=["id"]), run.read(run.rejects(step), columns=["error"])
         paid = _paid_tables(run, step, [f"{step}_{k}" for k in ("requests", "input_tokens", "output_tokens", "usd")])
         usage = {k: sum(_sum(t, f"{step}_{k}") for t in paid) for k in ("requests", "input_tokens", "output_tokens")}
         usd = sum(pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for t in paid)
@@ -88,7 +83,7 @@ def build(
             "inputs": _rows(ok) + _rows(bad),
             "kept": _rows(ok),
             "rejected": _rows(bad),
-            "retried": _rows(run.read(f"retried/{step}", columns=["id"])),
+            "retried": _rows(run.read(run.retried(step), columns=["id"])),
             **usage,
             "usd": round(usd, 6),
             "wall_s": round((stage_wall_s or {}).get(step, 0.0), 2),
@@ -98,7 +93,7 @@ def build(
 
     final, labels, final_label = {}, job.spec.labels, job.task.lineage_name("final_label")
     for split in SPLITS:
-        table = run.read(f"final/{split}", columns=[final_label])
+        table = run.read(run.final(split), columns=[final_label])
         counts = Counter(table[final_label].to_pylist()) if table is not None else Counter()
         final[split] = {
             "rows": _rows(table),
@@ -106,9 +101,9 @@ def build(
             "labels": {labels[i]: counts.get(i, 0) for i in range(len(labels))},
             "label_targets": {labels[i]: quotas[(split, i)] for i in range(len(labels))},
         }
-    corrected = run.read("04_corrected", columns=["corrected"])
+    corrected = run.read(run.stage_dir("correct"), columns=["corrected"])
     planned = stages["generate"]["inputs"]
-    surplus = _rows(run.read("surplus", columns=["id"]))
+    surplus = _rows(run.read(run.surplus(), columns=["id"]))
     kept = sum(f["rows"] for f in final.values())
     dedup = dedup_counts(run, stages["correct"]["kept"])
     rows = {

@@ -13,6 +13,7 @@ import yaml
 from harness.process import FakeProcess
 
 from targen_ray.spec import SPLITS
+from targen_ray.store import RunDir
 
 # Nothing may come from a hub at run time: the Hugging Face libraries are told so before any imports them.
 os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
@@ -54,7 +55,7 @@ def exact_dedup_only(job: Path, folder: Path) -> Path:
 
 
 def final_ids(run_dir) -> dict[str, list[str]]:
-    return {s: sorted(pq.read_table(Path(run_dir) / "final" / s)["id"].to_pylist()) for s in SPLITS}
+    return {s: sorted(pq.read_table(Path(run_dir) / RunDir.final(s))["id"].to_pylist()) for s in SPLITS}
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from analysis.analyze import schema
 from analysis.dataset import from_file
 from targen_ray.cli import main
 from targen_ray.errors import SpecError
+from targen_ray.store import RunDir
 from targen_ray.tasks import get_task
 
 
@@ -116,10 +117,10 @@ def test_run_writes_a_report_and_analyze_compares_with_a_reference(ray_session, 
     argv = ["run", str(BOOLQ), "--endpoints", str(fake.endpoints()), "--limit", "120", "--run-dir", str(run_dir)]
     assert main(argv) == 0
     assert f"report: {run_dir}/report/report.html" in capsys.readouterr().out
-    own = json.loads((run_dir / "report" / "metrics.json").read_text())
+    own = json.loads((run_dir / RunDir.report() / "metrics.json").read_text())
     jsonschema.validate(own, schema())
     syn = own["datasets"]["synthetic"]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / RunDir.summary_file()).read_text())
     assert own["counts"] == summary["rows"] and own["cost"]["ledger"] == summary["ledger"]
     assert syn["rows"] == 120 and syn["semantic"]["available"] and syn["difficulty"]["available"]
     assert own["self_correction"]["rows"] == summary["stages"]["correct"]["kept"]
@@ -129,7 +130,10 @@ def test_run_writes_a_report_and_analyze_compares_with_a_reference(ray_session, 
     assert main(["export", str(run_dir)]) == 0
     out = tmp_path / "side-by-side"
     assert (
-        main(["analyze", str(run_dir), "--reference", str(run_dir / "superglue" / "val.jsonl"), "--out", str(out)]) == 0
+        main(
+            ["analyze", str(run_dir), "--reference", str(run_dir / RunDir.superglue() / "val.jsonl"), "--out", str(out)]
+        )
+        == 0
     )
     metrics = json.loads((out / "metrics.json").read_text())
     jsonschema.validate(metrics, schema())

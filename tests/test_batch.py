@@ -23,6 +23,7 @@ from targen_ray.cli import main
 from targen_ray.errors import RunError, SpecError
 from targen_ray.providers.batch import AnthropicBatch, OpenAIBatch, joined
 from targen_ray.runner import identity, run
+from targen_ray.spec import STEPS
 from targen_ray.steps import STEP_CLASSES
 from targen_ray.store import RunDir
 
@@ -41,7 +42,8 @@ def batch_job(folder: Path) -> Path:
 
 
 def records(run_dir: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((run_dir / "batches").rglob("*.json"))]
+    paths = [p for step in STEPS for p in (run_dir / RunDir.batch_records(step)).rglob("*.json")]
+    return [json.loads(p.read_text()) for p in sorted(paths)]
 
 
 def line_failures(stats: dict, api: str) -> int:
@@ -67,7 +69,7 @@ def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_sess
         )
         # The record is written before the create and gets the batch id once the create returns; killing
         # in between is a lost create (its own test below), so the kill waits for the id.
-        first = run_dir / "batches" / "generate" / "r0" / "00000.json"
+        first = run_dir / RunDir.batch_records("generate", "r0") / "00000.json"
         deadline = time.monotonic() + 240
         while not (first.exists() and json.loads(first.read_text())["batch_id"]):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]
@@ -127,7 +129,7 @@ def test_failed_lines_are_rejected_with_their_reason_when_configured(ray_session
         assert rejected["generate"] == line_failures(stats, "openai") > 0
         assert rejected["correct"] == line_failures(stats, "anthropic") > 0
         assert summary["stages"]["generate"]["retried"] == summary["stages"]["correct"]["retried"] == 0
-        messages = pq.read_table(tmp_path / "run" / "rejects" / "generate", columns=["error"])["error"].to_pylist()
+        messages = pq.read_table(tmp_path / "run" / RunDir.rejects("generate"), columns=["error"])["error"].to_pylist()
         assert {m.split(":")[0] for m in messages} <= {"batch line expired", "batch line errored"}
         assert summary["rows"]["counts_add_up"]
     finally:
@@ -178,9 +180,9 @@ def test_batch_endpoints_are_checked(fake, tmp_path):
 def test_a_step_switched_to_online_refuses_to_send_rows_batches_still_carry(tmp_path):
     run_dir = RunDir(tmp_path / "run")
     record = {"batch_id": "batch_1", "endpoint": "writer_batch", "collected": True}
-    run_dir.write_json("batches/generate/r0/00000.json", record)
+    run_dir.write_json(RunDir.batch_records("generate", "r0") + "/00000.json", record)
     refuse_batches_in_flight(run_dir, "generate", "r0")  # every batch collected: nothing to refuse
-    run_dir.write_json("batches/generate/r0/00001.json", {**record, "collected": False})
+    run_dir.write_json(RunDir.batch_records("generate", "r0") + "/00001.json", {**record, "collected": False})
     with pytest.raises(RunError, match=r"step generate: 1 batch\(es\) .* 'writer_batch' are in flight"):
         refuse_batches_in_flight(run_dir, "generate", "r0")
     refuse_batches_in_flight(run_dir, "generate", "r1")  # another round's batches are its own
@@ -205,9 +207,10 @@ def test_force_cancels_the_batches_the_old_job_left_in_flight(ray_session, tmp_p
             line = client.line(spec.model, "row0-0", STEP_CLASSES["generate"](old).request(SAMPLE_ROW, 0))
             in_flight[step] = client(name, spec).submit(pa.chunked_array([[line]]), f"targen-old-{step}")
             record = {"batch_id": in_flight[step], "endpoint": name, "collected": False}
-            run_dir.write_json(f"batches/{step}/r0/00000.json", record)
+            run_dir.write_json(RunDir.batch_records(step, "r0") + "/00000.json", record)
         run_dir.write_json(
-            "batches/correct/r0/00001.json", {"batch_id": "msgbatch_x", "endpoint": "gone", "collected": False}
+            RunDir.batch_records("correct", "r0") + "/00001.json",
+            {"batch_id": "msgbatch_x", "endpoint": "gone", "collected": False},
         )
 
         spec = yaml.safe_load(batch_job(tmp_path).read_text())
@@ -223,7 +226,8 @@ def test_force_cancels_the_batches_the_old_job_left_in_flight(ray_session, tmp_p
             OpenAIBatch("writer_batch", old.endpoints["writer_batch"]).status(in_flight["generate"]).state
             == "cancelled"
         )
-        moved = [json.loads(p.read_text()) for p in (tmp_path / "run" / "superseded").rglob("*-batches-*.json")]
+        redone = RunDir(tmp_path / "run")
+        moved = [r for step in ("generate", "correct") for r in redone.superseded_batch_records(step).values()]
         outcomes = {r["batch_id"]: r["cancel"] for r in moved}
         assert outcomes[in_flight["generate"]] == outcomes[in_flight["correct"]] == "cancelled"
         assert outcomes["msgbatch_x"].startswith(f"not cancelled (no endpoint 'gone' with a Batch API in {eps})")
@@ -244,16 +248,18 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_label(tmp_path, monkeypa
         run_dir = RunDir(tmp_path / "run")
         made, lost = "targen-label-made", "targen-label-never-made"
         for number, label in enumerate([made, lost]):
-            run_dir.write_table(f"batches/generate/r0/0000{number}.parquet", pa.table({"id": [f"row{number}"]}))
+            run_dir.write_table(
+                RunDir.batch_records("generate", "r0") + f"/0000{number}.parquet", pa.table({"id": [f"row{number}"]})
+            )
             record = {"label": label, "batch_id": None, "submitted_at": time.time(), "collected": False}
-            run_dir.write_json(f"batches/generate/r0/0000{number}.json", record)
+            run_dir.write_json(RunDir.batch_records("generate", "r0") + f"/0000{number}.json", record)
         name, spec = job.batch_endpoint("generate")
         line = OpenAIBatch.line(spec.model, "row0-0", STEP_CLASSES["generate"](job).request(SAMPLE_ROW, 0))
         batch_id = OpenAIBatch(name, spec).submit(pa.chunked_array([[line]]), made)
 
         stage = BatchStage(job, "generate", run_dir, "r0", None, 0.0)
         assert [r["batch_id"] for r in stage.records.values()] == [batch_id]
-        folder = tmp_path / "run/batches/generate/r0"
+        folder = tmp_path / "run" / RunDir.batch_records("generate", "r0")
         assert json.loads((folder / "00000.json").read_text())["batch_id"] == batch_id
         assert sorted(p.name for p in folder.iterdir()) == ["00000.json", "00000.parquet"]
         assert [e["batch"] for e in fake.log() if e["api"] == "openai.batch"] == [batch_id]  # none made again

@@ -24,6 +24,7 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 
 from targen_ray.cli import main
 from targen_ray.spec import SPLITS
+from targen_ray.store import RunDir
 from targen_ray.submit import client
 
 BIN = Path(sys.executable).parent
@@ -138,10 +139,10 @@ def _finished(address: str, sub_id: str, timeout_s: float = 300) -> str:
 
 
 def _check_run(run_dir: Path) -> None:
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / RunDir.summary_file()).read_text())
     assert summary["complete"] and summary["rows"]["kept"] == LIMIT
-    assert sum(pq.read_table(run_dir / "final" / s).num_rows for s in SPLITS) == LIMIT
-    assert (run_dir / "report" / "report.html").exists()
+    assert sum(pq.read_table(run_dir / RunDir.final(s)).num_rows for s in SPLITS) == LIMIT
+    assert (run_dir / RunDir.report() / "report.html").exists()
 
 
 def test_plain_ray_job_submit_runs_the_job(head, work, tmp_path):

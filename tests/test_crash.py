@@ -20,6 +20,7 @@ from targen_ray import stage
 from targen_ray.ids import stable_id
 from targen_ray.runner import run
 from targen_ray.spec import load_job
+from targen_ray.store import RunDir
 
 
 def request_seed(row_id: str) -> int:
@@ -45,12 +46,12 @@ def test_sigkill_in_stage_3_then_resume(ray_session, tmp_path):
             cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 240
-        while len(list((crashed / "03_generated").glob("r0-part-*.parquet"))) < 3:
+        while len(list((crashed / RunDir.stage_dir("generate")).glob("r0-part-*.parquet"))) < 3:
             assert proc.poll() is None and time.monotonic() < deadline, "stage 3 never got going"
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and the processes of its local Ray
         proc.wait()
-        written = pq.read_table(crashed / "03_generated")["id"].to_pylist()
+        written = pq.read_table(crashed / RunDir.stage_dir("generate"))["id"].to_pylist()
         sent_before = quiet_log_length(fake)  # requests already on the wire still arrive: wait for them
 
         job = job_mod.load(exact_dedup_only(BOOLQ, tmp_path), endpoints)
@@ -82,7 +83,7 @@ def _start(endpoints, run_dir) -> subprocess.Popen:
 
 def _wait_for_parts(proc: subprocess.Popen, run_dir: Path, n: int) -> None:
     deadline = time.monotonic() + 240
-    while len(list((run_dir / "03_generated").glob("r0-part-*.parquet"))) < n:
+    while len(list((run_dir / RunDir.stage_dir("generate")).glob("r0-part-*.parquet"))) < n:
         assert proc.poll() is None and time.monotonic() < deadline, "stage 3 never got going"
         time.sleep(0.1)
 
@@ -115,7 +116,7 @@ def test_killed_worker_actor_is_replaced_and_its_rows_redone_once(ray_session, t
 
         run(job_mod.load(exact_dedup_only(BOOLQ, tmp_path), endpoints), str(tmp_path / "whole"), limit=300)
         assert final_ids(tmp_path / "killed") == final_ids(tmp_path / "whole")
-        generated = pq.read_table(tmp_path / "killed" / "03_generated")["id"].to_pylist()
+        generated = pq.read_table(tmp_path / "killed" / RunDir.stage_dir("generate"))["id"].to_pylist()
         assert len(generated) == len(set(generated))
         # Each generation was asked for once, except those of the blocks in flight on the killed actor,
         # which Ray redoes whole: twice at most. (Both runs send the same seeds; the whole run's are the
@@ -141,12 +142,12 @@ def test_sigterm_stops_cleanly_and_the_same_command_continues(ray_session, tmp_p
         assert [line for line in err.splitlines() if line.startswith("targen:")] == [
             f"targen: interrupted: every finished row is in {run_dir}; the same command continues the run"
         ]
-        assert not (run_dir / "final").exists() and not list(run_dir.rglob(".*.tmp"))
+        assert not (run_dir / RunDir.final()).exists() and not list(run_dir.rglob(".*.tmp"))
 
         proc = _start(endpoints, run_dir)
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = json.loads((run_dir / RunDir.summary_file()).read_text())
         assert summary["complete"] and summary["rows"]["counts_add_up"]
     finally:
         fake.stop()

@@ -25,6 +25,7 @@ from targen_ray.publish import publish
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS
 from targen_ray.split import LINEAGE
+from targen_ray.store import RunDir
 
 LIMIT = 30
 EXAMPLES = ["ticket_intent", "claim_evidence", "manual_qa"]
@@ -46,7 +47,9 @@ def load(path: Path, server: FakeProcess, **update) -> job_mod.Job:
 
 
 def split_rows(run_dir: Path) -> dict[str, list[dict]]:
-    return {s: pq.read_table(run_dir / "final" / s).to_pylist() for s in SPLITS if (run_dir / "final" / s).exists()}
+    return {
+        s: pq.read_table(run_dir / RunDir.final(s)).to_pylist() for s in SPLITS if (run_dir / RunDir.final(s)).exists()
+    }
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -68,7 +71,7 @@ def test_example_end_to_end(violating, tmp_path, name):
     assert summary["rows"]["self_corrected"] > 0  # the judge caught planted wrong labels (or answers)
 
     # The planted violations are rejects, each naming the declared check that caught it.
-    rejects = pq.read_table(run_dir / "rejects" / "generate")["error"].to_pylist()
+    rejects = pq.read_table(run_dir / RunDir.rejects("generate"))["error"].to_pylist()
     assert rejects and all(e.startswith(f"{name} check: ") for e in rejects)
     checks = {e.split(": ")[1].split(":")[0] for e in rejects}
     expected = {
@@ -131,11 +134,11 @@ def test_a_field_named_id_and_no_idx(violating, tmp_path):
     run_dir = tmp_path / "run"
     summary = run(job, str(run_dir), limit=10)
     assert summary["complete"]
-    train = pq.read_table(run_dir / "final" / "train")
+    train = pq.read_table(run_dir / RunDir.final("train"))
     assert {"id", "_id", "ticket", "label"} <= set(train.schema.names) and "idx" not in train.schema.names
     assert train["id"].to_pylist() != train["_id"].to_pylist()  # the model's id, and the row's lineage id
     analyze(str(run_dir))
-    metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
+    metrics = json.loads((run_dir / RunDir.report() / "metrics.json").read_text())
     assert metrics["datasets"]["synthetic"]["rows"] == 10
     publish(str(run_dir), str(tmp_path / "dest"))
     published = pq.read_table(next((tmp_path / "dest" / "data").glob("train-*.parquet")))

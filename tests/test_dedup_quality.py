@@ -33,7 +33,7 @@ def _job(task: str, **dedup_settings):
 
 
 def _stage(job, run: RunDir, rows: list[dict]) -> dict[str, dict]:
-    run.write_part("04_corrected", "r0", pa.Table.from_pylist(rows))
+    run.write_part(RunDir.stage_dir("correct"), "r0", pa.Table.from_pylist(rows))
     dedup.embed_new(job, run, ["r0"])
     return {r["id"]: r for r in dedup.decide(job, run, SIZES).to_pylist()}
 
@@ -121,12 +121,12 @@ def _reference_job(tmp_path, ref):
 def test_rows_are_embedded_once_across_rounds_and_reruns(ray_session, tmp_path):
     rows, _ = planted("boolq", 120, 0)
     job, run = _job("boolq"), RunDir(tmp_path)
-    run.write_part("04_corrected", "r0", pa.Table.from_pylist(rows[:100]))
+    run.write_part(RunDir.stage_dir("correct"), "r0", pa.Table.from_pylist(rows[:100]))
     assert dedup.embed_new(job, run, ["r0"]) == 100
-    run.write_part("04_corrected", "r1", pa.Table.from_pylist(rows[100:]))
+    run.write_part(RunDir.stage_dir("correct"), "r1", pa.Table.from_pylist(rows[100:]))
     assert dedup.embed_new(job, run, ["r0", "r1"]) == 20  # a new round: only its rows
     assert dedup.embed_new(job, run, ["r0", "r1"]) == 0  # a rerun (resume, changed threshold): none
-    assert sorted(pq.read_table(tmp_path / "05_embeddings")["id"].to_pylist()) == [r["id"] for r in rows]
+    assert sorted(pq.read_table(tmp_path / RunDir.embeddings())["id"].to_pylist()) == [r["id"] for r in rows]
 
 
 def test_the_default_backend_keeps_to_float32_torch():

@@ -23,8 +23,9 @@ from targen_ray.errors import ProviderError, RateLimited
 from targen_ray.fake.server import FakeConfig, FakeServer
 from targen_ray.pool import Endpoint, Pool, RetryPolicy
 from targen_ray.providers import build_provider
-from targen_ray.spec import SPLITS, EndpointSpec, load_job
+from targen_ray.spec import SPLITS, STEPS, EndpointSpec, load_job
 from targen_ray.steps.generate import GenerateStep
+from targen_ray.store import RunDir
 
 FAULTS = ("rate_limit", "error", "unavailable", "hang", "malformed", "bad_content", "slow")
 APIS = ("openai", "anthropic")
@@ -193,14 +194,14 @@ def test_fault_matrix_run_fills_its_quotas(tmp_path):
 
         quotas = plan.quotas(load_job(BOOLQ), LIMIT)
         for split in SPLITS:
-            labels = Counter(pq.read_table(run_dir / "final" / split)["label"].to_pylist())
+            labels = Counter(pq.read_table(run_dir / RunDir.final(split))["label"].to_pylist())
             assert labels == Counter({lbl: n for (s, lbl), n in quotas.items() if s == split and n}), split
         assert sum(quotas.values()) == LIMIT
 
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = json.loads((run_dir / RunDir.summary_file()).read_text())
         assert summary["complete"] and summary["stopped"] is None
         assert summary["rows"]["counts_add_up"] and summary["rows"]["kept"] == LIMIT
-        for part in (run_dir / "rejects").glob("*/*.parquet"):
+        for part in (p for step in STEPS for p in (run_dir / RunDir.rejects(step)).glob("*.parquet")):
             assert all(e and e.strip() for e in pq.read_table(part)["error"].to_pylist()), part
 
         stats = fake.stats()

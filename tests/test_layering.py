@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_planning_modules_import_no_ray():
@@ -12,3 +14,23 @@ def test_planning_modules_import_no_ray():
     probe += "print(sorted(m for m in ('ray', 'targen_ray.limits', 'targen_ray.pool', 'openai') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_run_directory_layout_is_named_in_store_alone():
+    """Folder and file names of a run directory appear as literals in store.py only: everything else,
+    tests and benchmarks included, asks RunDir for them."""
+    root = Path(__file__).resolve().parents[1]
+    literal = re.compile(
+        r"""(?<!"")["'/](0[1-6]_\w+|(rejects|retried|batches|superseded|final|logs)/|(summary|run|structured)\.json)"""
+    )
+    found = []
+    for path in sorted(p for d in ("targen_ray", "analysis", "tests", "benchmarks") for p in (root / d).rglob("*.py")):
+        # store.py names the layout; the fake server's paths are the providers' HTTP routes; this file
+        if path == root / "targen_ray" / "store.py" or "fake" in path.parts or path == Path(__file__).resolve():
+            continue
+        found += [
+            f"{path.relative_to(root)}:{n}"
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if literal.search(line)
+        ]
+    assert found == []

@@ -17,8 +17,9 @@ from conftest import BOOLQ, ROOT
 from targen_ray import job as job_mod
 from targen_ray.providers import Request, build_provider
 from targen_ray.runner import run
-from targen_ray.spec import EndpointSpec
+from targen_ray.spec import STEPS, EndpointSpec
 from targen_ray.steps.generate import GenerateStep
+from targen_ray.store import RunDir
 
 # A line Ray (or a library through it) writes at warning level or above: Python logging, C++ glog, warnings.
 RAY_LINE = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|^\[[^\]]* [EWF] \d+ \d+\]|Warning:|warnings\.warn")
@@ -57,13 +58,12 @@ def test_tiny_job_on_local_model(ray_session, tmp_path):
         ("judge", "SmolLM2-135M-Instruct-Q4_1"),
     }
     for split in ("train", "validation", "test"):
-        path = tmp_path / "run" / "final" / split
+        path = tmp_path / "run" / RunDir.final(split)
         if path.exists():
             for row in pq.read_table(path).to_pylist():
                 assert row["question"] and row["passage"] and row["label"] in (0, 1)
-    rejects = tmp_path / "run" / "rejects"
-    if rejects.exists():
-        for part in rejects.rglob("*.parquet"):
+    for step in STEPS:
+        for part in (tmp_path / "run" / RunDir.rejects(step)).glob("*.parquet"):
             assert all(pq.read_table(part)["error"].to_pylist())
 
 
@@ -75,7 +75,7 @@ def test_declared_task_on_local_model(ray_session, tmp_path):
     summary = run(job, str(tmp_path / "run"), limit=3)
     assert summary["rows"]["counts_add_up"] and summary["input_tokens"] > 0
     for split in ("train", "validation", "test"):
-        path = tmp_path / "run" / "final" / split
+        path = tmp_path / "run" / RunDir.final(split)
         if path.exists():
             for row in pq.read_table(path).to_pylist():
                 assert job.task.check({k: row[k] for k in job.task.instance_fields}) is None
@@ -84,11 +84,11 @@ def test_declared_task_on_local_model(ray_session, tmp_path):
 
 def test_the_demo_run_is_quiet_and_ends_with_samples_and_paths(tmp_path):
     """`make demo`'s run (the local model, --limit 12) as its own driver: the terminal holds targen's own
-    lines and no line of Ray's at warning level or above; those are in RUN_DIR/logs/ray.log."""
+    lines and no line of Ray's at warning level or above; those are in the run's log file."""
     run_dir = tmp_path / "demo"
     cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(BOOLQ), "--limit", "12", "--run-dir", str(run_dir)]
     done = subprocess.run(cmd, env={**os.environ, "RAY_ADDRESS": ""}, capture_output=True, text=True, timeout=900)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / RunDir.summary_file()).read_text())
     assert summary["rows"]["counts_add_up"] and done.returncode == (0 if summary["complete"] else 4), done.stderr
     ray_lines = [line for line in done.stderr.splitlines() if RAY_LINE.search(line)]
     assert ray_lines == [], ray_lines
@@ -97,4 +97,4 @@ def test_the_demo_run_is_quiet_and_ends_with_samples_and_paths(tmp_path):
     assert [line.split(":")[0] for line in out[-5:]] == ["dataset", "dedup", "summary", "log", "report"], out
     made = sum(s["rows"] for s in summary["splits"].values())
     assert sum(line.startswith("sample ") for line in out) == min(3, made)
-    assert RAY_LINE.search((run_dir / "logs" / "ray.log").read_text())  # what Ray said is kept, not lost
+    assert RAY_LINE.search((run_dir / RunDir.log_file()).read_text())  # what Ray said is kept, not lost

@@ -16,6 +16,8 @@ import subprocess
 from conftest import FAKE_KEY, ROOT, driver, exact_dedup_only
 from harness.process import FakeProcess, MemoryPeak
 
+from targen_ray.store import RunDir
+
 RECORD = ROOT / "jobs" / "record.yaml"
 SMALL, LARGE = 2000, 8000
 
@@ -29,7 +31,7 @@ def _peaks_mib(fake: FakeProcess, rows: int, run_dir) -> MemoryPeak:
     _, err = proc.communicate(timeout=600)
     memory.stop()
     assert proc.returncode == 0, err[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / RunDir.summary_file()).read_text())
     assert summary["complete"] and summary["rows"]["kept"] == rows
     return memory
 

@@ -23,6 +23,7 @@ from targen_ray.dedup import embed
 from targen_ray.fake.tasks.boolq import truth_of
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS
+from targen_ray.store import RunDir
 
 LINEAGE = [
     "id",
@@ -53,7 +54,7 @@ def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
     assert sum(quotas.values()) == 150
     ids = []
     for split in SPLITS:
-        table = pq.read_table(run_dir / "final" / split)
+        table = pq.read_table(run_dir / RunDir.final(split))
         expected = {lbl: quotas[(split, lbl)] for lbl in range(2)}
         assert table.num_rows == sum(expected.values())
         assert table.column_names == ["question", "passage", "idx", "label", *LINEAGE]
@@ -78,12 +79,12 @@ def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
     _no_duplicates_survive(job, run_dir, summary)
     probes = sum(p["requests"] for p in summary["probes"].values())  # structured: auto, once per server and model
     assert summary["requests"] == sum(s["requests"] for s in summary["stages"].values()) + probes
-    assert json.loads((run_dir / "summary.json").read_text()) == summary
+    assert json.loads((run_dir / RunDir.summary_file()).read_text()) == summary
 
     # The original SuperGLUE layout, for the official loaders: BoolQ's labels are JSON booleans.
     assert main(["export", str(run_dir), "--format", "superglue"]) == 0
     for name, split in (("train.jsonl", "train"), ("val.jsonl", "validation"), ("test.jsonl", "test")):
-        lines = [json.loads(line) for line in (run_dir / "superglue" / name).read_text().splitlines()]
+        lines = [json.loads(line) for line in (run_dir / RunDir.superglue() / name).read_text().splitlines()]
         assert len(lines) == summary["splits"][split]["rows"]
         assert all(set(x) == {"question", "passage", "idx", "label"} and isinstance(x["label"], bool) for x in lines)
 
@@ -91,13 +92,13 @@ def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
 def _no_duplicates_survive(job, run_dir, summary) -> None:
     """Stage 5 dropped the fake's planted near-duplicate seeds (and the top-up made up for them): no final
     row is in 05_deduped, and no final row, in any split, is near another at the threshold."""
-    dropped = pq.read_table(run_dir / "05_deduped")
+    dropped = pq.read_table(run_dir / RunDir.stage_dir("dedup"))
     d = summary["dedup"]
     assert d["near"] + d["exact"] == dropped.num_rows == summary["rows"]["deduplicated"] > 0
     assert set(dropped["reason"].to_pylist()) <= {"exact", "near"}
-    final = pa.concat_tables(pq.read_table(run_dir / "final" / s, columns=["id"]) for s in SPLITS)["id"]
+    final = pa.concat_tables(pq.read_table(run_dir / RunDir.final(s), columns=["id"]) for s in SPLITS)["id"]
     assert not set(final.to_pylist()) & set(dropped["id"].to_pylist())
-    emb = pq.read_table(run_dir / "05_embeddings")
+    emb = pq.read_table(run_dir / RunDir.embeddings())
     x = embed.vectors(emb.take(pc.index_in(final, emb["id"])))
     sims = x @ x.T - 2 * np.eye(len(x))
     assert sims.max() < job.spec.dedup.threshold
@@ -119,7 +120,7 @@ def test_revoked_key_stops_run_with_one_line(fake, tmp_path):
     assert proc.returncode == 1, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("targen: error:")]
     assert errors == ["targen: error: endpoint 'writer' rejected the API key (401)"]
-    assert not (run_dir / "final").exists()
+    assert not (run_dir / RunDir.final()).exists()
     # Stage 1 makes a single request for 10 rows; no retries after the 401.
     assert fake.stats()["openai.401"] - before == 1
 
@@ -185,7 +186,9 @@ def test_stage5_drops_the_same_rows_whether_embedding_overlapped_step4_or_came_a
     assert embedded["live"][0][1] > 0  # the first round's rows were embedded while step 4 ran
     assert all(live == 0 for _, live in embedded["after"])
     total = {name: sum(n for n, _ in counts) for name, counts in embedded.items()}
-    assert total["live"] == total["after"] == pq.read_table(tmp_path / "live" / "05_embeddings").num_rows
-    dropped = {name: sorted(pq.read_table(tmp_path / name / "05_deduped")["id"].to_pylist()) for name in embedded}
+    assert total["live"] == total["after"] == pq.read_table(tmp_path / "live" / RunDir.embeddings()).num_rows
+    dropped = {
+        name: sorted(pq.read_table(tmp_path / name / RunDir.stage_dir("dedup"))["id"].to_pylist()) for name in embedded
+    }
     assert dropped["live"] == dropped["after"] and dropped["live"]
     assert final_ids(tmp_path / "live") == final_ids(tmp_path / "after")

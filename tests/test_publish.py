@@ -21,6 +21,7 @@ from targen_ray.errors import SpecError
 from targen_ray.publish import publish, verify
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS
+from targen_ray.store import RunDir
 from targen_ray.tasks import get_task
 
 
@@ -41,7 +42,7 @@ def test_published_dataset_reads_back_with_its_card_and_manifest(finished, tmp_p
     data = []
     for split in SPLITS:
         files = sorted(dest.glob(f"data/{split}-*.parquet"))
-        n = len(list((run_dir / "final" / split).glob("*.parquet")))
+        n = len(list((run_dir / RunDir.final(split)).glob("*.parquet")))
         assert [f.name for f in files] == [f"{split}-{k:05d}-of-{n:05d}.parquet" for k in range(n)]
         assert all(pq.read_table(f).schema.remove_metadata() == schema for f in files)
         frame = pl.read_parquet(dest / "data" / f"{split}-*.parquet")
@@ -139,9 +140,9 @@ def test_an_unfinished_run_is_not_published(finished, tmp_path):
     run_dir, _ = finished
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    summary = json.loads((copy / "summary.json").read_text())
+    summary = json.loads((copy / RunDir.summary_file()).read_text())
     summary["complete"] = False
-    (copy / "summary.json").write_text(json.dumps(summary))
+    (copy / RunDir.summary_file()).write_text(json.dumps(summary))
     with pytest.raises(SpecError, match="not complete"):
         publish(str(copy), str(tmp_path / "dest"))
     assert not (tmp_path / "dest").exists()

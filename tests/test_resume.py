@@ -17,6 +17,7 @@ from targen_ray.errors import RunDirError
 from targen_ray.ids import stable_id
 from targen_ray.prompts import PromptSet
 from targen_ray.runner import retry_rejects, run
+from targen_ray.store import RunDir
 
 
 @pytest.fixture
@@ -33,14 +34,14 @@ def test_resume_sends_only_what_had_not_completed(setup, tmp_path):
     crashed = tmp_path / "crashed"
     run(job, str(crashed), limit=60)
     # The finished stage was compacted to one part per round.
-    parts = sorted((crashed / "04_corrected").glob("r0-part-*.parquet"))
+    parts = sorted((crashed / RunDir.stage_dir("correct")).glob("r0-part-*.parquet"))
     assert len(parts) == 1
     # As if the driver died in stage 4: half its rows never written, nothing split, no summary.
     table = pq.read_table(parts[0])
     lost_rows = table.num_rows // 2
     pq.write_table(table.slice(0, table.num_rows - lost_rows), parts[0])
-    shutil.rmtree(crashed / "final")
-    (crashed / "summary.json").unlink()
+    shutil.rmtree(crashed / RunDir.final())
+    (crashed / RunDir.summary_file()).unlink()
 
     sent_before = len(fake.log())
     summary = run(job, str(crashed), limit=60)
@@ -86,7 +87,7 @@ def test_error_rate_breaker_stops_then_retry_rejects_finishes(ray_session, tmp_p
         assert stopped["short"]["why"].startswith(
             "step correct: the first 8 rows all failed the same way (invalid JSON"
         )
-        rejected = pq.read_table(tmp_path / "run" / "rejects" / "correct")["id"].to_pylist()
+        rejected = pq.read_table(tmp_path / "run" / RunDir.rejects("correct"))["id"].to_pylist()
         assert len(rejected) >= 8
         assert all(v["rows"] == 0 for v in stopped["splits"].values())
 
@@ -98,7 +99,7 @@ def test_error_rate_breaker_stops_then_retry_rejects_finishes(ray_session, tmp_p
         summary = retry_rejects(job, run_dir, 30, ["generate", "correct"])
         assert summary["complete"] and summary["rows"]["counts_add_up"], summary["rows"]
         assert summary["stages"]["correct"]["retried"] == len(rejected)
-        corrected = set(pq.read_table(tmp_path / "run" / "04_corrected")["id"].to_pylist())
+        corrected = set(pq.read_table(tmp_path / "run" / RunDir.stage_dir("correct"))["id"].to_pylist())
         assert set(rejected) <= corrected
         # Retried rows carry a new sample number, so new request seeds: none of their old ones is sent again.
         old_seeds = {int(stable_id(i, a), 16) % 2**31 for i in rejected for a in range(job.spec.parse_retries + 1)}

@@ -23,6 +23,7 @@ from targen_ray import job as job_mod
 from targen_ray.publish import publish, verify
 from targen_ray.runner import run
 from targen_ray.spec import SPLITS
+from targen_ray.store import RUN_FILE, RunDir
 from targen_ray.tasks import get_task
 
 
@@ -73,17 +74,17 @@ def test_run_dir_on_s3_resumes_and_compacts(ray_session, s3, tmp_path):
         summary = run(job, uri, limit=40)
         assert summary["complete"] and summary["rows"]["counts_add_up"]
         files = _files(s3, "targen-runs/boolq/a")
-        assert "run.json" in files and "summary.json" in files
+        assert RUN_FILE in files and RunDir.summary_file() in files
         assert not [f for f in files if "/." in f or f.startswith(".") or "_compacting" in f], files
         # Finished stages are compacted: one part per round tag where there were many.
-        generated = [f.split("/")[1].split("-")[0] for f in files if f.startswith("03_generated/")]
+        generated = [f.split("/")[1].split("-")[0] for f in files if f.startswith(RunDir.stage_dir("generate") + "/")]
         assert generated and len(generated) == len(set(generated)), files
         for split in SPLITS:
-            table = pq.read_table(f"targen-runs/boolq/a/final/{split}", filesystem=s3)
+            table = pq.read_table(f"targen-runs/boolq/a/{RunDir.final(split)}", filesystem=s3)
             assert table.num_rows == summary["splits"][split]["target"]
 
         # Lose the corrections of a few rows, as a crash in stage 4 would; the rerun sends only those.
-        part = "targen-runs/boolq/a/" + next(f for f in files if f.startswith("04_corrected/"))
+        part = "targen-runs/boolq/a/" + next(f for f in files if f.startswith(RunDir.stage_dir("correct") + "/"))
         table = pq.read_table(part, filesystem=s3)
         pq.write_table(table.slice(0, table.num_rows - 5), part, filesystem=s3)
         sent = len(fake.log())

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from conftest import ROOT, driver
 
+from targen_ray.store import RunDir
+
 PLANTED = "sk-planted-7c1e5d3a9b2f4e6d8c0a"
 
 
@@ -28,7 +30,7 @@ def test_planted_key_is_written_nowhere(fake, tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (run_dir / "final" / "train").exists()
+    assert (run_dir / RunDir.final("train")).exists()
     needle = PLANTED.encode()
     assert needle not in proc.stdout and needle not in proc.stderr
     assert files_containing(run_dir, needle) == []

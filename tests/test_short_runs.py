@@ -15,6 +15,7 @@ from targen_ray.cli import main
 from targen_ray.errors import RunError, StageFailed
 from targen_ray.health import ErrorRate, Trip
 from targen_ray.stage import stopped_by
+from targen_ray.store import RunDir
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_a_judge_answering_prose_ends_the_run_in_its_first_round(prose_judge, tm
         str(run_dir),
     )
     assert code == 4
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / RunDir.summary_file()).read_text())
     assert summary["rounds"] == 1 and not summary["complete"] and summary["stopped"] is None
     short = summary["short"]
     assert set(short["splits"]) == {"train", "validation", "test"}
@@ -80,7 +81,7 @@ def test_a_budget_stop_keeps_its_own_status(fake, tmp_path, capsys, monkeypatch)
     code, err = run_cli(
         capsys, monkeypatch, str(job), "--endpoints", str(priced), "--limit", "12", "--run-dir", str(run_dir)
     )
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / RunDir.summary_file()).read_text())
     assert code == 3 and summary["stopped"].startswith("budget_usd 0.2 reached")
     assert not summary["complete"] and summary["short"]["splits"]
     assert "budget_usd" in err[-1]

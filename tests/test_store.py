@@ -11,7 +11,7 @@ import pytest
 
 from targen_ray import store
 from targen_ray.errors import RunDirError
-from targen_ray.store import RunDir
+from targen_ray.store import RUN_FILE, RunDir
 
 IDENTITY = {"job": "j", "spec_hash": "h1", "prompts_hash": "p1", "limit": None}
 
@@ -20,20 +20,20 @@ def _run(tmp_path, parts: int = 5) -> RunDir:
     run = RunDir(tmp_path / "run")
     run.claim(IDENTITY)
     for i in range(parts):
-        run.write_part("03_generated", "r0", pa.table({"id": [f"{i}a", f"{i}b"], "x": [i, i]}))
+        run.write_part(RunDir.stage_dir("generate"), "r0", pa.table({"id": [f"{i}a", f"{i}b"], "x": [i, i]}))
     return run
 
 
 def _ids(run: RunDir) -> list[str]:
-    return sorted(run.read("03_generated")["id"].to_pylist())
+    return sorted(run.read(RunDir.stage_dir("generate"))["id"].to_pylist())
 
 
 def test_compaction_merges_a_finished_stage(tmp_path):
     run = _run(tmp_path)
-    run.write_part("03_generated", "r1", pa.table({"id": ["z"], "x": [9]}))
+    run.write_part(RunDir.stage_dir("generate"), "r1", pa.table({"id": ["z"], "x": [9]}))
     before = _ids(run)
-    run.compact("03_generated", "r0")
-    assert [p.rsplit("/", 1)[1] for p in run.parts("03_generated")] == [
+    run.compact(RunDir.stage_dir("generate"), "r0")
+    assert [p.rsplit("/", 1)[1] for p in run.parts(RunDir.stage_dir("generate"))] == [
         "r0-part-00005.parquet",
         "r1-part-00000.parquet",
     ]
@@ -46,16 +46,20 @@ def test_a_large_part_is_written_and_compacted_in_bounded_row_groups(tmp_path, m
     run = RunDir(tmp_path / "run")
     run.claim(IDENTITY)
     for i in range(2):
-        run.write_part("03_generated", "r0", pa.table({"id": [f"{i}-{n}" for n in range(100)], "x": ["y" * 200] * 100}))
+        run.write_part(
+            RunDir.stage_dir("generate"),
+            "r0",
+            pa.table({"id": [f"{i}-{n}" for n in range(100)], "x": ["y" * 200] * 100}),
+        )
     before = _ids(run)
 
     def groups(path: str) -> list[int]:
         meta = pq.read_metadata(path)
         return [meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)]
 
-    assert all(len(groups(p)) >= 5 for p in run.parts("03_generated"))  # ~21 KB each
-    run.compact("03_generated", "r0")
-    [merged] = run.parts("03_generated")
+    assert all(len(groups(p)) >= 5 for p in run.parts(RunDir.stage_dir("generate")))  # ~21 KB each
+    run.compact(RunDir.stage_dir("generate"), "r0")
+    [merged] = run.parts(RunDir.stage_dir("generate"))
     assert len(groups(merged)) >= 5 and max(groups(merged)) < 3 * 4_000
     assert _ids(run) == before
 
@@ -64,30 +68,32 @@ def test_a_large_part_is_written_and_compacted_in_bounded_row_groups(tmp_path, m
 def test_an_interrupted_compaction_is_undone_or_finished(tmp_path, done):
     run = _run(tmp_path)
     before = _ids(run)
-    old = [p.rsplit("/", 1)[1] for p in run.parts("03_generated")]
+    old = [p.rsplit("/", 1)[1] for p in run.parts(RunDir.stage_dir("generate"))]
     # A crash after the merged file was written: before `done` its rows are there twice, after it
     # the replaced parts are partly deleted.
-    run.write_part("03_generated", "r0", run.read("03_generated"))
+    run.write_part(RunDir.stage_dir("generate"), "r0", run.read(RunDir.stage_dir("generate")))
     intent = {"replaces": old, "first": 5, **({"done": True} if done else {})}
-    run.write_json("03_generated/_compacting-r0.json", intent)
+    run.write_json(RunDir.stage_dir("generate") + "/_compacting-r0.json", intent)
     if done:
-        run.delete([p for p in run.parts("03_generated")][:2])
+        run.delete([p for p in run.parts(RunDir.stage_dir("generate"))][:2])
     reopened = RunDir(tmp_path / "run")
     assert reopened.claim(IDENTITY) == "resume"
     assert _ids(reopened) == before
-    assert not (tmp_path / "run" / "03_generated" / "_compacting-r0.json").exists()
+    assert not (tmp_path / "run" / RunDir.stage_dir("generate") / "_compacting-r0.json").exists()
 
 
 def test_identity_changes_are_refused_or_redo_later_stages(tmp_path):
     run = _run(tmp_path)
-    run.write_part("02_seeds", "r0", pa.table({"id": ["s"]}))
+    run.write_part(RunDir.stage_dir("seeds"), "r0", pa.table({"id": ["s"]}))
     changed = {**IDENTITY, "prompts_hash": "p2"}
     with pytest.raises(RunDirError, match="prompts_hash 'p1' -> 'p2'.*--force"):
         RunDir(tmp_path / "run").claim(changed)
     assert RunDir(tmp_path / "run").claim(changed, redo=["generate", "correct"]) == "redo"
-    assert run.read("03_generated") is None and run.read("02_seeds") is not None
-    assert sorted(run.read("superseded/generate")["id"].to_pylist()) == [f"{i}{c}" for i in range(5) for c in "ab"]
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["prompts_hash"] == "p2"
+    assert run.read(RunDir.stage_dir("generate")) is None and run.read(RunDir.stage_dir("seeds")) is not None
+    assert sorted(run.read(RunDir.superseded("generate"))["id"].to_pylist()) == [
+        f"{i}{c}" for i in range(5) for c in "ab"
+    ]
+    assert json.loads((tmp_path / "run" / RUN_FILE).read_text())["prompts_hash"] == "p2"
     assert RunDir(tmp_path / "run").claim(changed, redo=["generate"]) == "resume"  # the same command again
 
 

@@ -67,7 +67,7 @@ def test_end_to_end(ray_session, fake, tmp_path, name):
     quotas = plan.quotas(job.spec, LIMIT)
     ids, finals = [], {}
     for split in SPLITS:
-        table = pq.read_table(run_dir / "final" / split)
+        table = pq.read_table(run_dir / RunDir.final(split))
         assert table.schema.names == [*task.record_schema.names, *(out for out, _ in LINEAGE)]
         assert table.select(task.record_schema.names).schema.equals(task.record_schema)
         assert Counter(table["label"].to_pylist()) == Counter({lbl: quotas[(split, lbl)] for lbl in range(2)})
@@ -102,7 +102,7 @@ def test_end_to_end(ray_session, fake, tmp_path, name):
     written = export_superglue(task, RunDir(str(run_dir)))
     assert written == {FILES[s]: len(finals[s]) for s in SPLITS}
     for split, file in FILES.items():
-        lines = [json.loads(x) for x in (run_dir / "superglue" / file).read_text().splitlines()]
+        lines = [json.loads(x) for x in (run_dir / RunDir.superglue() / file).read_text().splitlines()]
         assert all(set(line) == JSONL_KEYS[name] for line in lines)
         if name == "copa":
             assert all(line["label"] in (0, 1) and type(line["label"]) is int for line in lines)

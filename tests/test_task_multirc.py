@@ -52,7 +52,7 @@ def test_multirc_end_to_end(ray_session, fake, tmp_path):
     quotas = plan.quotas(job.spec, LIMIT)
     ids, finals = [], {}
     for split in SPLITS:
-        table = pq.read_table(run_dir / "final" / split)
+        table = pq.read_table(run_dir / RunDir.final(split))
         assert table.schema.names == [*TASK.record_schema.names, *(out for out, _ in LINEAGE)]
         assert table.select(TASK.record_schema.names).schema.equals(TASK.record_schema)
         assert Counter(table["label"].to_pylist()) == Counter(
@@ -81,7 +81,7 @@ def test_multirc_end_to_end(ray_session, fake, tmp_path):
     written = export_superglue(TASK, RunDir(str(run_dir)))
     assert written == {files[s]: len(finals[s]) for s in SPLITS}
     for split, name in files.items():
-        lines = [json.loads(x) for x in (run_dir / "superglue" / name).read_text().splitlines()]
+        lines = [json.loads(x) for x in (run_dir / RunDir.superglue() / name).read_text().splitlines()]
         for line in lines:
             assert set(line) == {"idx", "version", "passage"} and set(line["passage"]) == {"text", "questions"}
             (q,) = line["passage"]["questions"]

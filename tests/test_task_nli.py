@@ -54,10 +54,10 @@ def test_nli_end_to_end(ray_session, fake, tmp_path, name):
     for split in SPLITS:
         expected = {lbl: quotas[(split, lbl)] for lbl in range(len(task.label_names))}
         if not sum(expected.values()):  # the diagnostics have no train or validation split
-            assert not (run_dir / "final" / split).exists()
+            assert not (run_dir / RunDir.final(split)).exists()
             assert summary["splits"][split]["rows"] == 0
             continue
-        table = pq.read_table(run_dir / "final" / split)
+        table = pq.read_table(run_dir / RunDir.final(split))
         assert pa.schema(list(table.schema)[:4]) == task.record_schema
         assert table.column_names[4:] == lineage
         assert sorted(table["idx"].to_pylist()) == list(range(table.num_rows))
@@ -77,7 +77,7 @@ def test_nli_end_to_end(ray_session, fake, tmp_path, name):
     written = export_superglue(task, RunDir(str(run_dir)))
     assert set(files.values()) <= set(written)
     for split, file in files.items():
-        lines = [json.loads(x) for x in (run_dir / "superglue" / file).read_text().splitlines()]
+        lines = [json.loads(x) for x in (run_dir / RunDir.superglue() / file).read_text().splitlines()]
         assert len(lines) == summary["splits"][split]["rows"] == written[file]
         assert all(set(line) == keys and line["label"] in task.label_names for line in lines)
     if name in ("axb", "axg"):

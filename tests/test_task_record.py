@@ -63,10 +63,10 @@ def test_record_end_to_end(ray_session, fake, tmp_path):
     exported = {}
     written = export_superglue(TASK, RunDir(str(run_dir)))
     for name in written:
-        exported[name] = [json.loads(x) for x in (run_dir / "superglue" / name).read_text().splitlines()]
+        exported[name] = [json.loads(x) for x in (run_dir / RunDir.superglue() / name).read_text().splitlines()]
     files = {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"}
     for split in SPLITS:
-        table = pq.read_table(run_dir / "final" / split)
+        table = pq.read_table(run_dir / RunDir.final(split))
         assert table.column_names == [*TASK.record_schema.names, *lineage]
         assert table.select(TASK.record_schema.names).schema.equals(TASK.record_schema)
         assert table.num_rows == quotas[(split, 0)]
@@ -97,7 +97,7 @@ def test_record_end_to_end(ray_session, fake, tmp_path):
     assert summary["complete"] and summary["rows"]["counts_add_up"]
     assert summary["rows"]["kept"] == limit
     assert summary["rows"]["self_corrected"] > 0  # the judge's revise replaced planted answers
-    corrected = pq.read_table(run_dir / "04_corrected")
+    corrected = pq.read_table(run_dir / RunDir.stage_dir("correct"))
     assert any(corrected["corrected"].to_pylist())
 
 

@@ -34,8 +34,6 @@ from .minhash import PERMUTATIONS, signatures, similar_pairs
 from .search import components, near_pairs
 from .text import text_fields, texts
 
-EMBEDDINGS = "05_embeddings"
-REFERENCE = "05_reference"
 DROPPED = pa.schema(
     [
         ("id", pa.string()),
@@ -64,7 +62,7 @@ def live_embedding(job: Job, run: RunDir, tag: str) -> LiveEmbedding | None:
     """What embeds step 4's rows of this round as they are written (`dedup.overlap`), if anything must."""
     if not (needs_embeddings(job) and job.spec.dedup.overlap):
         return None
-    return LiveEmbedding(job, run, EMBEDDINGS, tag, features)
+    return LiveEmbedding(job, run, run.embeddings(), tag, features)
 
 
 def embed_new(job: Job, run: RunDir, tags: list[str]) -> int:
@@ -74,18 +72,19 @@ def embed_new(job: Job, run: RunDir, tags: list[str]) -> int:
         return 0
     transform = partial(features, names=text_fields(job.task))
     for tag in tags:
-        ids = [t["id"] for t in run.iter_parts("04_corrected", tag, ["id"])]
-        done = [t["id"] for t in run.iter_parts(EMBEDDINGS, tag, ["id"])]
+        ids = [t["id"] for t in run.iter_parts(run.stage_dir("correct"), tag, ["id"])]
+        done = [t["id"] for t in run.iter_parts(run.embeddings(), tag, ["id"])]
         if sum(map(len, ids)) > sum(map(len, done)):
             skip = pa.chunked_array(done, pa.string()).combine_chunks() if done else pa.array([], pa.string())
-            made += embed_parts(run, run.parts("04_corrected", tag), transform, skip, EMBEDDINGS, tag, d)
+            corrected = run.parts(run.stage_dir("correct"), tag)
+            made += embed_parts(run, corrected, transform, skip, run.embeddings(), tag, d)
     return made
 
 
 def decide(job: Job, run: RunDir, sizes: dict[str, int]) -> pa.Table:
     """Every dropped row (schema DROPPED), written to 05_deduped/ in place of the last decision."""
     d = job.spec.dedup
-    keys = run.read("04_corrected", columns=["id", "split", "corrected"])
+    keys = run.read(run.stage_dir("correct"), columns=["id", "split", "corrected"])
     if keys is None:
         return DROPPED.empty_table()
     largest_first = {s: r for r, s in enumerate(sorted(sizes, key=lambda s: -sizes[s]))}
@@ -98,7 +97,7 @@ def decide(job: Job, run: RunDir, sizes: dict[str, int]) -> pa.Table:
     digest, shared = _scan(job, run, keys["id"], grams)
     x, sig = None, None
     if needs_embeddings(job):
-        feats = run.read(EMBEDDINGS, columns=["id", "minhash", "embedding"])
+        feats = run.read(run.embeddings(), columns=["id", "minhash", "embedding"])
         feats = feats.take(pc.index_in(keys["id"], feats["id"]))
         x, sig = vectors(feats), feats["minhash"].combine_chunks().values.to_numpy().reshape(-1, PERMUTATIONS)
 
@@ -129,7 +128,7 @@ def _scan(job: Job, run: RunDir, ids: pa.ChunkedArray, grams: reference.NgramInd
     text fields, hashed) and the reference row it shares a long n-gram with (-1: none), in `ids` order."""
     names = text_fields(job.task)
     digest, shared = np.zeros(len(ids), np.uint64), np.full(len(ids), -1, np.int64)
-    for part in run.iter_parts("04_corrected", columns=["id", "instance"]):
+    for part in run.iter_parts(run.stage_dir("correct"), columns=["id", "instance"]):
         text, at = texts(part["instance"], names), pc.index_in(part["id"], ids).to_numpy()
         digest[at] = digests(pa.array(text, pa.string()))
         if grams is not None:
@@ -172,7 +171,7 @@ def _contaminated(job: Job, run: RunDir, ref: reference.Reference | None, x: np.
 
 def _reference_vectors(job: Job, run: RunDir, ref: reference.Reference) -> np.ndarray:
     """The reference rows' embeddings, made once per run dir and reference content."""
-    name = f"{REFERENCE}/{ref.key}"
+    name = run.reference_vectors(ref.key)
     table = run.read(name)
     if table is None:
         d = job.spec.dedup
