@@ -1,3 +1,4 @@
-"""targen-ray: TarGEN dataset generation as a Ray application."""
+"""targen-ray: TarGEN dataset generation as a Ray application. The library is `targen_ray.api`: one
+call per `targen` command (`api.run("jobs/boolq.yaml", limit=40)`, `api.estimate(...)`, ...)."""
 
 __version__ = "0.1.0"

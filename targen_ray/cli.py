@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
+from . import api
 from .errors import SpecError
 from .fake import cli as fake_cli
 from .store import RUN_FILE, RunDir
@@ -176,57 +176,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import job as job_mod
-    from .runner import later_stages, run
-
-    job = job_mod.load(args.job, args.endpoints)
-    _check_limit(args.limit)
-    force = [s.strip() for s in (args.force or "").split(",") if s.strip()]
-    try:
-        later_stages(force)
-    except ValueError as e:
-        raise SpecError(f"--force: {e}") from None
-    run_dir = args.run_dir or f"runs/{job.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    files = {"job": args.job, "endpoints": args.endpoints}
-    go = lambda: run(job, run_dir, args.limit, force, files, log_to_driver=False)  # noqa: E731
-    return _finish(run_dir, go, analyze=not args.no_analyze)
+    planned = api.plan_run(args.job, args.endpoints, args.run_dir, args.limit, (args.force or "").split(","))
+    return _finish(planned, analyze=not args.no_analyze)
 
 
 def _retry_rejects(args: argparse.Namespace) -> int:
-    from . import job as job_mod
-    from .runner import retry_rejects
-
-    recorded = RunDir(args.run_dir).read_json(RUN_FILE)
-    if recorded is None:
-        raise SpecError(f"{args.run_dir}: not a targen run directory (no {RUN_FILE})")
-    files = recorded.get("files") or {}
-    job_file = args.job or files.get("job")
-    if not job_file:
-        raise SpecError(f"{args.run_dir}/{RUN_FILE}: no job file recorded; pass --job")
-    job = job_mod.load(job_file, args.endpoints or files.get("endpoints"))
-    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
-    if not steps or set(steps) - {"generate", "correct"}:
-        raise SpecError(f"--steps: expected generate and/or correct, got {args.steps!r}")
-    return _finish(
-        args.run_dir, lambda: retry_rejects(job, args.run_dir, recorded["limit"], steps, log_to_driver=False)
-    )
+    return _finish(api.plan_retry(args.run_dir, args.steps.split(","), args.job, args.endpoints))
 
 
-def _finish(run_dir: str, go, analyze: bool = True) -> int:
-    """Run `go`, report where the dataset is (and analyse it), and turn known failures into one line and
-    an exit status."""
+def _finish(planned: api.Planned, analyze: bool = True) -> int:
+    """Run it with the terminal kept for targen's own lines, report where the dataset is (and analyse
+    it), and turn known failures into one line and an exit status."""
     from .errors import RunDirError, RunError
     from .terminal import quiet
 
+    run_dir = planned.run_dir
     try:
         with quiet(RunDir(run_dir)) as log:  # Ray's and the libraries' lines go to the run dir's log
-            summary = go()
-            if analyze and any(v["rows"] for v in summary["splits"].values()):
-                from analysis.analyze import analyze as write_report
-
-                write_report(run_dir)
-            else:
-                analyze = False
+            summary = planned.execute(log_to_driver=False)
+            analyze = analyze and any(v["rows"] for v in summary["splits"].values())
+            if analyze:
+                api.analyze(run_dir)
     except RunDirError as e:
         raise SpecError(f"--run-dir: {e}") from None
     except (RunError, OSError) as e:
@@ -241,53 +211,39 @@ def _finish(run_dir: str, go, analyze: bool = True) -> int:
     from .split import sample
     from .tasks import recorded_task
 
-    final = f"{run_dir.rstrip('/')}/final"
+    run, base = RunDir(run_dir), run_dir.rstrip("/")
     sizes = ", ".join(f"{s} {v['rows']}/{v['target']}" for s, v in summary["splits"].items())
-    run = RunDir(run_dir)
     for line in sample(run, recorded_task(run.read_json(RUN_FILE))):
         print(f"sample {line}")
-    print(f"dataset: {final} ({sizes})")
+    print(f"dataset: {base}/{run.final()} ({sizes})")
     d = summary["dedup"]
     print(
         f"dedup: dropped {d['exact']} exact and {d['near']} near duplicates ({d['cross_split']} across splits) "
         f"and {d['contaminated']} contaminated rows"
     )
-    print(f"summary: {run_dir.rstrip('/')}/{RunDir.summary_file()}")
+    print(f"summary: {base}/{run.summary_file()}")
     print(f"log: {log} (Ray's and the libraries' own lines)")
     if analyze:
-        print(f"report: {run_dir.rstrip('/')}/report/report.html")
-    if summary["stopped"]:
+        print(f"report: {api.report_dir(run_dir)}/report.html")
+    status = api.exit_status(summary)
+    if status == 3:
         print(f"targen: stopped: {summary['stopped']}; what was paid for is in {run_dir}", file=sys.stderr)
-        return 3
-    if not summary["complete"]:
+    elif status == 4:
         from .summary import short_line
 
-        print(f"targen: error: {short_line(summary['short'])}; see summary.json", file=sys.stderr)
-        return 4
-    return 0
+        print(f"targen: error: {short_line(summary['short'])}; see {run.summary_file()}", file=sys.stderr)
+    return status
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export import export_superglue
-    from .tasks import recorded_task
-
-    run = RunDir(args.run_dir)
-    recorded = run.read_json(RUN_FILE)
-    if recorded is None or not run.files(run.final(), recursive=True):
-        raise SpecError(f"{args.run_dir}: no finished run here (no {RUN_FILE} or no {run.final()}/)")
-    written = export_superglue(recorded_task(recorded), run)
-    for name, lines in written.items():
-        print(f"{args.run_dir.rstrip('/')}/superglue/{name}: {lines} lines")
+    for name, lines in api.export(args.run_dir).items():
+        print(f"{args.run_dir.rstrip('/')}/{RunDir.superglue()}/{name}: {lines} lines")
     return 0
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from analysis.analyze import analyze
-
-    out = args.out or f"{args.run_dir.rstrip('/')}/report"
-    metrics = analyze(args.run_dir, Path(args.reference) if args.reference else None, out)
+    out = args.out or api.report_dir(args.run_dir)
+    metrics = api.analyze(args.run_dir, args.reference, out)
     syn = metrics["datasets"]["synthetic"]
     print(
         f"analysed {syn['rows']} rows: distinct-2 {syn['lexical']['distinct_2']}, "
@@ -299,18 +255,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from .publish import publish
-
-    state, manifest = publish(args.run_dir, args.dest, args.superglue, args.overwrite, args.allow_incomplete)
+    state, manifest = api.publish(args.run_dir, args.dest, args.superglue, args.overwrite, args.allow_incomplete)
     sizes = ", ".join(f"{s} {n}" for s, n in manifest["splits"].items())
     print(f"{state}: {args.dest.rstrip('/')} ({sizes}; {len(manifest['files'])} files)")
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .publish import verify
-
-    manifest, problems = verify(args.dest)
+    manifest, problems = api.verify(args.dest)
     for problem in problems:
         print(f"targen: error: {args.dest.rstrip('/')}/{problem}", file=sys.stderr)
     if problems:
@@ -322,7 +274,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     from .submit import submit
 
-    _check_limit(args.limit)
+    api.check_limit(args.limit)
     return submit(args.job, args.endpoints, args.address, args.run_dir, args.limit, wait=not args.no_wait)
 
 
@@ -335,12 +287,9 @@ def _job_command(args: argparse.Namespace) -> int:
 def _estimate(args: argparse.Namespace) -> int:
     import json
 
-    from . import job as job_mod
-    from .estimate import estimate, table
+    from .estimate import table
 
-    job = job_mod.load(args.job, args.endpoints, check_keys=False)
-    _check_limit(args.limit)
-    result = estimate(job, args.limit)
+    result = api.estimate(args.job, args.endpoints, args.limit)
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 
@@ -348,18 +297,11 @@ def _estimate(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .scaffold import init
-
     labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else None
-    for path in init(args.name, args.description, labels, args.extractive, Path(args.dir)):
+    for path in api.init(args.name, args.description, labels, args.extractive, args.dir):
         print(f"wrote {path}")
     print(f"next: targen estimate {Path(args.dir) / 'jobs' / (args.name + '.yaml')}")
     return 0
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and limit < 1:
-        raise SpecError(f"--limit: expected a positive number of rows, got {limit}")
 
 
 def main(argv: list[str] | None = None) -> int:

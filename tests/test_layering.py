@@ -34,3 +34,13 @@ def test_the_run_directory_layout_is_named_in_store_alone():
             if literal.search(line)
         ]
     assert found == []
+
+
+
+def test_every_command_is_a_library_call():
+    """The CLI parses and calls: each command's handler calls `targen_ray.api` (or the job API module)."""
+    from targen_ray import api, cli
+
+    source = Path(cli.__file__).read_text()
+    for name in ("plan_run", "plan_retry", "estimate", "export", "analyze", "publish", "verify", "init"):
+        assert f"api.{name}(" in source and callable(getattr(api, name))

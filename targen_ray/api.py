@@ -1,0 +1,163 @@
+"""The library behind every `targen` command, for Python callers and for the CLI, which only parses
+arguments, calls these and prints. Inputs are checked here, so a bad one is the same SpecError line
+from either door.
+
+    from targen_ray import api
+    summary = api.run("jobs/boolq.yaml", limit=40)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import job as job_mod
+from .errors import SpecError
+from .job import Job
+from .store import RUN_FILE, RunDir
+
+RETRYABLE = ("generate", "correct")  # the steps whose rejects `retry-rejects` sends again
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A run, checked and ready: `execute` starts it, or continues the one already in `run_dir`."""
+
+    job: Job
+    run_dir: str
+    limit: int | None = None
+    force: tuple[str, ...] = ()
+    files: dict = field(default_factory=dict)
+    retry: tuple[str, ...] = ()  # the steps whose rejects are sent again (retry-rejects)
+
+    def execute(self, log_to_driver: bool = True) -> dict:
+        """The run's summary (summary.json)."""
+        from . import runner
+
+        if self.retry:
+            return runner.retry_rejects(self.job, self.run_dir, self.limit, list(self.retry), log_to_driver)
+        return runner.run(self.job, self.run_dir, self.limit, list(self.force), self.files, log_to_driver)
+
+
+def plan_run(
+    job_file: str, endpoints: str | None = None, run_dir: str | None = None, limit: int | None = None, force=()
+) -> Planned:
+    """`targen run`, checked: the job and its endpoints load, `limit` and `force` make sense."""
+    from .runner import later_stages
+
+    job = job_mod.load(job_file, endpoints)
+    check_limit(limit)
+    force = tuple(s.strip() for s in force if s.strip())
+    try:
+        later_stages(list(force))
+    except ValueError as e:
+        raise SpecError(f"--force: {e}") from None
+    run_dir = run_dir or f"runs/{job.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Planned(job, run_dir, limit, force, {"job": job_file, "endpoints": endpoints})
+
+
+def run(job_file: str, endpoints: str | None = None, run_dir: str | None = None, limit=None, force=()) -> dict:
+    """Make the job's dataset into `run_dir` (or continue the run there); its summary."""
+    return plan_run(job_file, endpoints, run_dir, limit, force).execute()
+
+
+def plan_retry(run_dir: str, steps=RETRYABLE, job_file: str | None = None, endpoints: str | None = None) -> Planned:
+    """`targen retry-rejects`, checked: the job and endpoints recorded in the run (or given) load."""
+    recorded = RunDir(run_dir).read_json(RUN_FILE)
+    if recorded is None:
+        raise SpecError(f"{run_dir}: not a targen run directory (no {RUN_FILE})")
+    files = recorded.get("files") or {}
+    job_file = job_file or files.get("job")
+    if not job_file:
+        raise SpecError(f"{run_dir}/{RUN_FILE}: no job file recorded; pass --job")
+    steps = tuple(s.strip() for s in steps if s.strip())
+    if not steps or set(steps) - set(RETRYABLE):
+        raise SpecError(f"--steps: expected {' and/or '.join(RETRYABLE)}, got {','.join(steps)!r}")
+    job = job_mod.load(job_file, endpoints or files.get("endpoints"))
+    return Planned(job, run_dir, recorded["limit"], retry=steps)
+
+
+def retry_rejects(run_dir: str, steps=RETRYABLE, job_file: str | None = None, endpoints: str | None = None) -> dict:
+    """Send a run's rejected rows of `steps` again and finish the run; its summary."""
+    return plan_retry(run_dir, steps, job_file, endpoints).execute()
+
+
+def exit_status(summary: dict) -> int:
+    """What a finished run exits with: 3 stopped by the budget, 4 short of its sizes, else 0."""
+    return 3 if summary["stopped"] else 4 if not summary["complete"] else 0
+
+
+def estimate(job_file: str, endpoints: str | None = None, limit: int | None = None) -> dict:
+    """Requests, tokens, USD and the time rate limits imply, per step, without calling any model."""
+    from .estimate import estimate as job_estimate
+
+    job = job_mod.load(job_file, endpoints, check_keys=False)
+    check_limit(limit)
+    return job_estimate(job, limit)
+
+
+def export(run_dir: str) -> dict[str, int]:
+    """A finished run's splits as SuperGLUE's JSONL files in the run dir; lines per file."""
+    from .export import export_superglue
+    from .tasks import recorded_task
+
+    run = RunDir(run_dir)
+    recorded = run.read_json(RUN_FILE)
+    if recorded is None or not run.files(run.final(), recursive=True):
+        raise SpecError(f"{run_dir}: no finished run here (no {RUN_FILE} or no {run.final()}/)")
+    return export_superglue(recorded_task(recorded), run)
+
+
+def analyze(run_dir: str, reference: str | None = None, out: str | None = None) -> dict:
+    """Every metric of a finished run (beside a reference set, if given) into metrics.json and
+    report.html under `out` (default: the run's report folder); metrics.json's content."""
+    from analysis.analyze import analyze as analyze_run
+
+    return analyze_run(run_dir, Path(reference) if reference else None, out or report_dir(run_dir))
+
+
+def report_dir(run_dir: str) -> str:
+    return f"{run_dir.rstrip('/')}/{RunDir.report()}"
+
+
+def publish(run_dir: str, dest: str, superglue=False, overwrite=False, allow_incomplete=False) -> tuple[str, dict]:
+    """Publish a finished run at `dest` (a path or s3://...): data, card, manifest last."""
+    from .publish import publish as publish_run
+
+    return publish_run(run_dir, dest, superglue, overwrite, allow_incomplete)
+
+
+def verify(dest: str) -> tuple[dict, list[str]]:
+    """Re-check every file of a published dataset against its manifest: the manifest, and what is wrong."""
+    from .publish import verify as verify_dataset
+
+    return verify_dataset(dest)
+
+
+def init(name: str, description: str, labels=None, extractive: bool = False, root: str = ".") -> list[Path]:
+    """Write a new task (job file with the task declared in it, four templates) under `root`."""
+    from .scaffold import init as scaffold
+
+    return scaffold(name, description, list(labels) if labels else None, extractive, Path(root))
+
+
+def check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise SpecError(f"--limit: expected a positive number of rows, got {limit}")
+
+
+__all__ = [
+    "Planned",
+    "analyze",
+    "estimate",
+    "exit_status",
+    "export",
+    "init",
+    "plan_retry",
+    "plan_run",
+    "publish",
+    "retry_rejects",
+    "run",
+    "verify",
+]
