@@ -26,9 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
-from . import metrics
 from .errors import BudgetStop, FatalError, ProviderError, RunError
-from .health import ErrorRate
 from .ids import stable_id
 from .job import Job
 from .pool import Endpoint, Usage
@@ -36,8 +34,9 @@ from .progress import StageResult
 from .providers.base import estimate_tokens
 from .providers.batch import BatchClient, BatchStatus, Line, build_batch_client
 from .providers.kinds import KINDS, load
+from .sink import Sink
 from .spec import load_endpoints
-from .stage import Parts, dataset, finish, input_ids, pending, send, stopped_by
+from .stage import Parts, dataset, finish, input_ids, pending, send
 from .steps import STEP_CLASSES
 from .store import RunDir
 
@@ -60,7 +59,7 @@ def run_batch_stage(
             if stage.spec.batch.retry == "online" and pc.any(again).as_py():
                 online = todo.filter(again)
                 ds = dataset(job, inputs, online, run)
-                send(job, step, ds, online.num_rows, run, tag, limiters, budget, spent_before, StageResult())
+                send(job, step, ds, online.num_rows, limiters, budget, spent_before, Sink(job, step, run, tag))
                 todo = todo.filter(pc.invert(again))
             if todo.num_rows:
                 stage.submit(dataset(job, inputs, todo, run))
@@ -70,7 +69,7 @@ def run_batch_stage(
     finish(run, step, tag)
     if stage.stopped:
         raise BudgetStop(stage.stopped)
-    return stage.result
+    return stage.sink.result
 
 
 def refuse_batches_in_flight(run: RunDir, step: str, tag: str) -> None:
@@ -116,8 +115,7 @@ class BatchStage:
         self.name, self.spec = job.batch_endpoint(step)
         self.client: BatchClient = build_batch_client(self.name, self.spec)
         self.folder = run.batch_records(step, tag)
-        self.result, self.spent_before = StageResult(), spent_before
-        self.breaker = ErrorRate(job.spec.stop_error_rate, job.spec.stop_window)
+        self.sink, self.spent_before = Sink(job, step, run, tag), spent_before
         self.stopped: str | None = None  # why no more batches are submitted (the budget)
         self.poll_s = self.spec.batch.poll_s
         self.records: dict[str, dict] = {}  # by rows file
@@ -250,18 +248,12 @@ class BatchStage:
             ids = pa.chunked_array([t["id"] for t in (kept, rejected, retried)], pa.string())
             todo = pending(self.run, self.step, ids)
             kept, rejected, retried = (_unwritten(t, todo) for t in (kept, rejected, retried))
-            self.run.write_part(self.run.stage_dir(self.step), self.tag, kept.drop_columns(["error"]))
-            self.run.write_part(self.run.rejects(self.step), self.tag, rejected)
-            self.run.write_part(self.run.retried(self.step), self.tag, retried)
-            self.result.add(self.step, kept, rejected, retried)
-            metrics.rows(self.job.spec.name, self.step, kept.num_rows, rejected.num_rows)
+            self.sink.write(kept, rejected, retried)
             if self.budget is not None:  # the batch's reservation becomes what it cost
                 cost = sum(pc.sum(t[f"{self.step}_usd"]).as_py() or 0.0 for t in (kept, rejected, retried))
                 self.budget.reserve.remote(0.0, (self.records[path]["est_usd"], cost))
             self._save(path, {**self.records[path], "collected": True})
-            tripped = self.breaker.add([*kept["error"].to_pylist(), *rejected["error"].to_pylist()])
-            if tripped:
-                raise stopped_by(self.step, self.run, tripped)
+            self.sink.check()
         self._progress()
 
     # -- progress --------------------------------------------------------------------------------------
@@ -271,7 +263,7 @@ class BatchStage:
     def _progress(self) -> None:
         records = list(self.records.values())
         done = sum(r["collected"] for r in records)
-        r = self.result
+        r = self.sink.result
         print(
             f"[{self._label()}] batches: {len(records)} submitted, {len(records) - done} in progress, {done} completed"
             f" | lines: {sum(x['succeeded'] for x in records):,} succeeded, {sum(x['errored'] for x in records):,} "

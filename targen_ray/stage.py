@@ -11,12 +11,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from . import metrics
-from .errors import BudgetStop, RunError, StageFailed
-from .health import ErrorRate, Trip
+from .errors import BudgetStop, RunError
 from .job import Job
 from .pool import Endpoint, Pool
 from .progress import Progress, StageResult
+from .sink import Sink
 from .steps import STEP_CLASSES
 from .store import RunDir, release_memory, row_groups
 
@@ -39,22 +38,13 @@ class StepWorker:
         return pa.Table.from_pylist(out, schema=self.step.output_schema(batch.schema))
 
 
-def stopped_by(step: str, run: RunDir, trip: Trip) -> RunError:
-    """The error a tripped breaker stops the stage with (online and batch alike)."""
-    if trip.unanimous:
-        return StageFailed(f"step {step}: {trip.reason}")
-    return RunError(
-        f"step {step} stopped: {trip.reason}. Everything finished is kept in {run}; fix the cause, then "
-        f"rerun the same command to continue, or `targen retry-rejects {run}` to send failed rows again"
-    )
-
-
 # A block (one Ray task) is a few batches, which the actor answers concurrently. Smaller blocks cost
 # throughput (one-batch blocks: 0.57x on full-size ReCoRD stages here, per-task overhead); larger ones
 # cost money when an actor dies, since Ray redoes its tasks whole: up to TASKS_PER_ACTOR blocks of
 # requests are then paid twice.
 BLOCK_BATCHES = 4
 TASKS_PER_ACTOR = 2
+READ_TASKS = 2  # Parquet reads of a stage's input at once: each takes far less than its rows' requests
 
 
 @dataclass(frozen=True)
@@ -85,13 +75,12 @@ def run_stage(
     so that its request seed, and so its answer, differ from before. When every row is answered, the
     parts are compacted. `on_kept` sees each batch of kept rows once it is written.
     """
-    result = StageResult()
+    sink = Sink(job, step, run, tag, on_kept)
     todo = pending(run, step, input_ids(inputs))
     if todo.num_rows:
-        ds = dataset(job, inputs, todo, run)
-        send(job, step, ds, todo.num_rows, run, tag, limiters, budget, spent_before, result, on_kept)
+        send(job, step, dataset(job, inputs, todo, run), todo.num_rows, limiters, budget, spent_before, sink)
     finish(run, step, tag)
-    return result
+    return sink.result
 
 
 def input_ids(inputs: pa.Table | Parts) -> pa.Array | pa.ChunkedArray:
@@ -109,7 +98,10 @@ def dataset(job: Job, inputs: pa.Table | Parts, todo: pa.Table, run: RunDir) -> 
         return ray.data.from_arrow([inputs.slice(i, block_rows) for i in range(0, inputs.num_rows, block_rows)])
     ds = ray.data.from_items([{"path": p} for p in inputs.paths], override_num_blocks=len(inputs.paths))
     kwargs = {"fs": run.fs, "transform": inputs.transform, "todo": todo}
-    ds = ds.map_batches(_read, fn_kwargs=kwargs, batch_size=None, batch_format="pyarrow")
+    # Reads are I/O: they reserve no CPU, so CPUs other work holds during the stage (stage 5's live
+    # embedding, say) never leave them unscheduled; READ_TASKS bounds how many run at once.
+    read = ray.data.TaskPoolStrategy(size=READ_TASKS)
+    ds = ds.map_batches(_read, fn_kwargs=kwargs, batch_size=None, batch_format="pyarrow", num_cpus=0, compute=read)
     # Streamed, not all-to-all: blocks leave the read tasks as row groups are read.
     return ds.repartition(target_num_rows_per_block=block_rows)
 
@@ -148,7 +140,8 @@ def _with_samples(batch: pa.Table, todo: pa.Table | None) -> pa.Table:
     return batch.filter(pc.is_valid(pos)).append_column("sample", todo["sample"].take(pos.drop_null()))
 
 
-def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result, on_kept=None) -> None:
+def send(job, step, ds, rows, limiters, budget, spent_before, sink: Sink) -> None:
+    """The rows of `ds` through the step's worker actors, each batch of answers into `sink`."""
     specs = [spec for _, spec in job.pool(step)]
     batches = -(-rows // job.spec.batch_size)
     ds = ds.map_batches(
@@ -162,8 +155,7 @@ def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result, 
         num_cpus=max(s.worker_cpus for s in specs),
         zero_copy_batch=True,
     )
-    progress = Progress(f"{step} {tag}", rows, spent_before)
-    breaker = ErrorRate(job.spec.stop_error_rate, job.spec.stop_window)
+    progress = Progress(f"{step} {sink.tag}", rows, spent_before)
     unadmitted = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         fatal = batch["fatal"]
@@ -172,18 +164,11 @@ def send(job, step, ds, rows, run, tag, limiters, budget, spent_before, result, 
         batch = batch.filter(pc.is_null(fatal)).drop_columns(["fatal"])
         failed = pc.is_valid(batch["error"])
         ok, bad = batch.filter(pc.invert(failed)), batch.filter(failed)
-        run.write_part(run.stage_dir(step), tag, ok.drop_columns(["error"]))
-        run.write_part(run.rejects(step), tag, bad)
-        if on_kept is not None:
-            on_kept(ok)
-        result.add(step, ok, bad)
-        metrics.rows(job.spec.name, step, ok.num_rows, bad.num_rows)
-        progress.update(result)
+        sink.write(ok, bad)
+        progress.update(sink.result)
         if stops:  # rows done in this batch are written above; the rest of the stage is abandoned
             raise RunError(stops[0])
-        tripped = breaker.add(batch["error"].to_pylist())
-        if tripped:
-            raise stopped_by(step, run, tripped)
-    progress.update(result, force=True)
+        sink.check()
+    progress.update(sink.result, force=True)
     if unadmitted:
         raise BudgetStop(f"budget_usd {job.spec.budget_usd} reached: {unadmitted} rows of step {step} not sent")

@@ -36,7 +36,6 @@ def test_the_run_directory_layout_is_named_in_store_alone():
     assert found == []
 
 
-
 def test_every_command_is_a_library_call():
     """The CLI parses and calls: each command's handler calls `targen_ray.api` (or the job API module)."""
     from targen_ray import api, cli

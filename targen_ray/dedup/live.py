@@ -80,10 +80,11 @@ class LiveEmbedding:
             return
         done, _ = ray.wait(list(self.queued), num_returns=len(self.queued), timeout=None if wait else 0)
         for ref in done:
-            del self.queued[ref]
+            actor = self.queued.pop(ref)
             try:
                 table = ray.get(ref)
             except ray.exceptions.RayError:  # its node died, say: stage 5 embeds these rows afterwards
+                self.actors = [a for a in self.actors if a is not actor]
                 continue
             self.run.write_part(self.where, self.tag, table)
             self.made += table.num_rows
