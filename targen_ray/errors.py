@@ -1,4 +1,5 @@
-"""Every error targen raises on purpose, in one place. Each message is one line for the user.
+"""Every error targen raises on purpose, in one place (a leaf: it imports nothing of targen's). Each
+message is one line for the user.
 
 - SpecError: bad input (job, endpoints, task, reference file): names the file, the field, what was expected.
 - RunDirError: the run directory cannot be used for this job.
@@ -8,11 +9,6 @@
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .providers.base import RateInfo
 
 
 class SpecError(Exception):
@@ -51,7 +47,7 @@ class ProviderError(Exception):
 class RateLimited(ProviderError):
     """429: wait `retry_after` seconds (all workers), then try again."""
 
-    def __init__(self, message: str, retry_after: float | None, rate: RateInfo | None):
+    def __init__(self, message: str, retry_after: float | None, rate: object | None):  # rate: providers.RateInfo
         super().__init__(message, retryable=True, status=429)
         self.retry_after, self.rate = retry_after, rate
 
