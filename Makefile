@@ -46,7 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/batch_vs_online.py
 	$(BIN)/python benchmarks/dedup_quality.py
 	$(BIN)/python benchmarks/embed_throughput.py
-	$(BIN)/python benchmarks/embed_int8.py
+	$(BIN)/python benchmarks/embed_backends.py
+	$(BIN)/python benchmarks/dedup_overlap.py
 	$(BIN)/python benchmarks/near_dup_search.py
 
 clean:
