@@ -3,9 +3,10 @@ writes them, so that after the last model call stage 5 has little left but its d
 
 Step 4 waits on the provider, not on CPUs, so the CPUs its workers leave free embed meanwhile: one
 actor to start with, another (up to `embed.most_workers`) while each one has work queued and a CPU is
-free, spread over the nodes. A row no actor took (they were all behind, no CPU was free, or the run died
-first) is embedded by stage 5 afterwards, on every CPU, skipping each row already stored: overlapped or
-not, each row is embedded once and stage 5 decides on the same vectors.
+free (by Ray's count, less what the actors already use), spread over the nodes that have CPUs. A row no actor took
+(they were all behind, no CPU was free, or the run died first) is embedded by stage 5 afterwards, on
+every CPU, skipping each row already stored: overlapped or not, each row is embedded once and stage 5
+decides on the same vectors.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functools import partial
 
 import pyarrow as pa
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..job import Job
 from ..store import RunDir
@@ -42,6 +44,8 @@ class LiveEmbedding:
         self.transform = partial(transform, names=text_fields(job.task))
         self.most = most_workers(self.d)
         self.actors: list = []
+        self.threads: dict[int, int] = {}  # CPUs each actor uses (they reserve none: see _actor)
+        self.node_of: dict[int, str] = {}  # the node each actor was placed on
         self.queued: dict = {}  # in-flight result -> the actor computing it
         self.made = 0
 
@@ -64,15 +68,27 @@ class LiveEmbedding:
             return idle
         if len(self.actors) >= self.most:
             return None
-        free = ray.available_resources().get("CPU", 0)
-        cpus = min(self.d.worker_cpus, math.floor(free)) if self.d.worker_cpus >= 1 else self.d.worker_cpus
-        if cpus <= 0 or cpus > free:
+        # The actors reserve no CPU of Ray's: a CPU they held could leave a task the running stage needs
+        # (Ray Data's repartitioning wants a whole one) unscheduled for good. They count the CPUs they
+        # use against Ray's free ones themselves.
+        threads = max(1, int(self.d.worker_cpus))
+        free = ray.available_resources().get("CPU", 0) - sum(self.threads.values())
+        threads = min(threads, math.floor(free))
+        if threads < 1:
             return None
-        actor = _Embedder.options(num_cpus=cpus, scheduling_strategy="SPREAD").remote(
-            self.d.backend, max(1, int(cpus)), self.transform
-        )
+        node = self._node()  # strict: an actor whose node dies is dropped, and stage 5 takes its rows
+        actor = _Embedder.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+        actor = actor.remote(self.d.backend, threads, self.transform)
         self.actors.append(actor)
+        self.threads[id(actor)], self.node_of[id(actor)] = threads, node
         return actor
+
+    def _node(self) -> str:
+        """The node with CPUs that runs the fewest of these actors (they reserve none, so Ray would not
+        keep them off a head node without CPUs, nor spread them)."""
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+        placed = list(self.node_of.values())
+        return min(nodes, key=placed.count)
 
     def collect(self, wait: bool = False) -> None:
         """Store the results that are back (with `wait`, all of them)."""
@@ -85,6 +101,8 @@ class LiveEmbedding:
                 table = ray.get(ref)
             except ray.exceptions.RayError:  # its node died, say: stage 5 embeds these rows afterwards
                 self.actors = [a for a in self.actors if a is not actor]
+                self.threads.pop(id(actor), None)
+                self.node_of.pop(id(actor), None)
                 continue
             self.run.write_part(self.where, self.tag, table)
             self.made += table.num_rows
