@@ -25,7 +25,7 @@ import json, sys
 import ray
 from targen_ray import job, runner
 summary = runner.run(job.load(sys.argv[1], sys.argv[2]), sys.argv[3], limit=int(sys.argv[4]))
-nodes = [a["Address"]["NodeID"] for a in ray._private.state.actors().values() if a["ActorClassName"] == "_Embedder"]
+nodes = [a["Address"]["NodeID"] for a in ray._private.state.actors().values() if a["ActorClassName"] == "Embedder"]
 cpu = [n["NodeID"] for n in ray.nodes() if n["Resources"].get("CPU")]
 splits = {s: v["rows"] for s, v in summary["splits"].items()}
 print(json.dumps({"complete": summary["complete"], "splits": splits, "embedder_nodes": nodes, "cpu_nodes": cpu}))

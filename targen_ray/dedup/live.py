@@ -20,19 +20,13 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..job import Job
 from ..store import RunDir
-from .embed import encode, most_workers
+from .embed import Embedder, most_workers
 from .text import text_fields
 
 QUEUED = 2  # batches an actor may have waiting; past that another starts, or stage 5 takes the rows
 
 
-@ray.remote
-class _Embedder:
-    def __init__(self, backend: str, threads: int, transform):
-        self.args = (backend, threads, transform)
-
-    def encode(self, rows: pa.Table) -> pa.Table:
-        return encode(rows, *self.args)
+_Embedder = ray.remote(Embedder)  # stage 5's own actor, here outside a Ray Data pool
 
 
 class LiveEmbedding:
@@ -53,7 +47,7 @@ class LiveEmbedding:
         self.collect()
         actor = self._actor()
         if actor is not None and rows.num_rows:
-            self.queued[actor.encode.remote(rows.select(["id", "instance"]))] = actor
+            self.queued[actor.__call__.remote(rows.select(["id", "instance"]))] = actor
 
     def _actor(self):
         """The actor with the least queued while it has fewer than QUEUED batches waiting, else a new
