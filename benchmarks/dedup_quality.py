@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 
 from targen_ray.dedup import encoders
+from targen_ray.dedup.decision import duplicate_groups
 from targen_ray.dedup.minhash import signatures
-from targen_ray.dedup.stage import duplicate_groups
 from targen_ray.dedup.text import text_fields, texts
 from targen_ray.fake.duplicates import KINDS, planted
 from targen_ray.items import digests

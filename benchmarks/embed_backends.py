@@ -1,7 +1,7 @@
 """Stage 5's embedding backends side by side in one run (`dedup.encoders`): texts/s with 2 threads,
 how close each one's vectors are to float32 torch's (sentence-transformers, the reference), and stage
 5's precision and recall on planted duplicates at the default threshold (exact + cosine + MinHash, as
-`dedup.stage.duplicate_groups` decides), on BoolQ and ReCoRD rows as the fake writes them.
+`dedup.decision.duplicate_groups` decides), on BoolQ and ReCoRD rows as the fake writes them.
 
     .venv/bin/python benchmarks/embed_backends.py [--distinct 1000] [--copies 80]
 """
@@ -17,8 +17,8 @@ import pyarrow as pa
 from dedup_quality import scores
 
 from targen_ray.dedup import encoders
+from targen_ray.dedup.decision import duplicate_groups
 from targen_ray.dedup.minhash import signatures
-from targen_ray.dedup.stage import duplicate_groups
 from targen_ray.dedup.text import text_fields, texts
 from targen_ray.fake.duplicates import planted
 from targen_ray.items import digests

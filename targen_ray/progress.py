@@ -51,14 +51,18 @@ class Progress:
         self.last, self.shown = now, done
         elapsed = max(now - self.start, 1e-9)
         eta = (self.total - done) * elapsed / done if done else float("nan")
-        run_usd = self.spent_before + r.usd
         print(
             f"[{self.label}] {done}/{self.total} rows ({r.rejected} rejected) | {r.requests / elapsed:.1f} req/s, "
-            f"{r.tokens / elapsed:,.0f} tok/s | 429s {r.rate_limited} | ${r.usd:,.2f} (run ${run_usd:,.2f})"
+            f"{r.tokens / elapsed:,.0f} tok/s | 429s {r.rate_limited} | {spend(r, self.spent_before)}"
             f" | ETA {_clock(eta)}",
             file=sys.stderr,
             flush=True,
         )
+
+
+def spend(r: StageResult, spent_before: float) -> str:
+    """What the stage spent, and the run so far: the money part of every progress line."""
+    return f"${r.usd:,.2f} (run ${spent_before + r.usd:,.2f})"
 
 
 def _clock(seconds: float) -> str:

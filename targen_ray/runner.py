@@ -16,16 +16,15 @@ import pyarrow.compute as pc
 import ray
 
 from . import items, plan, probe, split, summary
-from .batch_stage import cancel_superseded, refuse_batches_in_flight, run_batch_stage
 from .cluster import check_cluster, ensure_ray
-from .dedup import stage as dedup
+from .dedup import decision as dedup
 from .errors import BudgetStop, RunError, StageFailed
 from .estimate import estimate
+from .execute import Parts, Stage, cancel_superseded, execute
 from .ids import stable_id
 from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
 from .spec import STEPS
-from .stage import Parts, run_stage
 from .steps.contexts import PER_CALL
 from .store import RunDir
 
@@ -46,20 +45,17 @@ class Runner:
         self.wall_s: Counter = Counter()  # seconds per stage (and the split), for rows/s in summary.json
         self.embedded_live = 0  # rows stage 5 embedded while step 4 was writing them, not yet reported
 
-    def _stage(self, step: str, inputs: pa.Table | list[str], tag: str) -> None:
+    def _stage(self, step: str, inputs: pa.Table | list[str], round_id: str) -> None:
         started = time.monotonic()
         spent = summary.spent_usd(self.run_dir)
         if self.budget is not None:  # no request in flight between stages: the written ledger is the truth
             ray.get(self.budget.sync.remote(spent))
-        live = None
+        live = dedup.live_embedding(self.job, self.run_dir, round_id) if step == "correct" else None
+        stage = Stage(
+            self.job, step, self.run_dir, round_id, self.limiters, self.budget, spent, live.add if live else None
+        )
         try:
-            if self.job.batch_endpoint(step):
-                run_batch_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent)
-            else:
-                refuse_batches_in_flight(self.run_dir, step, tag)
-                live = dedup.live_embedding(self.job, self.run_dir, tag) if step == "correct" else None
-                kept = live.add if live is not None else None
-                run_stage(self.job, step, inputs, self.run_dir, tag, self.limiters, self.budget, spent, kept)
+            execute(stage, inputs)
         finally:
             self.wall_s[step] += time.monotonic() - started
             if live is not None:  # stage 5's time: what was still embedding when the last answer came
@@ -67,9 +63,9 @@ class Runner:
                 self.embedded_live += live.close()
                 self.wall_s["dedup"] += time.monotonic() - started
 
-    def _parts(self, where: str, tag: str) -> Parts:
-        paths = self.run_dir.parts(where, tag)
-        ids = [t["id"] for t in self.run_dir.iter_parts(where, tag, ["id"])]
+    def _parts(self, where: str, round_id: str) -> Parts:
+        paths = self.run_dir.parts(where, round_id)
+        ids = [t["id"] for t in self.run_dir.iter_parts(where, round_id, ["id"])]
         return Parts(paths, pa.chunked_array(ids, pa.string()))
 
     def dedup(self, rounds: int) -> pa.Table:
@@ -108,7 +104,7 @@ class Runner:
         made = made.slice(0, want)
         return pa.table({"context_id": made["item_id"], "context": made["item"]})
 
-    def seeds(self, contexts: pa.Table, needed: int, tag: str) -> pa.Table:
+    def seeds(self, contexts: pa.Table, needed: int, round_id: str) -> pa.Table:
         k = self.spec.seeds_per_context
         n_calls = math.ceil(needed / k)
         first, self.seed_calls = self.seed_calls, self.seed_calls + n_calls
@@ -121,8 +117,8 @@ class Runner:
                 "n": [k] * n_calls,
             }
         )
-        self._stage("seeds", inputs, tag)
-        done = self.run_dir.iter_parts(self.run_dir.stage_dir("seeds"), tag, ["id", "seeds"])
+        self._stage("seeds", inputs, round_id)
+        done = self.run_dir.iter_parts(self.run_dir.stage_dir("seeds"), round_id, ["id", "seeds"])
         return items.unique(done, "seeds", "seed", self.spec.name).rename_columns(["parent", "position", "seed_id"])
 
     def execute(self) -> dict:
@@ -131,28 +127,28 @@ class Runner:
         need, rounds, yield_, stopped, stalled = dict(self.quotas), 0, 1.0, None, None
         try:
             for round_no in range(self.spec.max_rounds):
-                tag = f"r{round_no}"
+                round_id = f"r{round_no}"
                 todo = plan.slots(need, self.spec.overgenerate, self.spec.name, round_no, yield_)
                 print(
                     f"[round {round_no}] generating {len(todo)} rows for {sum(need.values())} still needed",
                     file=sys.stderr,
                 )
                 rounds = round_no + 1
-                seeds = self.seeds(contexts, len(todo), tag)
+                seeds = self.seeds(contexts, len(todo), round_id)
                 slots = plan.assign(self.spec.name, round_no, todo, seeds)
                 # The seeds' text stays in stage 2's parts: the Ray tasks reading them join it in.
                 with_seeds = functools.partial(plan.with_seeds, slots=slots)
-                seeds_parts = self.run_dir.parts(self.run_dir.stage_dir("seeds"), tag)
-                self._stage("generate", Parts(seeds_parts, slots["id"], with_seeds), tag)
-                self._stage("correct", self._parts(self.run_dir.stage_dir("generate"), tag), tag)
+                seeds_parts = self.run_dir.parts(self.run_dir.stage_dir("seeds"), round_id)
+                self._stage("generate", Parts(seeds_parts, slots["id"], with_seeds), round_id)
+                self._stage("correct", self._parts(self.run_dir.stage_dir("generate"), round_id), round_id)
                 dropped = self.dedup(rounds)
                 # With top_up, rows dedup dropped are made again: only the survivors fill quotas.
                 gone = dropped["id"] if self.spec.dedup.top_up else pa.chunked_array([], pa.string())
-                kept = _without(self.run_dir.iter_parts(corrected, tag, ["id"]), dropped["id"])
+                kept = _without(self.run_dir.iter_parts(corrected, round_id, ["id"]), dropped["id"])
                 yield_ = sum(t.num_rows for t in kept) / max(len(todo), 1)
                 done = _without(self.run_dir.iter_parts(corrected, columns=LABEL_COLUMNS), gone)
                 need = plan.shortfall(self.quotas, sum(map(_label_counts, done), Counter()))
-                made = sum(t.num_rows for t in self.run_dir.iter_parts(corrected, tag, ["id"]))
+                made = sum(t.num_rows for t in self.run_dir.iter_parts(corrected, round_id, ["id"]))
                 if need and not made:
                     # Every row of the round was rejected: another round would pay for the same failures.
                     stalled = f"round {round_no} kept no row: every one was rejected"

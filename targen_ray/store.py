@@ -102,8 +102,8 @@ class RunDir:
         infos = self.fs.get_file_info(selector)
         return sorted(i.path for i in infos if i.type == pafs.FileType.File and not i.base_name.startswith("."))
 
-    def parts(self, where: str, tag: str = "") -> list[str]:
-        return [p for p in self.files(where) if _is_part(p, tag)]
+    def parts(self, where: str, round_id: str = "") -> list[str]:
+        return [p for p in self.files(where) if _is_part(p, round_id)]
 
     def _write(self, path: str, write: Callable[[str], None]) -> None:
         if not self.local:  # an object appears only once its upload completes
@@ -198,9 +198,9 @@ class RunDir:
         return [RunDir.stage_dir(step), RunDir.rejects(step), RunDir.retried(step), RunDir.superseded(step)]
 
     @staticmethod
-    def batch_records(step: str, tag: str = "") -> str:
+    def batch_records(step: str, round_id: str = "") -> str:
         """The records (.json) and row files of the batches a step submitted, per round."""
-        return posixpath.join("batches", step, tag) if tag else posixpath.join("batches", step)
+        return posixpath.join("batches", step, round_id) if round_id else posixpath.join("batches", step)
 
     @staticmethod
     def final(split: str = "") -> str:
@@ -252,28 +252,28 @@ class RunDir:
         mark = f"-{self.batch_records(step).replace('/', '-')}-"  # _supersede's prefix: <when>-batches-<step>-
         return {n: r for n, r in self.records(self.superseded(step)).items() if mark in n.rsplit("/", 1)[-1]}
 
-    def write_part(self, where: str, tag: str, table: pa.Table) -> None:
-        """Append one part, numbered per folder and tag so that parts are never overwritten."""
+    def write_part(self, where: str, round_id: str, table: pa.Table) -> None:
+        """Append one part, numbered per folder and round so that parts are never overwritten."""
         if table.num_rows == 0:
             return
-        self._write_table(self._p(where, self._part_name(where, tag)), table)
+        self._write_table(self._p(where, self._part_name(where, round_id)), table)
 
-    def _part_name(self, where: str, tag: str) -> str:
-        key = (where, tag)
+    def _part_name(self, where: str, round_id: str) -> str:
+        key = (where, round_id)
         if key not in self._next_part:  # list once; afterwards this process is the only writer
-            self._next_part[key] = max(map(_number, self.parts(where, tag)), default=-1) + 1
+            self._next_part[key] = max(map(_number, self.parts(where, round_id)), default=-1) + 1
         n = self._next_part[key]
         self._next_part[key] += 1
-        return f"{tag}-part-{n:05d}.parquet"
+        return f"{round_id}-part-{n:05d}.parquet"
 
-    def iter_parts(self, where: str, tag: str = "", columns: list[str] | None = None) -> Iterator[pa.Table]:
-        """The rows of a folder's parts (or those written under `tag`), a row group at a time."""
-        for path in self.parts(where, tag):
+    def iter_parts(self, where: str, round_id: str = "", columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """The rows of a folder's parts (or those written in round `round_id`), a row group at a time."""
+        for path in self.parts(where, round_id):
             yield from row_groups(path, self.fs, columns)
 
-    def read(self, where: str, tag: str = "", columns: list[str] | None = None) -> pa.Table | None:
-        """All parts of a folder (or only those written under `tag`), or None if there are none."""
-        tables = list(self.iter_parts(where, tag, columns))
+    def read(self, where: str, round_id: str = "", columns: list[str] | None = None) -> pa.Table | None:
+        """All parts of a folder (or only those written in round `round_id`), or None if there are none."""
+        tables = list(self.iter_parts(where, round_id, columns))
         return pa.concat_tables(tables, promote_options="default") if tables else None
 
     def done_ids(self, step: str, folders: list[str] | None = None) -> pa.Array:
@@ -296,24 +296,26 @@ class RunDir:
             self.fs.move(path, target)
 
     # -- compaction ----------------------------------------------------------------------------------
-    def compact(self, where: str, tag: str) -> None:
-        """Merge the parts of a finished stage (one tag) into files of about COMPACT_BYTES, streamed a
+    def compact(self, where: str, round_id: str) -> None:
+        """Merge the parts of a finished stage (one round) into files of about COMPACT_BYTES, streamed a
         row group at a time, so the driver holds one row group, not one file.
 
         The intent file names the parts to replace and the first number of the merged files before
         anything changes, so that `_recover` can finish or undo a compaction a crash interrupted.
         """
-        old = self.parts(where, tag)
+        old = self.parts(where, round_id)
         if len(old) < 2:
             return
         first = max(map(_number, old)) + 1
-        self._next_part[(where, tag)] = first
-        intent = f"{where}/_compacting-{tag}.json"
+        self._next_part[(where, round_id)] = first
+        intent = f"{where}/_compacting-{round_id}.json"
         self.write_json(intent, {"replaces": [posixpath.basename(p) for p in old], "first": first})
         schema = pa.unify_schemas([pq.read_schema(p, filesystem=self.fs) for p in old], promote_options="permissive")
         pending = list(old)
         while pending:
-            self._write(self._p(where, self._part_name(where, tag)), lambda path: self._merge(pending, schema, path))
+            self._write(
+                self._p(where, self._part_name(where, round_id)), lambda path: self._merge(pending, schema, path)
+            )
         self.write_json(intent, {"replaces": [posixpath.basename(p) for p in old], "done": True})
         self.delete(old)
         self.delete([self._p(intent)])
@@ -340,14 +342,14 @@ class RunDir:
             name = posixpath.basename(intent)
             if not name.startswith("_compacting-"):
                 continue
-            folder, tag = posixpath.dirname(intent), name[len("_compacting-") : -len(".json")]
+            folder, round_id = posixpath.dirname(intent), name[len("_compacting-") : -len(".json")]
             with self.fs.open_input_stream(intent) as f:
                 state = json.loads(f.read())
             if state.get("done"):
                 self.delete([posixpath.join(folder, n) for n in state["replaces"]])
             else:
                 where = posixpath.relpath(folder, self.path)
-                self.delete([p for p in self.parts(where, tag) if _number(p) >= state["first"]])
+                self.delete([p for p in self.parts(where, round_id) if _number(p) >= state["first"]])
             self.delete([intent])
 
 
@@ -398,9 +400,9 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
-def _is_part(path: str, tag: str) -> bool:
+def _is_part(path: str, round_id: str) -> bool:
     name = posixpath.basename(path)
-    return name.endswith(".parquet") and (name.startswith(f"{tag}-part-") if tag else "-part-" in name)
+    return name.endswith(".parquet") and (name.startswith(f"{round_id}-part-") if round_id else "-part-" in name)
 
 
 def _number(path: str) -> int:

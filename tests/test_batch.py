@@ -18,9 +18,10 @@ from conftest import BOOLQ, ROOT, driver, exact_dedup_only
 from harness.process import FAKE_PRICES, FakeProcess
 
 from targen_ray import job as job_mod
-from targen_ray.batch_stage import BatchStage, cancel_superseded, refuse_batches_in_flight
 from targen_ray.cli import main
 from targen_ray.errors import RunError, SpecError
+from targen_ray.execute import Stage
+from targen_ray.execute.batch import Batch, cancel_superseded, refuse_batches_in_flight
 from targen_ray.providers.batch import AnthropicBatch, OpenAIBatch, joined
 from targen_ray.runner import identity, run
 from targen_ray.spec import STEPS
@@ -257,8 +258,8 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_label(tmp_path, monkeypa
         line = OpenAIBatch.line(spec.model, "row0-0", STEP_CLASSES["generate"](job).request(SAMPLE_ROW, 0))
         batch_id = OpenAIBatch(name, spec).submit(pa.chunked_array([[line]]), made)
 
-        stage = BatchStage(job, "generate", run_dir, "r0", None, 0.0)
-        assert [r["batch_id"] for r in stage.records.values()] == [batch_id]
+        batch = Batch(Stage(job, "generate", run_dir, "r0", {}))
+        assert [r["batch_id"] for r in batch.records.values()] == [batch_id]
         folder = tmp_path / "run" / RunDir.batch_records("generate", "r0")
         assert json.loads((folder / "00000.json").read_text())["batch_id"] == batch_id
         assert sorted(p.name for p in folder.iterdir()) == ["00000.json", "00000.parquet"]

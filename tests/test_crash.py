@@ -16,7 +16,7 @@ from conftest import BOOLQ, ROOT, driver, exact_dedup_only, final_ids
 from harness.process import FakeProcess, session_pids
 
 from targen_ray import job as job_mod
-from targen_ray import stage
+from targen_ray.execute import inputs, online
 from targen_ray.ids import stable_id
 from targen_ray.runner import run
 from targen_ray.spec import load_job
@@ -123,7 +123,7 @@ def test_killed_worker_actor_is_replaced_and_its_rows_redone_once(ray_session, t
         # second half of the log.)
         sent = Counter(e["seed"] for e in fake.log() if e["schema"] == "boolq_generate")
         twice = [seed for seed in map(request_seed, generated) if sent[seed] > 2]
-        in_flight = stage.TASKS_PER_ACTOR * stage.BLOCK_BATCHES * load_job(BOOLQ).batch_size
+        in_flight = online.TASKS_PER_ACTOR * inputs.BLOCK_BATCHES * load_job(BOOLQ).batch_size
         assert len(twice) <= in_flight and all(sent[seed] == 3 for seed in twice), (len(twice), in_flight)
     finally:
         fake.stop()

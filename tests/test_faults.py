@@ -20,6 +20,7 @@ from harness.process import FakeProcess
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.errors import ProviderError, RateLimited
+from targen_ray.execute.online import answer
 from targen_ray.fake.server import FakeConfig, FakeServer
 from targen_ray.pool import Endpoint, Pool, RetryPolicy
 from targen_ray.providers import build_provider
@@ -144,7 +145,7 @@ def test_a_row_whose_every_attempt_fails_becomes_a_reject_with_its_reason(fault,
 
         async def go():
             try:
-                return await step.run(row, pool)
+                return await answer(step, row, pool)
             finally:
                 await pool.aclose()
 

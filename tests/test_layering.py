@@ -16,6 +16,16 @@ def test_planning_modules_import_no_ray():
     assert done.stdout.strip() == "[]"
 
 
+def test_steps_are_descriptions_that_send_nothing():
+    """A step renders requests and reads answers; executors send them: steps load without Ray, the
+    pool, a provider's SDK or an executor."""
+    probe = "import sys, targen_ray.steps\n"
+    probe += "names = ('ray', 'targen_ray.pool', 'targen_ray.execute', 'openai', 'anthropic')\n"
+    probe += "print(sorted(m for m in names if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_run_directory_layout_is_named_in_store_alone():
     """Folder and file names of a run directory appear as literals in store.py only: everything else,
     tests and benchmarks included, asks RunDir for them."""

@@ -76,7 +76,7 @@ def test_run_dir_on_s3_resumes_and_compacts(ray_session, s3, tmp_path):
         files = _files(s3, "targen-runs/boolq/a")
         assert RUN_FILE in files and RunDir.summary_file() in files
         assert not [f for f in files if "/." in f or f.startswith(".") or "_compacting" in f], files
-        # Finished stages are compacted: one part per round tag where there were many.
+        # Finished stages are compacted: one part per round where there were many.
         generated = [f.split("/")[1].split("-")[0] for f in files if f.startswith(RunDir.stage_dir("generate") + "/")]
         assert generated and len(generated) == len(set(generated)), files
         for split in SPLITS:

@@ -13,8 +13,8 @@ from harness.process import FakeProcess
 
 from targen_ray.cli import main
 from targen_ray.errors import RunError, StageFailed
+from targen_ray.execute.sink import stopped_by
 from targen_ray.health import ErrorRate, Trip
-from targen_ray.sink import stopped_by
 from targen_ray.store import RunDir
 
 

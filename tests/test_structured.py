@@ -17,6 +17,7 @@ from openai.types.chat import ChatCompletion
 from targen_ray import job as job_mod
 from targen_ray import probe
 from targen_ray.errors import ProviderError
+from targen_ray.execute.online import answer
 from targen_ray.pool import Endpoint, Pool, Usage
 from targen_ray.providers import Response, build_provider
 from targen_ray.providers.anthropic import to_response as message_response
@@ -145,7 +146,7 @@ class _Truncating:
 
 def test_a_truncated_answer_is_asked_again_once_with_more_room(step):
     pool = _Truncating(next(iter(step.job.endpoints.values())))
-    row = asyncio.run(step.run(ROW, pool))
+    row = asyncio.run(answer(step, ROW, pool))
     assert row["error"] is None and pool.sent == [step.max_tokens, 2 * step.max_tokens]
 
 

@@ -1,1 +1,1 @@
-"""Stage 5: exact and near-duplicate filtering and decontamination (entry points in `stage`)."""
+"""Stage 5: exact and near-duplicate filtering and decontamination (entry points in `decision`)."""

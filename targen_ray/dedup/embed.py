@@ -89,11 +89,11 @@ def embed_parts(
     transform: Callable[[pa.Table], pa.Table],
     skip: pa.Array,
     where: str,
-    tag: str,
+    round_id: str,
     d: DedupSpec,
 ) -> int:
     """Embed the rows of some Parquet parts, shaped by `transform` (which makes `text`), leaving out ids
-    in `skip`; results go to `where` under `tag` as they come. Returns how many rows.
+    in `skip`; results go to `where` under `round_id` as they come. Returns how many rows.
 
     One read task per row group (8 MiB in compacted files), so blocks spread over the actors without a
     repartition; reading is I/O and reserves no CPU, so actors may hold every CPU of a node. With no CPU
@@ -111,9 +111,9 @@ def embed_parts(
     )
     rows = 0
     for batch in embed(ds, todo, d, transform).iter_batches(batch_size=None, batch_format="pyarrow"):
-        run.write_part(where, tag, batch)
+        run.write_part(where, round_id, batch)
         rows += batch.num_rows
-    run.compact(where, tag)
+    run.compact(where, round_id)
     return rows
 
 

@@ -31,10 +31,10 @@ _Embedder = ray.remote(Embedder)  # stage 5's own actor, here outside a Ray Data
 
 class LiveEmbedding:
     """Takes the rows step 4 keeps (`add`, in the driver's write loop) and stores their features under
-    `where`/`tag` as they come back; `close` waits for what is in flight."""
+    `where`/`round_id` as they come back; `close` waits for what is in flight."""
 
-    def __init__(self, job: Job, run: RunDir, where: str, tag: str, transform):
-        self.d, self.run, self.where, self.tag = job.spec.dedup, run, where, tag
+    def __init__(self, job: Job, run: RunDir, where: str, round_id: str, transform):
+        self.d, self.run, self.where, self.round_id = job.spec.dedup, run, where, round_id
         self.transform = partial(transform, names=text_fields(job.task))
         self.most = most_workers(self.d)
         self.actors: list = []
@@ -98,7 +98,7 @@ class LiveEmbedding:
                 self.threads.pop(id(actor), None)
                 self.node_of.pop(id(actor), None)
                 continue
-            self.run.write_part(self.where, self.tag, table)
+            self.run.write_part(self.where, self.round_id, table)
             self.made += table.num_rows
 
     def close(self) -> int:
@@ -108,5 +108,5 @@ class LiveEmbedding:
         finally:
             for actor in self.actors:
                 ray.kill(actor)
-        self.run.compact(self.where, self.tag)
+        self.run.compact(self.where, self.round_id)
         return self.made

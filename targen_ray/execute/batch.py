@@ -2,8 +2,8 @@
 
 Ray tasks render the rows into request lines (the prompts and request seeds an online call would send);
 the driver gathers them into batches of at most the provider's requests and bytes and submits them.
-Each batch is recorded in the run directory (batches/<step>/<tag>/NNNNN.json, beside its rows in
-NNNNN.parquet) before it is created, and gets its id the moment it exists, so a driver killed while
+Each batch is recorded in the run directory (`RunDir.batch_records`: a JSON record beside its rows)
+before it is created, and gets its id the moment it exists, so a driver killed while
 batches are in flight picks the same batches up when run again: nothing is submitted, or paid for,
 twice (a create whose answer was lost is looked up by its label where the provider can tell, OpenAI).
 Open batches are polled at a growing interval; an ended batch's results are joined to its rows by
@@ -26,56 +26,34 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
-from .errors import BudgetStop, FatalError, ProviderError, RunError
-from .ids import stable_id
-from .job import Job
-from .pool import Endpoint, Usage
-from .progress import StageResult
-from .providers.base import estimate_tokens
-from .providers.batch import BatchClient, BatchStatus, Line, build_batch_client
-from .providers.kinds import KINDS, load
-from .sink import Sink
-from .spec import load_endpoints
-from .stage import Parts, dataset, finish, input_ids, pending, send
-from .steps import STEP_CLASSES
-from .store import RunDir
+from ..errors import BudgetStop, FatalError, ProviderError, RunError
+from ..ids import stable_id
+from ..job import Job
+from ..pool import Endpoint, RetryPolicy, Usage
+from ..progress import StageResult, spend
+from ..providers.base import estimate_tokens
+from ..providers.batch import BatchClient, BatchStatus, Line, build_batch_client
+from ..providers.kinds import KINDS, load
+from ..spec import load_endpoints
+from ..steps import STEP_CLASSES
+from ..store import RunDir
+from .base import Executor
+from .inputs import Inputs, dataset, finish, input_ids, pending
+from .online import Online
+from .outcome import judge, outcome_row, output_schema
+from .stage import Stage
 
-READ_TRIES = 8  # a status or results read the provider refused (429, 5xx) or dropped is tried this often
+# A status or results read the provider refused (429, 5xx) or dropped is tried this often, backing off
+# from 1 s up to a minute.
+READS = RetryPolicy(attempts=8, base_s=1.0, cap_s=60.0)
 RESULT_TASKS = 2  # ended batches joined at once: each task holds a whole batch's results
 RESULT_ROWS = 2_000  # rows a result task holds as Python objects at once
 
 
-def run_batch_stage(
-    job: Job, step: str, inputs: pa.Table | Parts, run: RunDir, tag: str, limiters: dict, budget=None, spent_before=0.0
-) -> StageResult:
-    """`run_stage` for a step on a batch endpoint: every input row answered, kept or rejected."""
-    stage = BatchStage(job, step, run, tag, budget, spent_before)
-    ids = input_ids(inputs)
-    while True:
-        todo = pending(run, step, ids)
-        todo = todo.filter(pc.invert(pc.is_in(todo["id"], stage.in_flight())))
-        if todo.num_rows and stage.stopped is None:
-            again = pc.greater(todo["sample"], 0)
-            if stage.spec.batch.retry == "online" and pc.any(again).as_py():
-                online = todo.filter(again)
-                ds = dataset(job, inputs, online, run)
-                send(job, step, ds, online.num_rows, limiters, budget, spent_before, Sink(job, step, run, tag))
-                todo = todo.filter(pc.invert(again))
-            if todo.num_rows:
-                stage.submit(dataset(job, inputs, todo, run))
-        if not stage.open():
-            break
-        stage.wait()
-    finish(run, step, tag)
-    if stage.stopped:
-        raise BudgetStop(stage.stopped)
-    return stage.sink.result
-
-
-def refuse_batches_in_flight(run: RunDir, step: str, tag: str) -> None:
-    """Before a step runs online: batches an earlier run submitted for it must not be in flight, or their
-    rows would be paid for twice (the endpoint was switched from batch to online mid-run)."""
-    folder = run.batch_records(step, tag)
+def refuse_batches_in_flight(run: RunDir, step: str, round_id: str) -> None:
+    """Before a step runs other than in batches: batches an earlier run submitted for it must not be in
+    flight, or their rows would be paid for twice (the endpoint was switched from batch to online mid-run)."""
+    folder = run.batch_records(step, round_id)
     flying = [r for r in run.records(folder).values() if not r["collected"]]
     if flying:
         raise RunError(
@@ -109,36 +87,60 @@ def cancel_superseded(job: Job, run: RunDir) -> None:
             print(f"[redo] batch {batch_id} of superseded step {step}: {outcome}", file=sys.stderr, flush=True)
 
 
-class BatchStage:
-    def __init__(self, job: Job, step: str, run: RunDir, tag: str, budget, spent_before: float):
-        self.job, self.step, self.run, self.tag, self.budget = job, step, run, tag, budget
-        self.name, self.spec = job.batch_endpoint(step)
+class Batch(Executor):
+    def __init__(self, stage: Stage):
+        super().__init__(stage)
+        self.job, self.step, self.run_dir, self.budget = stage.job, stage.step, stage.run_dir, stage.budget
+        self.name, self.spec = self.job.batch_endpoint(self.step)
         self.client: BatchClient = build_batch_client(self.name, self.spec)
-        self.folder = run.batch_records(step, tag)
-        self.sink, self.spent_before = Sink(job, step, run, tag), spent_before
+        self.folder = self.run_dir.batch_records(self.step, stage.round_id)
+        self.spent_before = stage.spent_before
         self.stopped: str | None = None  # why no more batches are submitted (the budget)
         self.poll_s = self.spec.batch.poll_s
         self.records: dict[str, dict] = {}  # by rows file
         self._load()
-        if budget is not None:  # what batches of an earlier run may yet cost is held against the budget
-            ray.get(budget.sync.remote(spent_before, sum(self.records[p]["est_usd"] for p in self.open())))
+        if self.budget is not None:  # what batches of an earlier run may yet cost is held against the budget
+            ray.get(self.budget.sync.remote(self.spent_before, sum(self.records[p]["est_usd"] for p in self.open())))
+
+    def run(self, inputs: Inputs) -> StageResult:
+        """Every input row answered, kept or rejected: rows not in a batch yet are submitted, open batches
+        polled and collected, rows to send again sent (in new batches, or online), until none is left."""
+        ids = input_ids(inputs)
+        while True:
+            todo = pending(self.run_dir, self.step, ids)
+            todo = todo.filter(pc.invert(pc.is_in(todo["id"], self.in_flight())))
+            if todo.num_rows and self.stopped is None:
+                again = pc.greater(todo["sample"], 0)
+                if self.spec.batch.retry == "online" and pc.any(again).as_py():
+                    online = todo.filter(again)
+                    Online(self.stage, self.sink).send(dataset(self.job, inputs, online, self.run_dir), online.num_rows)
+                    todo = todo.filter(pc.invert(again))
+                if todo.num_rows:
+                    self.submit(dataset(self.job, inputs, todo, self.run_dir))
+            if not self.open():
+                break
+            self.wait()
+        finish(self.run_dir, self.step, self.stage.round_id)
+        if self.stopped:
+            raise BudgetStop(self.stopped)
+        return self.sink.result
 
     # -- the run directory's record of batches ---------------------------------------------------------
     def _load(self) -> None:
         """Read the records of this stage's batches. A record without a batch id is a create whose answer
         was lost (the driver died, the connection dropped): the provider is asked for a batch with its label
         (OpenAI can tell); when there is none, the record and its rows file go, and the rows are sent again."""
-        for path in self.run.files(self.folder):
+        for path in self.run_dir.files(self.folder):
             if not path.endswith(".parquet"):
                 continue
-            record = self.run.read_json(f"{self.folder}/{_base(path)}.json")
+            record = self.run_dir.read_json(f"{self.folder}/{_base(path)}.json")
             if record is not None and record["batch_id"] is None:
                 found = provider_call(self.name, lambda r=record: self.client.find(r["label"], r["submitted_at"]))
                 record = {**record, "batch_id": found, "status": "submitted"} if found else None
                 if found:
                     self._save(path, record)
             if record is None:
-                self.run.delete([path, self.run.file_path(f"{self.folder}/{_base(path)}.json")])
+                self.run_dir.delete([path, self.run_dir.file_path(f"{self.folder}/{_base(path)}.json")])
             else:
                 self.records[path] = record
         flying = len(self.open())
@@ -147,14 +149,14 @@ class BatchStage:
 
     def _save(self, path: str, record: dict) -> None:
         self.records[path] = record
-        self.run.write_json(f"{self.folder}/{_base(path)}.json", record)
+        self.run_dir.write_json(f"{self.folder}/{_base(path)}.json", record)
 
     def open(self) -> list[str]:
         return [p for p, r in self.records.items() if not r["collected"]]
 
     def in_flight(self) -> pa.Array:
         """Ids of the rows in batches not collected yet: they are not sent again."""
-        ids = [pq.read_table(p, columns=["id"], filesystem=self.run.fs)["id"] for p in self.open()]
+        ids = [pq.read_table(p, columns=["id"], filesystem=self.run_dir.fs)["id"] for p in self.open()]
         return pa.chunked_array(ids, pa.string()).combine_chunks() if ids else pa.array([], pa.string())
 
     # -- submitting ------------------------------------------------------------------------------------
@@ -185,12 +187,12 @@ class BatchStage:
             return False
         number = max((int(_base(p)) for p in self.records), default=-1) + 1
         name = f"{self.folder}/{number:05d}.parquet"
-        self.run.write_table(name, table.drop_columns(["line", "est_usd"]))
+        self.run_dir.write_table(name, table.drop_columns(["line", "est_usd"]))
         # The record is written before the create and gets the batch id the moment it exists. The label, unique
         # to this run directory, lets a later run find a batch whose create answer never arrived.
-        run_key = stable_id(self.job.spec.name, self.run.uri)[:8]
+        run_key = stable_id(self.job.spec.name, self.run_dir.uri)[:8]
         record = {
-            "label": f"targen-{self.job.spec.name}-{run_key}-{self.step}-{self.tag}-{number:05d}",
+            "label": f"targen-{self.job.spec.name}-{run_key}-{self.step}-{self.stage.round_id}-{number:05d}",
             "batch_id": None,
             "endpoint": self.name,
             "provider": self.spec.provider,
@@ -203,9 +205,9 @@ class BatchStage:
             "errored": 0,
             "collected": False,
         }
-        self._save(self.run.file_path(name), record)
+        self._save(self.run_dir.file_path(name), record)
         batch_id = provider_call(self.name, lambda: self.client.submit(table["line"], record["label"]), create=True)
-        self._save(self.run.file_path(name), {**record, "batch_id": batch_id, "status": "submitted"})
+        self._save(self.run_dir.file_path(name), {**record, "batch_id": batch_id, "status": "submitted"})
         self.poll_s = self.spec.batch.poll_s
         self._progress()
         return True
@@ -235,7 +237,7 @@ class BatchStage:
         while queue or running:
             while queue and len(running) < RESULT_TASKS:
                 r = self.records[queue[0]]
-                ref = _results.remote(self.job, self.step, queue[0], self.run.fs, r["batch_id"], r["status"])
+                ref = _results.remote(self.job, self.step, queue[0], self.run_dir.fs, r["batch_id"], r["status"])
                 running[ref] = queue.pop(0)
             [ref], _ = ray.wait(list(running))
             path = running.pop(ref)
@@ -246,7 +248,7 @@ class BatchStage:
                     raise RunError(str(e.cause)) from None
                 raise
             ids = pa.chunked_array([t["id"] for t in (kept, rejected, retried)], pa.string())
-            todo = pending(self.run, self.step, ids)
+            todo = pending(self.run_dir, self.step, ids)
             kept, rejected, retried = (_unwritten(t, todo) for t in (kept, rejected, retried))
             self.sink.write(kept, rejected, retried)
             if self.budget is not None:  # the batch's reservation becomes what it cost
@@ -258,7 +260,7 @@ class BatchStage:
 
     # -- progress --------------------------------------------------------------------------------------
     def _label(self) -> str:
-        return f"{self.step} {self.tag} batch"
+        return f"{self.step} {self.stage.round_id} batch"
 
     def _progress(self) -> None:
         records = list(self.records.values())
@@ -268,7 +270,7 @@ class BatchStage:
             f"[{self._label()}] batches: {len(records)} submitted, {len(records) - done} in progress, {done} completed"
             f" | lines: {sum(x['succeeded'] for x in records):,} succeeded, {sum(x['errored'] for x in records):,} "
             f"errored | rows: {r.kept:,} kept, {r.rejected:,} rejected, {r.retried:,} to send again"
-            f" | ${r.usd:,.2f} (run ${self.spent_before + r.usd:,.2f})",
+            f" | {spend(r, self.spent_before)}",
             file=sys.stderr,
             flush=True,
         )
@@ -281,7 +283,7 @@ def _render(block: pa.Table, job: Job, step: str) -> pa.Table:
     worker, line = STEP_CLASSES[step](job), load(KINDS[spec.provider].batch).line
     custom_ids, lines, usd = [], [], []
     for row in block.to_pylist():
-        request = worker.request(row, 0)
+        request = worker.request(row, 0)  # a batch line's try is its sample: the seed differs per try
         custom_ids.append(f"{row['id']}-{row['sample']}")
         lines.append(line(spec.model, custom_ids[-1], request, spec.structured))  # resolved by probe.resolve
         usd.append(spec.batch_price.usd(estimate_tokens(request.system + request.prompt), request.max_tokens))
@@ -301,7 +303,7 @@ def _results(job: Job, step: str, path: str, fs, batch_id: str, state: str) -> t
     lines = {line.custom_id: line for line in provider_call(name, lambda: list(client.results(batch_id)))}
     worker, endpoint, retry = STEP_CLASSES[step](job), Endpoint(name, spec), spec.batch.retry
     rows = pq.ParquetFile(path, filesystem=fs)
-    schema = worker.output_schema(pa.schema([f for f in rows.schema_arrow if f.name != "custom_id"]))
+    schema = output_schema(worker, pa.schema([f for f in rows.schema_arrow if f.name != "custom_id"]))
     out: dict[str, list[pa.Table]] = {"kept": [], "rejected": [], "retried": []}
     for chunk in rows.iter_batches(RESULT_ROWS):  # a slice of rows as Python objects at a time, not the batch
         made: dict[str, list] = {k: [] for k in out}
@@ -315,12 +317,14 @@ def _results(job: Job, step: str, path: str, fs, batch_id: str, state: str) -> t
             else:
                 usage.add(endpoint, line.response, "ok", batch=True)
                 raw = line.response.text
-                fields = worker.answer(line.response, row)
-                if not isinstance(fields, str):
-                    made["kept"].append(worker.row(row, fields, usage, endpoint, raw, None))
+                verdict = judge(worker, line.response, row, attempt=row["sample"])
+                if verdict.fields is not None:
+                    made["kept"].append(outcome_row(worker, row, verdict.fields, usage, endpoint, raw, None))
                     continue
-                reason, again = fields, retry == "online" or row["sample"] < job.spec.parse_retries
-            made["retried" if again else "rejected"].append(worker.row(row, None, usage, endpoint, raw, reason))
+                reason, again = verdict.reason, retry == "online" or verdict.again
+            made["retried" if again else "rejected"].append(
+                outcome_row(worker, row, None, usage, endpoint, raw, reason)
+            )
         for k, made_rows in made.items():
             out[k].append(pa.Table.from_pylist(made_rows, schema=schema))
     return tuple(pa.concat_tables(out[k]).drop_columns(["fatal"]) for k in out)
@@ -338,7 +342,7 @@ def provider_call(name: str, call, create: bool = False):
     a bad key stops the run. A create whose connection dropped is not tried again: the batch may exist,
     and a second one would be paid for twice."""
     rng = random.Random()
-    for attempt in range(READ_TRIES):
+    for attempt in range(READS.attempts):
         try:
             return call()
         except FatalError as e:
@@ -349,9 +353,9 @@ def provider_call(name: str, call, create: bool = False):
                     f"endpoint {name!r}: the connection dropped while a batch was being created, so it may exist; "
                     "rerun to continue: the batch is looked up by its label (OpenAI), or its rows are sent again"
                 ) from None
-            if not e.retryable or attempt == READ_TRIES - 1:
+            if not e.retryable or attempt == READS.attempts - 1:
                 raise RunError(f"endpoint {name!r}: {e}") from None
-            time.sleep(getattr(e, "retry_after", None) or rng.uniform(0, min(60, 2**attempt)))
+            time.sleep(getattr(e, "retry_after", None) or READS.delay(attempt, rng))
     raise AssertionError("unreachable")
 
 
@@ -359,4 +363,4 @@ def _base(path: str) -> str:
     return path.rsplit("/", 1)[-1].split(".")[0]
 
 
-__all__ = ["cancel_superseded", "refuse_batches_in_flight", "run_batch_stage"]
+__all__ = ["Batch", "cancel_superseded", "refuse_batches_in_flight"]

@@ -5,16 +5,14 @@ be sent again to its retried folder; counted in the stage's result and metrics, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pyarrow as pa
 
-from . import metrics
-from .errors import RunError, StageFailed
-from .health import ErrorRate, Trip
-from .job import Job
-from .progress import StageResult
-from .store import RunDir
+from .. import metrics
+from ..errors import RunError, StageFailed
+from ..health import ErrorRate, Trip
+from ..progress import StageResult
+from ..store import RunDir
+from .stage import Stage
 
 
 def stopped_by(step: str, run: RunDir, trip: Trip) -> RunError:
@@ -28,28 +26,28 @@ def stopped_by(step: str, run: RunDir, trip: Trip) -> RunError:
 
 
 class Sink:
-    def __init__(self, job: Job, step: str, run: RunDir, tag: str, on_kept: Callable[[pa.Table], None] | None = None):
-        self.job, self.step, self.run, self.tag, self.on_kept = job, step, run, tag, on_kept
+    def __init__(self, stage: Stage):
+        self.stage, self.step, self.run_dir = stage, stage.step, stage.run_dir
         self.result = StageResult()
-        self.breaker = ErrorRate(job.spec.stop_error_rate, job.spec.stop_window)
+        self.breaker = ErrorRate(stage.job.spec.stop_error_rate, stage.job.spec.stop_window)
         self._errors: list = []
 
     def write(self, kept: pa.Table, rejected: pa.Table, retried: pa.Table | None = None) -> None:
         """Write one batch of answered rows (each with its `error`: none for kept rows); `check` then
         stops the stage if they tripped the breaker, once the caller has recorded what it must."""
-        run, step = self.run, self.step
-        run.write_part(run.stage_dir(step), self.tag, kept.drop_columns(["error"]))
-        run.write_part(run.rejects(step), self.tag, rejected)
+        run, step, round_id = self.run_dir, self.step, self.stage.round_id
+        run.write_part(run.stage_dir(step), round_id, kept.drop_columns(["error"]))
+        run.write_part(run.rejects(step), round_id, rejected)
         if retried is not None:
-            run.write_part(run.retried(step), self.tag, retried)
+            run.write_part(run.retried(step), round_id, retried)
         self.result.add(step, kept, rejected, retried)
-        metrics.rows(self.job.spec.name, step, kept.num_rows, rejected.num_rows)
-        if self.on_kept is not None:
-            self.on_kept(kept)
+        metrics.rows(self.stage.job.spec.name, step, kept.num_rows, rejected.num_rows)
+        if self.stage.on_kept is not None:
+            self.stage.on_kept(kept)
         self._errors = [*kept["error"].to_pylist(), *rejected["error"].to_pylist()]
 
     def check(self) -> None:
         """Raise the breaker's error if the rows written last tripped it."""
         tripped, self._errors = self.breaker.add(self._errors), []
         if tripped:
-            raise stopped_by(self.step, self.run, tripped)
+            raise stopped_by(self.step, self.run_dir, tripped)

@@ -58,26 +58,26 @@ def needs_embeddings(job: Job) -> bool:
     return job.spec.dedup.near or bool(job.spec.dedup.reference)
 
 
-def live_embedding(job: Job, run: RunDir, tag: str) -> LiveEmbedding | None:
+def live_embedding(job: Job, run: RunDir, round_id: str) -> LiveEmbedding | None:
     """What embeds step 4's rows of this round as they are written (`dedup.overlap`), if anything must."""
     if not (needs_embeddings(job) and job.spec.dedup.overlap):
         return None
-    return LiveEmbedding(job, run, run.embeddings(), tag, features)
+    return LiveEmbedding(job, run, run.embeddings(), round_id, features)
 
 
-def embed_new(job: Job, run: RunDir, tags: list[str]) -> int:
+def embed_new(job: Job, run: RunDir, round_ids: list[str]) -> int:
     """Embed the stage-4 rows of these rounds that have no features yet; returns how many."""
     d, made = job.spec.dedup, 0
     if not needs_embeddings(job):
         return 0
     transform = partial(features, names=text_fields(job.task))
-    for tag in tags:
-        ids = [t["id"] for t in run.iter_parts(run.stage_dir("correct"), tag, ["id"])]
-        done = [t["id"] for t in run.iter_parts(run.embeddings(), tag, ["id"])]
+    for round_id in round_ids:
+        ids = [t["id"] for t in run.iter_parts(run.stage_dir("correct"), round_id, ["id"])]
+        done = [t["id"] for t in run.iter_parts(run.embeddings(), round_id, ["id"])]
         if sum(map(len, ids)) > sum(map(len, done)):
             skip = pa.chunked_array(done, pa.string()).combine_chunks() if done else pa.array([], pa.string())
-            corrected = run.parts(run.stage_dir("correct"), tag)
-            made += embed_parts(run, corrected, transform, skip, run.embeddings(), tag, d)
+            corrected = run.parts(run.stage_dir("correct"), round_id)
+            made += embed_parts(run, corrected, transform, skip, run.embeddings(), round_id, d)
     return made
 
 

@@ -1,0 +1,107 @@
+"""A step online: its rows through a Ray Data actor pool, each actor calling the step's endpoint pool,
+the answers streamed to the run dir as they come."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray
+
+from ..errors import BudgetExhausted, BudgetStop, FatalError, ProviderError, RunError
+from ..job import Job
+from ..pool import Endpoint, Pool, Usage
+from ..progress import Progress, StageResult
+from ..steps import STEP_CLASSES, Step
+from .base import Executor
+from .inputs import Inputs, dataset, finish, input_ids, pending
+from .outcome import judge, outcome_row, output_schema
+
+# Blocks an actor holds at once (inputs.BLOCK_BATCHES batches each): what Ray redoes, and pays for twice,
+# when the actor dies.
+TASKS_PER_ACTOR = 2
+
+
+class Online(Executor):
+    def run(self, inputs: Inputs) -> StageResult:
+        stage = self.stage
+        todo = pending(stage.run_dir, stage.step, input_ids(inputs))
+        if todo.num_rows:
+            self.send(dataset(stage.job, inputs, todo, stage.run_dir), todo.num_rows)
+        finish(stage.run_dir, stage.step, stage.round_id)
+        return self.sink.result
+
+    def send(self, ds: ray.data.Dataset, rows: int) -> None:
+        """The rows of `ds` through the step's worker actors, each batch of answers into the sink."""
+        job, step, stage = self.stage.job, self.stage.step, self.stage
+        specs = [spec for _, spec in job.pool(step)]
+        batches = -(-rows // job.spec.batch_size)
+        ds = ds.map_batches(
+            StepWorker,
+            fn_constructor_kwargs={"job": job, "step": step, "limiters": stage.limiters, "budget": stage.budget},
+            batch_size=job.spec.batch_size,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(
+                size=min(max(s.workers for s in specs), batches), max_tasks_in_flight_per_actor=TASKS_PER_ACTOR
+            ),
+            num_cpus=max(s.worker_cpus for s in specs),
+            zero_copy_batch=True,
+        )
+        progress = Progress(f"{step} {stage.round_id}", rows, stage.spent_before)
+        unadmitted = 0
+        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            fatal = batch["fatal"]
+            stops = pc.filter(batch["error"], pc.equal(fatal, "error")).to_pylist()
+            unadmitted += pc.sum(pc.equal(fatal, "budget")).as_py() or 0
+            batch = batch.filter(pc.is_null(fatal)).drop_columns(["fatal"])
+            failed = pc.is_valid(batch["error"])
+            self.sink.write(batch.filter(pc.invert(failed)), batch.filter(failed))
+            progress.update(self.sink.result)
+            if stops:  # rows done in this batch are written above; the rest of the stage is abandoned
+                raise RunError(stops[0])
+            self.sink.check()
+        progress.update(self.sink.result, force=True)
+        if unadmitted:
+            raise BudgetStop(f"budget_usd {job.spec.budget_usd} reached: {unadmitted} rows of step {step} not sent")
+
+
+class StepWorker:
+    """One Ray actor: the step, its templates and the endpoint clients (or local model) are built once.
+
+    `__call__` is a coroutine, so Ray Data runs several batches at once on the actor's event loop;
+    each endpoint bounds this actor's requests in flight, and the cluster-wide limiters pace them.
+    """
+
+    def __init__(self, job: Job, step: str, limiters: dict, budget=None):
+        self.step = STEP_CLASSES[step](job)
+        endpoints = [Endpoint(name, spec, limiters.get(name)) for name, spec in job.pool(step)]
+        self.pool = Pool(endpoints, budget, labels=(job.spec.name, step))
+
+    async def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        out = await asyncio.gather(*(answer(self.step, r, self.pool) for r in rows))
+        return pa.Table.from_pylist(out, schema=output_schema(self.step, batch.schema))
+
+
+async def answer(step: Step, row: dict, pool: Pool) -> dict:
+    """One row through the pool: its answer tries, each judged, until one is usable or they are spent."""
+    usage, raw, reason, endpoint, room = Usage(), "", "", None, 1
+    for attempt in range(step.spec.parse_retries + 1):
+        try:
+            response, endpoint = await pool.call(step.request(row, attempt, room), usage)
+        except BudgetExhausted:
+            return outcome_row(step, row, None, usage, None, "", "budget exhausted", fatal="budget")
+        except FatalError as e:  # no request can succeed: the stage stops on this row
+            return outcome_row(step, row, None, usage, None, "", str(e), fatal="error")
+        except ProviderError as e:
+            reason = f"provider error: {e} (after {int(usage.total('requests'))} attempts)"
+            break
+        raw = response.text
+        verdict = judge(step, response, row, attempt, room)
+        if verdict.fields is not None:
+            return outcome_row(step, row, verdict.fields, usage, endpoint, raw, None)
+        reason, room = verdict.reason, verdict.room
+        if not verdict.again:
+            break
+    return outcome_row(step, row, None, usage, endpoint, raw, reason)
