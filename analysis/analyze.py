@@ -17,6 +17,7 @@ from . import dataset, difficulty, entities, labels, lexical, plots, report, sem
 from .dataset import Dataset
 
 SCHEMA_VERSION = 1
+METRICS = "metrics.json"
 NO_EMBEDDINGS = "stage 5 stored no embeddings for this run (dedup.near and dedup.reference were off)"
 
 
@@ -60,13 +61,38 @@ def analyze(run_dir: str, reference: Path | None = None, out: str | None = None)
     }
     figures = figures_of(described, drawn)
     metrics["wall_s"] = round(time.monotonic() - started, 2)
-    jsonschema.validate(metrics, schema())
     dest = RunDir(out or f"{run.uri}/{run.report()}")
+    before = dest.read_json(METRICS) or {}
+    if (before.get("evaluation") or {}).get("source_sha256") == run.final_digest():  # still of these rows
+        metrics["evaluation"] = before["evaluation"]
+        figures["evaluation"] = plots.scores(before["evaluation"])
+    write(dest, metrics, figures)
+    return metrics
+
+
+def write(dest: RunDir, metrics: dict, figures: dict[str, bytes]) -> None:
+    """metrics.json (checked against its schema), the plots and report.html."""
+    jsonschema.validate(metrics, schema())
     for name, png in figures.items():
         dest.write_bytes(f"plots/{name}.png", png)
-    dest.write_json("metrics.json", metrics)
+    dest.write_json(METRICS, metrics)
     dest.write_bytes("report.html", report.render(metrics, figures).encode())
+
+
+def with_evaluation(run_dir: str, evaluation: dict, out: str | None = None) -> dict:
+    """The run's report with `targen evaluate`'s result in it (the report is made first if there is none)."""
+    run = RunDir(run_dir)
+    dest = RunDir(out or f"{run.uri}/{run.report()}")
+    metrics = dest.read_json(METRICS) or analyze(run_dir, out=out)
+    figures = {p.rsplit("/", 1)[-1].removesuffix(".png"): _read(dest, p) for p in dest.files("plots")}
+    metrics["evaluation"], figures["evaluation"] = evaluation, plots.scores(evaluation)
+    write(dest, metrics, figures)
     return metrics
+
+
+def _read(dest: RunDir, path: str) -> bytes:
+    with dest.fs.open_input_stream(path) as f:
+        return f.read()
 
 
 def describe(d: Dataset, names: list[str]) -> tuple[dict, dict]:

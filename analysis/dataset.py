@@ -59,7 +59,7 @@ def run_task(run: RunDir) -> Task:
     return recorded_task(recorded)
 
 
-def _fields(task: Task) -> dict[str, str]:
+def field_columns(task: Task) -> dict[str, str]:
     """Text field -> its column here: its own name unless that is one of the frame's own (id, split,
     label: a declared task may have a text field called id)."""
     return {f: f"{f}_" if f in ("id", "split", "label") else f for f in text_fields(task)}
@@ -67,7 +67,7 @@ def _fields(task: Task) -> dict[str, str]:
 
 def from_run(run: RunDir, task: Task) -> Dataset:
     """The run's final splits, with the embeddings stage 5 stored for them (None if it stored none)."""
-    named = _fields(task)
+    named = field_columns(task)
     fields = list(named.values())
     columns = [
         pl.col(task.lineage_name("id")).alias("id"),
@@ -75,7 +75,7 @@ def from_run(run: RunDir, task: Task) -> Dataset:
         *(pl.col(f).alias(a) for f, a in named.items()),
     ]
     splits = [
-        _scan(run, paths).select(columns).with_columns(split=pl.lit(split)).select("id", "split", "label", *fields)
+        scan(run, paths).select(columns).with_columns(split=pl.lit(split)).select("id", "split", "label", *fields)
         for split in SPLITS
         if (paths := run.files(run.final(split)))
     ]
@@ -84,7 +84,7 @@ def from_run(run: RunDir, task: Task) -> Dataset:
     return Dataset("synthetic", frame, fields, _stored_embeddings(run, ids), len(ids))
 
 
-def _scan(run: RunDir, paths: list[str]) -> pl.LazyFrame:
+def scan(run: RunDir, paths: list[str]) -> pl.LazyFrame:
     if run.local:
         return pl.scan_parquet(paths)
     return pl.scan_pyarrow_dataset(pads.dataset(paths, filesystem=run.fs, format="parquet"))
@@ -102,7 +102,7 @@ def _stored_embeddings(run: RunDir, ids: pa.Array) -> np.ndarray | None:
 def from_file(path: Path, task: Task) -> Dataset:
     """A Parquet or JSONL file in the task's fields. `label` may be a number, a bool (BoolQ's JSONL) or a
     label name; a row without one (a test split) counts as unlabelled. `split` defaults to the file name."""
-    named, labels = _fields(task), list(task.label_names)
+    named, labels = field_columns(task), list(task.label_names)
     fields = list(named.values())
     rows = read_rows(path, list(named))
     frame = pl.LazyFrame(

@@ -63,3 +63,31 @@ def bars(groups: dict[str, dict[str, float]], title: str, ylabel: str) -> bytes:
     if len(groups) > 1:
         ax.legend()
     return _png(fig)
+
+
+def scores(evaluation: dict) -> bytes:
+    """`targen evaluate`'s scores: a group per train -> test pairing, a bar per score with its bootstrap
+    interval, and a tick at chance (the commonest train label, or the first candidate)."""
+    pairs = [p for p in evaluation["pairs"] if p.get("available")]
+    names = sorted({s for p in pairs for s in p["scores"]})
+    fig, ax = plt.subplots(figsize=SIZE)
+    width = 0.8 / max(len(names), 1)
+    for k, name in enumerate(names):
+        x = np.arange(len(pairs)) + k * width
+        got = [p["scores"].get(name, {"value": 0, "low": 0, "high": 0}) for p in pairs]
+        values = np.array([g["value"] for g in got])
+        spread = np.array(
+            [
+                [v - g["low"] for v, g in zip(values, got, strict=True)],
+                [g["high"] - v for v, g in zip(values, got, strict=True)],
+            ]
+        )
+        ax.bar(x, values, width, yerr=spread, capsize=3, label=name)
+    centres = np.arange(len(pairs)) + width * (len(names) - 1) / 2
+    ax.scatter(centres, [p["chance"] for p in pairs], marker="_", s=400, color="black", label="chance", zorder=3)
+    ax.set_xticks(centres, [f"{p['train']}\n-> {p['test']}" for p in pairs], fontsize=7)
+    ax.set(title=f"a small model trained on each set ({evaluation['model']})", ylabel="score")
+    lowest = min([0.0, *(s["low"] for p in pairs for s in p["scores"].values())])  # MCC may be below 0
+    ax.set_ylim(lowest - 0.05 if lowest < 0 else 0, 1.05)
+    ax.legend(fontsize=7)
+    return _png(fig)

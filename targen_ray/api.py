@@ -117,15 +117,31 @@ def analyze(run_dir: str, reference: str | None = None, out: str | None = None) 
     return analyze_run(run_dir, Path(reference) if reference else None, out or report_dir(run_dir))
 
 
+def evaluate(
+    run_dir: str, reference: list[str] = (), model: str = "tfidf", out: str | None = None, steps: int | None = None
+) -> dict:
+    """Train a small model on the run's synthetic train split (and on the reference's train split, if
+    given) and score it on the others; the result joins metrics.json and report.html under `out`."""
+    from analysis.analyze import with_evaluation
+    from analysis.evaluate import evaluate as evaluate_run
+
+    result = evaluate_run(run_dir, [Path(p) for p in reference], model, steps)
+    with_evaluation(run_dir, result, out or report_dir(run_dir))
+    return result
+
+
 def report_dir(run_dir: str) -> str:
     return f"{run_dir.rstrip('/')}/{RunDir.report()}"
 
 
-def publish(run_dir: str, dest: str, superglue=False, overwrite=False, allow_incomplete=False) -> tuple[str, dict]:
-    """Publish a finished run at `dest` (a path or s3://...): data, card, manifest last."""
+def publish(
+    run_dir: str, dest: str, superglue=False, overwrite=False, allow_incomplete=False, force_publish=False
+) -> tuple[str, dict]:
+    """Publish a finished run that passes its quality gate at `dest` (a path or s3://...): data, card,
+    manifest last."""
     from .publish import publish as publish_run
 
-    return publish_run(run_dir, dest, superglue, overwrite, allow_incomplete)
+    return publish_run(run_dir, dest, superglue, overwrite, allow_incomplete, force_publish)
 
 
 def verify(dest: str) -> tuple[dict, list[str]]:
@@ -151,6 +167,7 @@ __all__ = [
     "Planned",
     "analyze",
     "estimate",
+    "evaluate",
     "exit_status",
     "export",
     "init",

@@ -81,7 +81,10 @@ def front_matter(task: Task, summary: dict, files: dict[str, list[dict]]) -> dic
     }
 
 
-def render(task: Task, summary: dict, files: dict[str, list[dict]], metrics: dict | None) -> str:
+def render(
+    task: Task, summary: dict, files: dict[str, list[dict]], metrics: dict | None, overridden: list[str] = ()
+) -> str:
+    """The card; `overridden`: the quality-gate failures `--force-publish` published over, said at the top."""
     gen, rows, dedup = summary["generation"], summary["rows"], summary["dedup"]
     meta = yaml.safe_dump(front_matter(task, summary, files), sort_keys=False, allow_unicode=True)
     lines = [
@@ -112,6 +115,8 @@ def render(task: Task, summary: dict, files: dict[str, list[dict]], metrics: dic
     if not summary["complete"]:
         short = ", ".join(f"{s} {v['rows']:,} of {v['target']:,}" for s, v in summary["splits"].items())
         lines[2:2] = [f"**Incomplete**: published short of the splits asked for ({short}).\n"]
+    if overridden:
+        lines[2:2] = [f"**Published over its quality gate** (`--force-publish`): {'; '.join(overridden)}.\n"]
     lines += [
         "",
         f"Job spec hash `{summary['spec_hash']}`; label names: {', '.join(gen['labels'])}.\n",
@@ -148,6 +153,8 @@ def render(task: Task, summary: dict, files: dict[str, list[dict]], metrics: dic
         if hard["available"]:
             lines.append(f"- V-information {hard['v_information']} bits ({hard['family']})")
         lines.append("")
+    if metrics and metrics.get("evaluation"):
+        lines += evaluation_lines(metrics["evaluation"])
     lines += [
         "## Limitations\n",
         "- Synthetic: passages, questions and labels were written by language models and can be wrong, "
@@ -160,3 +167,20 @@ def render(task: Task, summary: dict, files: dict[str, list[dict]], metrics: dic
         "lists every file with its sha256 and row count (check them with `targen verify`).\n",
     ]
     return "\n".join(lines)
+
+
+def evaluation_lines(ev: dict) -> list[str]:
+    """`targen evaluate`'s table: what a small model trained on each set scored on the others."""
+    lines = [
+        "## What a small model trained on this data scored\n",
+        f"{ev['family']}, each score with its 95% bootstrap interval (`targen evaluate`).\n",
+        "| trained on | scored on | train rows | test rows | chance | scores |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in ev["pairs"]:
+        got = "; ".join(f"{k} {s['value']} [{s['low']}, {s['high']}]" for k, s in p.get("scores", {}).items())
+        lines.append(
+            f"| {p['train']} | {p['test']} | {p['train_rows']:,} | {p['test_rows']:,} | {p['chance']} | "
+            f"{got or p.get('reason', '')} |"
+        )
+    return [*lines, ""]

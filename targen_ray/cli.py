@@ -16,6 +16,8 @@ EXAMPLES = {
     "retry-rejects": "example:\n  targen retry-rejects runs/boolq-fake",
     "export": "example:\n  targen export runs/boolq-fake --format superglue",
     "analyze": "example:\n  targen analyze runs/boolq-fake\n  targen analyze runs/boolq-fake --reference val.jsonl",
+    "evaluate": "example:\n  targen evaluate runs/boolq-fake\n"
+    "  targen evaluate runs/boolq-fake --reference train.jsonl val.jsonl --model embedding",
     "publish": "example:\n  targen publish runs/boolq-fake s3://my-bucket/datasets/boolq --superglue",
     "verify": "example:\n  targen verify s3://my-bucket/datasets/boolq",
     "submit": "example:\n  targen submit jobs/record.yaml --endpoints jobs/endpoints/openai.yaml "
@@ -100,6 +102,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--out", help="where to write the report (a path or s3://...; default RUN_DIR/report)")
 
+    ev = command(
+        "evaluate",
+        "does the data train a model? train a small one on the synthetic train split, score it on the test split",
+        "Train on RUN_DIR's synthetic train split (and a reference's train split) and score on the others: the "
+        "paper's table, synthetic -> real beside real -> real, into metrics.json and report.html.",
+        on_run=True,
+    )
+    ev.add_argument(
+        "--reference",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="Parquet or JSONL files in the task's fields (a split per file name: train.jsonl trains, others score)",
+    )
+    ev.add_argument(
+        "--model",
+        choices=["tfidf", "embedding", "finetune"],
+        default="tfidf",
+        help="logistic regression on TF-IDF or MiniLM embeddings, or MiniLM fine-tuned on Ray Train",
+    )
+    ev.add_argument("--steps", type=int, help="finetune: optimiser steps per Ray Train worker (default 150)")
+    ev.add_argument("--out", help="where the report is (a path or s3://...; default RUN_DIR/report)")
+
     pub = command(
         "publish",
         "publish a finished run as a dataset (Parquet, dataset card, manifest) at a path or s3://...",
@@ -111,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--overwrite", action="store_true", help="replace a different dataset already at DEST")
     pub.add_argument(
         "--allow-incomplete", action="store_true", help="publish a run whose splits are short (the card says so)"
+    )
+    pub.add_argument(
+        "--force-publish", action="store_true", help="publish a run that fails its quality gate (the card says so)"
     )
 
     ver = command(
@@ -254,8 +282,19 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    result = api.evaluate(args.run_dir, args.reference, args.model, args.out, args.steps)
+    for p in result["pairs"]:
+        got = ", ".join(f"{k} {s['value']} [{s['low']}, {s['high']}]" for k, s in p.get("scores", {}).items())
+        print(f"{p['train']} -> {p['test']}: {got or p['reason']} (chance {p['chance']})")
+    print(f"report: {args.out or api.report_dir(args.run_dir)}/report.html")
+    return 0
+
+
 def _publish(args: argparse.Namespace) -> int:
-    state, manifest = api.publish(args.run_dir, args.dest, args.superglue, args.overwrite, args.allow_incomplete)
+    state, manifest = api.publish(
+        args.run_dir, args.dest, args.superglue, args.overwrite, args.allow_incomplete, args.force_publish
+    )
     sizes = ", ".join(f"{s} {n}" for s, n in manifest["splits"].items())
     print(f"{state}: {args.dest.rstrip('/')} ({sizes}; {len(manifest['files'])} files)")
     return 0
@@ -312,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             "retry-rejects": _retry_rejects,
             "export": _export,
             "analyze": _analyze,
+            "evaluate": _evaluate,
             "publish": _publish,
             "verify": _verify,
             "submit": _submit,

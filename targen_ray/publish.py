@@ -19,7 +19,7 @@ from importlib import metadata
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import card
+from . import card, gate
 from .errors import SpecError
 from .export import export_superglue
 from .spec import SPLITS
@@ -34,17 +34,6 @@ PACKAGES = ("targen-ray", "ray", "pyarrow", "openai", "anthropic", "sentence-tra
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _source_digest(run: RunDir, superglue: bool) -> str:
-    """What the published dataset is made of: the final record files' bytes and the options."""
-    h = hashlib.sha256(f"{FORMAT} superglue={superglue}".encode())
-    for path in run.files(run.final(), recursive=True):
-        h.update(path.rsplit(f"/{run.final()}/", 1)[-1].encode())
-        with run.fs.open_input_stream(path) as f:
-            while chunk := f.read(2**22):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 def _finished(run: RunDir, incomplete: bool) -> tuple[dict, dict]:
@@ -64,13 +53,24 @@ def _finished(run: RunDir, incomplete: bool) -> tuple[dict, dict]:
 
 
 def publish(
-    run_dir: str, dest: str, superglue: bool = False, overwrite: bool = False, incomplete: bool = False
+    run_dir: str,
+    dest: str,
+    superglue: bool = False,
+    overwrite: bool = False,
+    incomplete: bool = False,
+    force: bool = False,
 ) -> tuple[str, dict]:
-    """Publish a finished run (`incomplete`: also one whose splits are short, which the card and manifest
-    say); returns ("published" | "unchanged", the manifest)."""
+    """Publish a finished run that passes its quality gate (`incomplete`: also one whose splits are short;
+    `force`: also one that fails its gate; the card and manifest say so); returns ("published" |
+    "unchanged", the manifest)."""
     run, out = RunDir(run_dir), RunDir(dest)
     recorded, summary = _finished(run, incomplete)
-    source = _source_digest(run, superglue)
+    metrics = run.read_json(f"{run.report()}/metrics.json")
+    failed = gate.failures(run, summary, metrics)
+    if failed and not force:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise SpecError(f"{run}: quality gate: {failed[0]}{more}; fix it, or publish anyway with --force-publish")
+    source = run.final_digest(f"{FORMAT} superglue={superglue}")
     existing = out.read_json(MANIFEST)
     if existing is not None and existing.get("source_sha256") == source:
         return "unchanged", existing
@@ -103,10 +103,9 @@ def publish(
         for name, lines in export_superglue(task, run).items():
             with run.fs.open_input_stream(f"{run.path}/{run.superglue()}/{name}") as f:
                 entries.append(_write(out, f"superglue/{name}", f.read(), lines, None))
-    metrics = run.read_json(f"{run.report()}/metrics.json")
-    readme = card.render(task, summary, files, metrics).encode()
+    readme = card.render(task, summary, files, metrics, failed).encode()
     entries.append(_write(out, "README.md", readme, None, None))
-    manifest = _manifest(run, recorded, summary, source, entries)
+    manifest = {**_manifest(run, recorded, summary, source, entries), "gate": {"overridden": failed}}
     out.write_json(MANIFEST, manifest)  # the commit point
     return "published", manifest
 

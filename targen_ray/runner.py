@@ -196,9 +196,9 @@ def identity(job: Job, limit: int | None) -> dict:
         "job": job.spec.name,
         "task": job.task.name,
         "declaration": job.task.declaration,  # an inline task: publish and analysis rebuild it from here
-        # Stage 5 is decided afresh from the rows on every run, and the license only labels the published
-        # dataset: changing either continues the run.
-        "spec_hash": job.spec.spec_hash(exclude={"dedup", "license"}),
+        # Stage 5 is decided afresh from the rows on every run, and the license and gate only concern the
+        # published dataset: changing them continues the run.
+        "spec_hash": job.spec.spec_hash(exclude={"dedup", "license", "gate"}),
         "prompts_hash": hashlib.sha256(prompts).hexdigest()[:16],
         "limit": limit,
     }

@@ -154,6 +154,28 @@ class Splits(_Frozen):
         return self
 
 
+class GateSpec(_Frozen):
+    """What `targen publish` refuses (each off unless set); `--force-publish` publishes anyway, and the
+    card says which were passed over. A run that is short, or whose row counts do not add up, is always refused."""
+
+    max_duplicate_share: float | None = Field(
+        None, ge=0, le=1, description="Most of step 4's kept rows stage 5 may drop as exact or near duplicates."
+    )
+    max_flip_rate: float | None = Field(
+        None, ge=0, le=1, description="Most of step 4's judged rows whose label self-correction may change."
+    )
+    min_label_share: float | None = Field(
+        None, ge=0, le=1, description="Least share of a split's rows any label may have (label balance)."
+    )
+    min_score: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Least score (accuracy, or ReCoRD's EM) of `targen evaluate`'s model trained on the synthetic "
+        "train split and scored on its test split; needs an evaluation of the rows being published.",
+    )
+
+
 class DedupSpec(_Frozen):
     exact: bool = Field(True, description="Drop rows whose normalised text fields equal another row's.")
     near: bool = Field(True, description="Drop semantic near-duplicates (embeddings + FAISS, and MinHash).")
@@ -231,6 +253,7 @@ class JobSpec(_Frozen):
         "(a job wanting less than its share leaves the rest to the others).",
     )
     dedup: DedupSpec = Field(default_factory=DedupSpec, description="Stage 5: duplicates and contamination.")
+    gate: GateSpec = Field(default_factory=GateSpec, description="What `targen publish` refuses.")
     license: str = Field(
         "other",
         min_length=1,

@@ -12,6 +12,7 @@ intent file so that a crash half-way is finished (or undone) the next time the d
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import time
@@ -101,6 +102,17 @@ class RunDir:
         selector = pafs.FileSelector(self._p(where), allow_not_found=True, recursive=recursive)
         infos = self.fs.get_file_info(selector)
         return sorted(i.path for i in infos if i.type == pafs.FileType.File and not i.base_name.startswith("."))
+
+    def final_digest(self, salt: str = "") -> str:
+        """sha256 of the final splits' files (names and bytes) after `salt`: what the dataset is made of,
+        so that what was measured or published of it can tell whether it is still the same."""
+        h = hashlib.sha256(salt.encode())
+        for path in self.files(self.final(), recursive=True):
+            h.update(path.rsplit(f"/{self.final()}/", 1)[-1].encode())
+            with self.fs.open_input_stream(path) as f:
+                while chunk := f.read(2**22):
+                    h.update(chunk)
+        return h.hexdigest()
 
     def parts(self, where: str, round_id: str = "") -> list[str]:
         return [p for p in self.files(where) if _is_part(p, round_id)]

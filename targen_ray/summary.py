@@ -122,6 +122,7 @@ def build(
         "task": job.task.name,
         "spec_hash": job.spec.spec_hash(),
         "generation": generation(job),
+        "gate": job.spec.gate.model_dump(),  # what `targen publish` refuses
         "complete": complete,
         "stopped": stopped,
         "short": None if complete else short(final, rounds, stalled, reasons),

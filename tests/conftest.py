@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import ray
 import yaml
 from harness.process import FakeProcess
+from ray.cluster_utils import Cluster
 
 from targen_ray.spec import SPLITS
 from targen_ray.store import RunDir
@@ -41,6 +43,22 @@ def driver(endpoints, limit: int, run_dir, job=BOOLQ, *extra: str, **env: str) -
         *extra,
     ]
     return cmd, {**os.environ, "RAY_ADDRESS": "", **env}
+
+
+@contextlib.contextmanager
+def loopback_cluster(nodes: int, cpus: int):
+    """A Ray cluster on this machine, every node on 127.0.0.1: a head with no CPU (so work lands on the
+    others) and `nodes` nodes of `cpus` CPUs. Yields it and the environment a driver joins it with."""
+    os.environ["FAKE_API_KEY"] = FAKE_KEY  # the nodes' workers read the key from their node's environment
+    loopback = {"node_ip_address": "127.0.0.1", "include_dashboard": False}
+    cluster = Cluster(initialize_head=True, head_node_args={**loopback, "num_cpus": 0})
+    try:
+        for _ in range(nodes):
+            cluster.add_node(**loopback, num_cpus=cpus)
+        cluster.wait_for_nodes()
+        yield cluster, {**os.environ, "RAY_ADDRESS": cluster.address, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    finally:
+        cluster.shutdown()
 
 
 def exact_dedup_only(job: Path, folder: Path) -> Path:

@@ -4,20 +4,16 @@ embed step 4's rows as it writes them spread over the nodes, and the run's outpu
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 import yaml
-from conftest import BOOLQ, FAKE_KEY
+from conftest import BOOLQ, loopback_cluster
 from harness.process import FakeProcess
-from ray.cluster_utils import Cluster
 
 from targen_ray import job as job_mod
 from targen_ray import plan
-
-LOOPBACK = {"node_ip_address": "127.0.0.1", "include_dashboard": False}
 
 # The driver: the run, then which nodes the live embedding actors ran on (dead ones are kept in the GCS).
 DRIVER = """
@@ -34,13 +30,8 @@ print(json.dumps({"complete": summary["complete"], "splits": splits, "embedder_n
 
 @pytest.fixture(scope="module")
 def cluster():
-    os.environ["FAKE_API_KEY"] = FAKE_KEY  # the nodes' workers read the key from their node's environment
-    nodes = Cluster(initialize_head=True, head_node_args={**LOOPBACK, "num_cpus": 0})
-    for _ in range(2):
-        nodes.add_node(**LOOPBACK, num_cpus=2)
-    nodes.wait_for_nodes()
-    yield nodes
-    nodes.shutdown()
+    with loopback_cluster(nodes=2, cpus=2) as joined:
+        yield joined
 
 
 def test_embedding_actors_spread_over_nodes_and_the_output_is_exact(cluster, tmp_path):
@@ -52,7 +43,7 @@ def test_embedding_actors_spread_over_nodes_and_the_output_is_exact(cluster, tmp
         job = tmp_path / "boolq.yaml"
         job.write_text(yaml.safe_dump(spec))
         endpoints, limit = fake.endpoints(), 300
-        env = {**os.environ, "RAY_ADDRESS": cluster.address, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+        _, env = cluster
         done = subprocess.run(
             [sys.executable, "-c", DRIVER, str(job), str(endpoints), str(tmp_path / "run"), str(limit)],
             env=env,

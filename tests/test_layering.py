@@ -51,5 +51,5 @@ def test_every_command_is_a_library_call():
     from targen_ray import api, cli
 
     source = Path(cli.__file__).read_text()
-    for name in ("plan_run", "plan_retry", "estimate", "export", "analyze", "publish", "verify", "init"):
+    for name in ("plan_run", "plan_retry", "estimate", "export", "analyze", "evaluate", "publish", "verify", "init"):
         assert f"api.{name}(" in source and callable(getattr(api, name))

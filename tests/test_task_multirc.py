@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
 
+from targen_ray import api, plan
 from targen_ray import job as job_mod
-from targen_ray import plan
 from targen_ray.export import export_superglue
 from targen_ray.fake.tasks.multirc import truth_of
 from targen_ray.runner import run
@@ -75,6 +75,9 @@ def test_multirc_end_to_end(ray_session, fake, tmp_path):
     assert summary["complete"] and summary["rows"]["counts_add_up"]
     assert summary["rows"]["self_corrected"] > 0
     assert summary["rows"]["kept"] == LIMIT
+    # `targen evaluate`: MultiRC's rows group into questions, scored whole too (EM) as SuperGLUE does
+    (own,) = [p for p in api.evaluate(str(run_dir))["pairs"] if p["test"] == "synthetic test"]
+    assert own["available"] and set(own["scores"]) == {"accuracy", "f1", "mcc", "em"}
 
     # The original nested JSONL: one line per answer row, which the HF loader flattens back to the row.
     files = {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"}

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
 
+from targen_ray import api, plan
 from targen_ray import job as job_mod
-from targen_ray import plan
 from targen_ray.export import export_superglue
 from targen_ray.fake.content import ContentConfig
 from targen_ray.fake.tasks import record as fake_record
@@ -99,6 +99,10 @@ def test_record_end_to_end(ray_session, fake, tmp_path):
     assert summary["rows"]["self_corrected"] > 0  # the judge's revise replaced planted answers
     corrected = pq.read_table(run_dir / RunDir.stage_dir("correct"))
     assert any(corrected["corrected"].to_pylist())
+
+    # `targen evaluate`: ReCoRD's answer is one of its entities, so it gets the span baseline, scored as ReCoRD is
+    (own,) = [p for p in api.evaluate(str(run_dir))["pairs"] if p["test"] == "synthetic test"]
+    assert own["available"] and set(own["scores"]) == {"em", "f1"} and own["test_rows"] == quotas[("test", 0)]
 
 
 # -- build ----------------------------------------------------------------------------------------------

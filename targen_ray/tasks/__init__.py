@@ -53,6 +53,9 @@ class Task:
     jsonl_file: str = ""  # the one file `targen export` writes (SuperGLUE's diagnostics); default per split
     # Fields that dedup embeds and analysis measures; default every string field.
     text: tuple[str, ...] | None = None
+    # Fields whose values make one question of several rows (MultiRC: a paragraph's question, a row per
+    # answer): `targen evaluate` scores such questions whole too (exact match), and resamples them whole.
+    question_fields: tuple[str, ...] = ()
     # The published card: Hugging Face task categories, languages, tags; `benchmark` names the dataset
     # whose fields and types the output keeps ("super_glue" for the built-in tasks).
     task_categories: tuple[str, ...] = ("text-classification",)

@@ -100,6 +100,7 @@ MULTIRC = Task(
     benchmark="super_glue",
     task_categories=("question-answering",),
     label_names=("False", "True"),
+    question_fields=("paragraph", "question"),
     record_schema=pa.schema(
         [
             ("paragraph", pa.string()),

@@ -1,0 +1,201 @@
+"""`targen evaluate`: does the data train a model? TarGEN's own experiment, on CPU.
+
+A small model is trained on the run's synthetic train split and scored on its test split and, given a
+reference set (rows the user holds, e.g. SuperGLUE's validation set), on the reference's labelled rows
+outside its train split; a model trained on the reference's train split is scored on both too. That is
+the paper's table: synthetic->real beside real->real. Each score has a bootstrap interval over
+questions, and each classifier a confusion matrix. The result is metrics.json's `evaluation`, a table
+and a plot in report.html, and a section of the published card.
+
+Models (`--model`), for a task with labels:
+  tfidf      logistic regression on TF-IDF of word 1-2-grams of the serialised row (PVI's family;
+             both logistic regressions pick their regularisation by 3-fold CV on the train side)
+  embedding  logistic regression on the packaged MiniLM's sentence embeddings (stage 5's vectors)
+  finetune   the packaged MiniLM with a classification head, fine-tuned for a bounded number of steps
+             as a Ray Train job across the cluster's CPU nodes (finetune.py)
+A task whose answer is one of a row's candidate entities (ReCoRD's shape) gets the span baseline:
+logistic regression over each candidate's features, the best-scoring candidate per row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+from targen_ray.cluster import check_cluster, ensure_ray
+from targen_ray.dedup.embed import unit_rows
+from targen_ray.dedup.text import row_text
+from targen_ray.errors import SpecError
+from targen_ray.spec import DedupSpec
+from targen_ray.store import RunDir
+from targen_ray.tasks import Task
+
+from . import dataset, scores, spans
+from .dataset import Dataset
+from .difficulty import CS, serialise
+
+MODELS = {
+    "tfidf": "logistic regression on TF-IDF of word 1-2-grams of the serialised row",
+    "embedding": "logistic regression on all-MiniLM-L6-v2 sentence embeddings (stage 5's vectors)",
+    "finetune": "all-MiniLM-L6-v2 with a linear head, fine-tuned on Ray Train (one worker per CPU node)",
+}
+MAX_ITER = 2000
+
+
+@dataclass
+class Rows:
+    """One side of a pairing: which rows, and what a model sees of them."""
+
+    name: str  # "synthetic train", "reference validation", ...
+    texts: list[str]
+    labels: np.ndarray
+    groups: np.ndarray  # each row's question, numbered 0..n-1 (a row is its own question in most tasks)
+    vectors: np.ndarray | None  # unit embeddings, for `embedding`
+
+
+def evaluate(run_dir: str, reference: list = (), model: str = "tfidf", steps: int | None = None) -> dict:
+    """Train and score every pairing the run (and reference) allow; returns metrics.json's `evaluation`.
+    `steps`: finetune's optimiser steps per worker (default finetune.STEPS)."""
+    if model not in MODELS:
+        raise SpecError(f"--model {model!r}: one of {', '.join(MODELS)}")
+    started = time.monotonic()
+    run = RunDir(run_dir)
+    task = dataset.run_task(run)
+    if len(task.label_names) < 2:
+        if not spans.applies(task):
+            raise SpecError(f"{run}: task {task.name} has no labels and no candidate answers: nothing to score")
+        pairs, family, model = spans.evaluate(run, task, reference, PAIRINGS), spans.FAMILY, "span"
+    else:
+        if model == "finetune":
+            check_cluster()
+            ensure_ray(log_to_driver=False)
+        pairs, family = _classified(_sides(run, task, reference, model), task, model, steps), MODELS[model]
+    return {
+        "model": model,
+        "family": family,
+        "source_sha256": run.final_digest(),
+        "pairs": pairs,
+        "wall_s": round(time.monotonic() - started, 2),
+    }
+
+
+def _sides(run: RunDir, task: Task, reference: list, model: str) -> dict[str, Rows]:
+    """synthetic train and test, and the reference's train split and its other labelled rows."""
+    out = {}
+    syn = dataset.from_run(run, task)
+    for split in ("train", "test"):
+        out[f"synthetic {split}"] = _rows(f"synthetic {split}", syn, pl.col("split") == split, task, model)
+    if reference:
+        ref = _concat([dataset.from_file(p, task) for p in reference])
+        out["reference train"] = _rows("reference train", ref, pl.col("split") == "train", task, model)
+        held = sorted({s for s in ref.frame.select("split").collect()["split"].to_list() if s != "train"})
+        name = f"reference {'+'.join(held) or 'held-out'}"
+        out["reference held-out"] = _rows(name, ref, pl.col("split") != "train", task, model)
+    return {k: v for k, v in out.items() if len(v.labels)}
+
+
+# (train, what it is scored on): synthetic->synthetic, synthetic->real, real->real, real->synthetic
+PAIRINGS = {
+    "synthetic train": ["synthetic test", "reference held-out"],
+    "reference train": ["reference held-out", "synthetic test"],
+}
+
+
+def _classified(sides: dict[str, Rows], task: Task, model: str, steps: int | None) -> list[dict]:
+    """Every pairing the sides allow, one model fitted per train side."""
+    out = []
+    for name, tested in PAIRINGS.items():
+        tests = [sides[t] for t in tested if t in sides]
+        if name not in sides or not tests:
+            continue
+        train, k = sides[name], len(task.label_names)
+        if len(np.unique(train.labels)) < 2:
+            out += [
+                {**_counts(train, test, k), "available": False, "reason": f"{train.name} has rows of one label only"}
+                for test in tests
+            ]
+            continue
+        predictions, training = _fit_predict(train, tests, model, k, steps)
+        for test, pred in zip(tests, predictions, strict=True):
+            per = scores.classification(test.labels, pred, test.groups if task.question_fields else None, k)
+            scored = {metric: scores.bootstrap(test.groups, score) for metric, score in per.items()}
+            confusion = scores.confusion(test.labels, pred, k)
+            out.append(
+                {**_counts(train, test, k), "available": True, "scores": scored, "confusion": confusion, **training}
+            )
+    return out
+
+
+def _concat(sets: list[Dataset]) -> Dataset:
+    frame = pl.concat([d.frame for d in sets])
+    return Dataset("reference", frame, sets[0].fields, None, sum(d.rows for d in sets))
+
+
+def _rows(name: str, d: Dataset, where: pl.Expr, task: Task, model: str) -> Rows:
+    """The labelled rows of `d` that `where` picks."""
+    frame = d.frame.with_row_index("_row").filter(where & pl.col("label").is_not_null()).collect()
+    vectors = None
+    if model == "embedding":
+        stored = d.embeddings[frame["_row"].to_numpy()] if d.embeddings is not None else None
+        vectors = stored if stored is not None else unit_rows(_texts(frame, d.fields), DedupSpec().backend, threads=2)
+    return Rows(name, serialise(frame, d.fields), frame["label"].to_numpy(), _groups(frame, task), vectors)
+
+
+def _texts(frame: pl.DataFrame, fields: list[str]) -> list[str]:
+    """Each row's text as stage 5 embeds it, so computed and stored vectors are alike."""
+    return [row_text(r, fields) for r in frame.select(fields).iter_rows(named=True)]
+
+
+def _groups(frame: pl.DataFrame, task: Task) -> np.ndarray:
+    """Each row's question: rows sharing the task's `question_fields` (MultiRC: a paragraph's question
+    with its several answers) are one; otherwise every row is its own."""
+    if not task.question_fields or not len(frame):
+        return np.arange(len(frame))
+    named = dataset.field_columns(task)
+    keys = frame.select([named[f] for f in task.question_fields])
+    key = keys.select(pl.concat_str(keys.columns, separator="\x1f").alias("q"))["q"]
+    return (key.rank("dense") - 1).to_numpy().astype(np.int64)
+
+
+def _counts(train: Rows, test: Rows, k: int) -> dict:
+    majority = int(np.bincount(train.labels, minlength=k).argmax())
+    return {
+        "train": train.name,
+        "test": test.name,
+        "train_rows": len(train.labels),
+        "test_rows": len(test.labels),
+        "chance": round(float((test.labels == majority).mean()), 4),  # always train's commonest label
+    }
+
+
+def _fit_predict(
+    train: Rows, tests: list[Rows], model: str, k: int, steps: int | None
+) -> tuple[list[np.ndarray], dict]:
+    """Each test set's predicted labels, and (finetune) how the training ran."""
+    if model == "finetune":
+        from . import finetune
+
+        tested = [t.texts for t in tests]
+        predictions, training = finetune.fit_predict(train.texts, train.labels, tested, k, steps or finetune.STEPS)
+        return predictions, {"training": training}
+    classifier = _classifier(train.labels)
+    if model == "embedding":
+        classifier.fit(train.vectors, train.labels)
+        return [classifier.predict(t.vectors) for t in tests], {}
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=2**18)
+    classifier.fit(tfidf.fit_transform(train.texts), train.labels)
+    return [classifier.predict(tfidf.transform(t.texts)) for t in tests], {}
+
+
+def _classifier(labels: np.ndarray):
+    """Logistic regression, its regularisation chosen by 3-fold log-loss on the train side alone from
+    PVI's grid; with fewer than 3 rows of some label, sklearn's default."""
+    if np.unique(labels, return_counts=True)[1].min() < 3:
+        return LogisticRegression(max_iter=MAX_ITER)
+    cv = {"scoring": "neg_log_loss", "l1_ratios": (0.0,), "use_legacy_attributes": False}
+    return LogisticRegressionCV(Cs=list(CS), cv=3, max_iter=MAX_ITER, **cv)

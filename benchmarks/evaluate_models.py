@@ -1,0 +1,99 @@
+"""`targen evaluate` at full size: wall time, peak memory and scores of each model kind, side by side.
+
+Makes full-size BoolQ through the fake server (no latency, no rate limits; `targen run --no-analyze`),
+unless given a finished run, then runs `targen evaluate RUN_DIR --model M` as its own process for each
+model kind, measuring wall time and peak PSS (the first one also makes the report it joins: that is
+measured apart, as `targen analyze`). A run of a task without labels (ReCoRD) has one kind: the span
+baseline.
+
+    .venv/bin/python benchmarks/evaluate_models.py [--run-dir RUN_DIR] [--models tfidf embedding] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness.process import FakeProcess, MemoryPeak
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_boolq(tmp: Path) -> Path:
+    fake = FakeProcess(tmp)
+    try:
+        endpoints = fake.endpoints(writer="openai", judge="openai", workers=2, max_concurrency=32, timeout_s=60)
+        run_dir = tmp / "boolq"
+        cmd = ["run", str(ROOT / "jobs" / "boolq.yaml"), "--endpoints", str(endpoints), "--run-dir", str(run_dir)]
+        measured(cmd + ["--no-analyze"], {"RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"})
+    finally:
+        fake.stop()
+    return run_dir
+
+
+def measured(args: list[str], env: dict | None = None) -> dict:
+    """`targen ARGS` as its own process: wall time and peak PSS (of it and anything it starts)."""
+    cmd = [sys.executable, "-m", "targen_ray.cli", *args]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True, stdout=subprocess.PIPE, text=True
+    )
+    memory = MemoryPeak(proc.pid)
+    out, _ = proc.communicate()
+    memory.stop()
+    if proc.returncode != 0:
+        raise SystemExit(f"targen {' '.join(args)}: exit {proc.returncode}")
+    return {"wall_s": round(time.monotonic() - started, 1), "peak_mib": round(memory.total_mib), "stdout": out}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run-dir", help="a finished run to evaluate (default: make full-size BoolQ)")
+    p.add_argument("--models", nargs="+", default=["tfidf", "embedding"])
+    p.add_argument("--out", help="also write the results as JSON here")
+    args = p.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="targen-eval-") as tmp:
+        run_dir = Path(args.run_dir) if args.run_dir else make_boolq(Path(tmp))
+        report = Path(tmp) / "report"
+        analysis = measured(["analyze", str(run_dir), "--out", str(report)])
+        results.append(
+            {"step": "analyze (the report evaluate joins)", **{k: analysis[k] for k in ("wall_s", "peak_mib")}}
+        )
+        print(json.dumps(results[-1]), flush=True)
+        for model in args.models:
+            got = measured(["evaluate", str(run_dir), "--model", model, "--out", str(report)])
+            evaluation = json.loads((report / "metrics.json").read_text())["evaluation"]
+            results.append(
+                {
+                    "model": evaluation["model"],
+                    "wall_s": got["wall_s"],
+                    "inside_s": evaluation["wall_s"],
+                    "peak_mib": got["peak_mib"],
+                    "pairs": [
+                        {
+                            "train": e["train"],
+                            "test": e["test"],
+                            "rows": [e["train_rows"], e["test_rows"]],
+                            "chance": e["chance"],
+                            "scores": e.get("scores"),
+                        }
+                        for e in evaluation["pairs"]
+                    ],
+                }
+            )
+            print(json.dumps(results[-1]), flush=True)
+            if evaluation["model"] == "span":  # one kind for a task without labels
+                break
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""`targen evaluate` (does the data train a model?) and the quality gate of `targen publish`, on a fake
+run of a declared task (ticket_intent: five labels, no code): the fake writes each ticket with words of
+its true label, so a small model learns it; with the labels shuffled, it must not."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import ROOT, exact_dedup_only
+
+from analysis import scores
+from analysis.dataset import run_task
+from analysis.evaluate import evaluate
+from targen_ray import api
+from targen_ray import job as job_mod
+from targen_ray.cli import main
+from targen_ray.runner import run
+from targen_ray.store import RunDir
+
+ROWS = 400
+TICKETS = ROOT / "jobs" / "ticket_intent.yaml"
+
+
+@pytest.fixture(scope="module")
+def finished(ray_session, fake, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluate")
+    spec = yaml.safe_load(exact_dedup_only(TICKETS, folder).read_text())
+    spec["gate"] = {"max_flip_rate": 0.9}  # the job's gate is what publish holds the run to
+    (folder / "tickets.yaml").write_text(yaml.safe_dump(spec))
+    run_dir = folder / "run"
+    summary = run(job_mod.load(folder / "tickets.yaml", fake.endpoints()), str(run_dir), limit=ROWS)
+    return run_dir, summary
+
+
+def _copy(run_dir, to, **summary_changes):
+    """A copy of the run, without its report (no evaluation yet), with summary.json changed."""
+    shutil.copytree(run_dir, to)
+    shutil.rmtree(to / RunDir.report(), ignore_errors=True)
+    summary = json.loads((to / RunDir.summary_file()).read_text())
+    for key, value in summary_changes.items():
+        summary[key] = {**summary[key], **value} if isinstance(value, dict) else value
+    (to / RunDir.summary_file()).write_text(json.dumps(summary))
+    return to
+
+
+def _shuffle_labels(run_dir) -> None:
+    """Every train and test row's label, shuffled: text that no longer says its label."""
+    task = run_task(RunDir(run_dir))
+    for split in ("train", "test"):
+        for path in sorted((run_dir / RunDir.final(split)).glob("*.parquet")):
+            t = pq.read_table(path)
+            perm = np.random.default_rng(7).permutation(t.num_rows)
+            for col in ("label", task.lineage_name("final_label")):
+                t = t.set_column(t.schema.get_field_index(col), col, t[col].take(perm))
+            pq.write_table(t, path)
+
+
+def _own(result: dict) -> dict:
+    return next(p for p in result["pairs"] if (p["train"], p["test"]) == ("synthetic train", "synthetic test"))
+
+
+def test_scores_by_hand():
+    gold, pred = np.array([1, 1, 0, 0, 1]), np.array([1, 0, 0, 1, 1])
+    assert scores.accuracy(gold, pred) == 0.6
+    assert scores.f1(gold, pred) == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert scores.mcc(gold, gold) == 1.0 and scores.mcc(gold, 1 - gold) == -1.0
+    assert scores.macro_f1(np.array([0, 1, 2]), np.array([0, 1, 1]), 3) == pytest.approx((1 + 2 / 3 + 0) / 3)
+    # EM: a question is right only when all its rows are; the interval resamples questions whole
+    per = scores.classification(gold, pred, np.array([0, 0, 1, 1, 2]), 2)
+    assert per["em"](np.arange(5), np.arange(3)) == pytest.approx(1 / 3)
+    assert scores.token_f1("The Eiffel Tower", "eiffel tower!") == 1.0 and scores.token_f1("Paris", "Rome") == 0.0
+    got = scores.answer_scores(["Paris", "the Seine river"], [["paris"], ["Seine", "Loire"]])
+    assert got["em"].tolist() == [1.0, 0.0] and got["f1"][1] == pytest.approx(2 / 3)
+
+
+def test_the_bootstrap_interval_holds_the_point_and_narrows_with_rows():
+    rng = np.random.default_rng(3)
+    widths = []
+    for n in (50, 2000):
+        right = rng.random(n) < 0.7
+        got = scores.bootstrap(np.arange(n), lambda r, q, right=right: float(right[r].mean()))
+        assert got["low"] <= got["value"] <= got["high"]
+        widths.append(got["high"] - got["low"])
+    assert widths[1] < widths[0] / 3
+
+
+def test_a_model_learns_the_synthetic_data_and_the_table_has_every_pairing(finished, tmp_path):
+    run_dir, summary = finished
+    assert summary["gate"]["max_flip_rate"] == 0.9
+    split = {s: pq.read_table(run_dir / RunDir.final(s)).to_pylist() for s in ("train", "validation")}
+    names = list(run_task(RunDir(run_dir)).label_names)
+    for s, rows in split.items():  # a reference set the user holds: train.jsonl and validation.jsonl
+        lines = [{"ticket": r["ticket"], "label": names[r["label"]]} for r in rows]
+        (tmp_path / f"{s}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    result = api.evaluate(str(run_dir), [str(tmp_path / "train.jsonl"), str(tmp_path / "validation.jsonl")])
+    pairs = [(p["train"], p["test"]) for p in result["pairs"]]
+    assert pairs == [
+        ("synthetic train", "synthetic test"),
+        ("synthetic train", "reference validation"),
+        ("reference train", "reference validation"),
+        ("reference train", "synthetic test"),
+    ]
+    own = _own(result)
+    assert set(own["scores"]) == {"accuracy", "macro_f1"} and np.array(own["confusion"]).sum() == own["test_rows"]
+    assert own["scores"]["accuracy"]["low"] > own["chance"] + 0.1  # well above always answering the commonest
+    metrics = json.loads((run_dir / RunDir.report() / "metrics.json").read_text())  # checked against its schema
+    assert metrics["evaluation"] == result
+    html = (run_dir / RunDir.report() / "report.html").read_text()
+    assert "Does the data train a model?" in html and "reference train" in html
+    # the evaluation stays in the report when it is analysed again, since the rows are the same
+    assert api.analyze(str(run_dir))["evaluation"] == result
+    # and goes into the published card
+    api.publish(str(run_dir), str(tmp_path / "dest"))
+    card = (tmp_path / "dest" / "README.md").read_text()
+    assert "What a small model trained on this data scored" in card and "| synthetic train | synthetic test |" in card
+
+
+def test_shuffled_labels_score_at_chance(finished, tmp_path):
+    run_dir, _ = finished
+    copy = _copy(run_dir, tmp_path / "shuffled")
+    _shuffle_labels(copy)
+    task = run_task(RunDir(run_dir))
+    learnt, shuffled = _own(evaluate(str(run_dir))), _own(evaluate(str(copy)))
+    accuracy, level = shuffled["scores"]["accuracy"], max(shuffled["chance"], 1 / len(task.label_names))
+    assert accuracy["low"] <= level <= accuracy["high"] + 0.05
+    assert accuracy["value"] < learnt["scores"]["accuracy"]["low"]
+
+
+@pytest.mark.parametrize(
+    ("gate", "figure"),
+    [
+        ({"max_flip_rate": 0.0}, r"self-correction flip rate .* > gate.max_flip_rate 0.0"),
+        ({"min_label_share": 0.99}, r"label '\w+' is .* of \w+ .* < gate.min_label_share 0.99 \(and 2 more\)"),
+        ({"min_score": 0.9}, r"evaluate accuracy .* \(synthetic train -> test, tfidf\) < gate.min_score 0.9"),
+    ],
+)
+def test_the_gate_refuses_with_one_line_and_publishes_nothing(finished, tmp_path, capsys, gate, figure):
+    run_dir, _ = finished
+    copy = _copy(run_dir, tmp_path / "run", gate=gate)
+    if "min_score" in gate:  # labels that do not fit their text: a model learns nothing from them
+        _shuffle_labels(copy)
+        assert main(["publish", str(copy), str(tmp_path / "early")]) == 2
+        assert "needs an evaluation of these rows: run `targen evaluate" in capsys.readouterr().err
+        api.evaluate(str(copy))
+    assert main(["publish", str(copy), str(tmp_path / "dest")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "quality gate" in err and "--force-publish" in err
+    assert re.search(figure, err), err
+    assert not (tmp_path / "dest").exists()
+    assert main(["publish", str(copy), str(tmp_path / "dest"), "--force-publish"]) == 0
+    card = (tmp_path / "dest" / "README.md").read_text()
+    manifest = json.loads((tmp_path / "dest" / "manifest.json").read_text())
+    assert "Published over its quality gate" in card and manifest["gate"]["overridden"]
+
+
+def test_counts_that_do_not_add_up_are_refused(finished, tmp_path, capsys):
+    run_dir, summary = finished
+    copy = _copy(run_dir, tmp_path / "run", rows={"counts_add_up": False})
+    assert main(["publish", str(copy), str(tmp_path / "dest")]) == 2
+    assert "row counts do not add up" in capsys.readouterr().err
+    assert not (tmp_path / "dest").exists()
+
+
+def test_an_evaluation_of_other_rows_does_not_count_for_the_gate(finished, tmp_path, capsys):
+    run_dir, _ = finished
+    copy = _copy(run_dir, tmp_path / "run", gate={"min_score": 0.1})
+    api.evaluate(str(copy))
+    assert main(["publish", str(copy), str(tmp_path / "ok")]) == 0
+    path = sorted((copy / RunDir.final("test")).glob("*.parquet"))[0]
+    t = pq.read_table(path)
+    pq.write_table(t.slice(1), path)  # the rows changed after the evaluation
+    assert main(["publish", str(copy), str(tmp_path / "dest")]) == 2
+    assert "needs an evaluation of these rows" in capsys.readouterr().err
