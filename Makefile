@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/embed_backends.py
 	$(BIN)/python benchmarks/dedup_overlap.py
 	$(BIN)/python benchmarks/near_dup_search.py
+	$(BIN)/python benchmarks/evaluate_models.py --models tfidf embedding finetune
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
