@@ -62,10 +62,10 @@ def analyze(run_dir: str, reference: Path | None = None, out: str | None = None)
     figures = figures_of(described, drawn)
     metrics["wall_s"] = round(time.monotonic() - started, 2)
     dest = RunDir(out or f"{run.uri}/{run.report()}")
-    before = dest.read_json(METRICS) or {}
-    if (before.get("evaluation") or {}).get("source_sha256") == run.final_digest():  # still of these rows
-        metrics["evaluation"] = before["evaluation"]
-        figures["evaluation"] = plots.scores(before["evaluation"])
+    evaluation = (dest.read_json(METRICS) or {}).get("evaluation")
+    if evaluation and evaluation["source_sha256"] == run.final_digest():  # still of these rows
+        metrics["evaluation"] = evaluation
+        figures["evaluation"] = plots.scores(evaluation)
     write(dest, metrics, figures)
     return metrics
 

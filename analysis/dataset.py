@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from targen_ray.dedup.embed import unit_rows, vectors
-from targen_ray.dedup.reference import field_text, read_rows
+from targen_ray.dedup.reference import read_rows
 from targen_ray.dedup.text import row_text, text_fields
 from targen_ray.errors import SpecError
 from targen_ray.spec import SPLITS, DedupSpec
@@ -110,7 +110,7 @@ def from_file(path: Path, task: Task) -> Dataset:
             "id": [f"{path.name}:{k}" for k in range(len(rows))],
             "split": [str(r.get("split") or path.stem) for r in rows],
             "label": [_label(r.get("label"), labels, path, k) for k, r in enumerate(rows)],
-            **{a: [field_text(r, f) or "" for r in rows] for f, a in named.items()},
+            **{a: [r[f] or "" for r in rows] for f, a in named.items()},
         },
         schema={"id": pl.String, "split": pl.String, "label": pl.Int64, **dict.fromkeys(fields, pl.String)},
     )

@@ -13,8 +13,8 @@ Models (`--model`), for a task with labels:
   embedding  logistic regression on the packaged MiniLM's sentence embeddings (stage 5's vectors)
   finetune   the packaged MiniLM with a classification head, fine-tuned for a bounded number of steps
              as a Ray Train job across the cluster's CPU nodes (finetune.py)
-A task whose answer is one of a row's candidate entities (ReCoRD's shape) gets the span baseline:
-logistic regression over each candidate's features, the best-scoring candidate per row.
+A task whose answer is copied out of a field (ReCoRD's entity, a declared span) gets the span
+baseline (spans.py): logistic regression over each candidate answer's features, the best per row.
 """
 
 from __future__ import annotations
@@ -28,14 +28,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
 from targen_ray.cluster import check_cluster, ensure_ray
-from targen_ray.dedup.embed import unit_rows
-from targen_ray.dedup.text import row_text
 from targen_ray.errors import SpecError
-from targen_ray.spec import DedupSpec
 from targen_ray.store import RunDir
 from targen_ray.tasks import Task
 
-from . import dataset, scores, spans
+from . import dataset, pairings, scores, spans
 from .dataset import Dataset
 from .difficulty import CS, serialise
 
@@ -67,9 +64,11 @@ def evaluate(run_dir: str, reference: list = (), model: str = "tfidf", steps: in
     run = RunDir(run_dir)
     task = dataset.run_task(run)
     if len(task.label_names) < 2:
-        if not spans.applies(task):
-            raise SpecError(f"{run}: task {task.name} has no labels and no candidate answers: nothing to score")
-        pairs, family, model = spans.evaluate(run, task, reference, PAIRINGS), spans.FAMILY, "span"
+        if task.span_answer is None:
+            raise SpecError(
+                f"{run}: task {task.name} has no labels and no answer copied out of a field: nothing to score"
+            )
+        pairs, family, model = spans.evaluate(run, task, reference), spans.FAMILY, "span"
     else:
         if model == "finetune":
             check_cluster()
@@ -85,35 +84,25 @@ def evaluate(run_dir: str, reference: list = (), model: str = "tfidf", steps: in
 
 
 def _sides(run: RunDir, task: Task, reference: list, model: str) -> dict[str, Rows]:
-    """synthetic train and test, and the reference's train split and its other labelled rows."""
-    out = {}
+    """pairings.sides' labelled rows, as the model sees them."""
     syn = dataset.from_run(run, task)
-    for split in ("train", "test"):
-        out[f"synthetic {split}"] = _rows(f"synthetic {split}", syn, pl.col("split") == split, task, model)
-    if reference:
-        ref = _concat([dataset.from_file(p, task) for p in reference])
-        out["reference train"] = _rows("reference train", ref, pl.col("split") == "train", task, model)
-        held = sorted({s for s in ref.frame.select("split").collect()["split"].to_list() if s != "train"})
-        name = f"reference {'+'.join(held) or 'held-out'}"
-        out["reference held-out"] = _rows(name, ref, pl.col("split") != "train", task, model)
-    return {k: v for k, v in out.items() if len(v.labels)}
-
-
-# (train, what it is scored on): synthetic->synthetic, synthetic->real, real->real, real->synthetic
-PAIRINGS = {
-    "synthetic train": ["synthetic test", "reference held-out"],
-    "reference train": ["reference held-out", "synthetic test"],
-}
+    ref = _concat([dataset.from_file(p, task) for p in reference]) if reference else None
+    labelled = [
+        None if d is None else d.frame.with_row_index("_row").filter(pl.col("label").is_not_null()).collect()
+        for d in (syn, ref)
+    ]
+    named = pairings.sides(*labelled)
+    return {
+        key: _rows(name, frame, syn if key.startswith("synthetic") else ref, task, model)
+        for key, (name, frame) in named.items()
+    }
 
 
 def _classified(sides: dict[str, Rows], task: Task, model: str, steps: int | None) -> list[dict]:
     """Every pairing the sides allow, one model fitted per train side."""
     out = []
-    for name, tested in PAIRINGS.items():
-        tests = [sides[t] for t in tested if t in sides]
-        if name not in sides or not tests:
-            continue
-        train, k = sides[name], len(task.label_names)
+    for name, tested in pairings.wanted(sides):
+        train, tests, k = sides[name], [sides[t] for t in tested], len(task.label_names)
         if len(np.unique(train.labels)) < 2:
             out += [
                 {**_counts(train, test, k), "available": False, "reason": f"{train.name} has rows of one label only"}
@@ -136,19 +125,14 @@ def _concat(sets: list[Dataset]) -> Dataset:
     return Dataset("reference", frame, sets[0].fields, None, sum(d.rows for d in sets))
 
 
-def _rows(name: str, d: Dataset, where: pl.Expr, task: Task, model: str) -> Rows:
-    """The labelled rows of `d` that `where` picks."""
-    frame = d.frame.with_row_index("_row").filter(where & pl.col("label").is_not_null()).collect()
+def _rows(name: str, frame: pl.DataFrame, d: Dataset, task: Task, model: str) -> Rows:
+    """Rows of `d` (`frame`: some of them, with their `_row` in it) as a model sees them."""
     vectors = None
     if model == "embedding":
+        picked = Dataset(name, frame.lazy(), d.fields, None, len(frame))
         stored = d.embeddings[frame["_row"].to_numpy()] if d.embeddings is not None else None
-        vectors = stored if stored is not None else unit_rows(_texts(frame, d.fields), DedupSpec().backend, threads=2)
+        vectors = stored if stored is not None else picked.embedded().embeddings
     return Rows(name, serialise(frame, d.fields), frame["label"].to_numpy(), _groups(frame, task), vectors)
-
-
-def _texts(frame: pl.DataFrame, fields: list[str]) -> list[str]:
-    """Each row's text as stage 5 embeds it, so computed and stored vectors are alike."""
-    return [row_text(r, fields) for r in frame.select(fields).iter_rows(named=True)]
 
 
 def _groups(frame: pl.DataFrame, task: Task) -> np.ndarray:

@@ -67,7 +67,7 @@ def bars(groups: dict[str, dict[str, float]], title: str, ylabel: str) -> bytes:
 
 def scores(evaluation: dict) -> bytes:
     """`targen evaluate`'s scores: a group per train -> test pairing, a bar per score with its bootstrap
-    interval, and a tick at chance (the commonest train label, or the first candidate)."""
+    interval, and a tick at chance (the commonest train label, or a candidate drawn at random)."""
     pairs = [p for p in evaluation["pairs"] if p.get("available")]
     names = sorted({s for p in pairs for s in p["scores"]})
     fig, ax = plt.subplots(figsize=SIZE)

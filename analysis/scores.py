@@ -69,6 +69,8 @@ def normalise(text: str) -> str:
 
 def token_f1(pred: str, gold: str) -> float:
     p, g = normalise(pred).split(), normalise(gold).split()
+    if not p or not g:  # SQuAD's rule: nothing left of either (an article, punctuation) is right only against nothing
+        return float(p == g)
     common = sum((Counter(p) & Counter(g)).values())
     if not common:
         return 0.0

@@ -15,11 +15,11 @@ def failures(run: RunDir, summary: dict, metrics: dict | None) -> list[str]:
             f"row counts do not add up: planned {rows['planned']:,} != kept {rows['kept']:,} + rejected "
             f"{rows['rejected']:,} + duplicates {rows['deduplicated']:,} + surplus {rows['surplus']:,}"
         )
-    judged = summary["stages"]["correct"]["kept"] or 1
+    judged = summary["stages"]["correct"]["kept"]
     dropped, flipped = summary["dedup"]["exact"] + summary["dedup"]["near"], rows["self_corrected"]
-    most = [  # (threshold, figure, value, what it counts)
-        ("max_duplicate_share", "duplicate share", dropped / judged, f"{dropped:,} of {judged:,} rows"),
-        ("max_flip_rate", "self-correction flip rate", flipped / judged, f"{flipped:,} of {judged:,} labels"),
+    most = [  # (threshold, figure, value, what it counts); no judged rows: nothing to be a share of
+        ("max_duplicate_share", "duplicate share", dropped / max(judged, 1), f"{dropped:,} of {judged:,} rows"),
+        ("max_flip_rate", "self-correction flip rate", flipped / max(judged, 1), f"{flipped:,} of {judged:,} labels"),
     ]
     out += [f"{figure} {v:.1%} ({n}) > gate.{key} {gate[key]}" for key, figure, v, n in most if _over(gate, key, v)]
     if gate.get("min_label_share") is not None:

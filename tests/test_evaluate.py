@@ -1,6 +1,8 @@
-"""`targen evaluate` (does the data train a model?) and the quality gate of `targen publish`, on a fake
-run of a declared task (ticket_intent: five labels, no code): the fake writes each ticket with words of
-its true label, so a small model learns it; with the labels shuffled, it must not."""
+"""`targen evaluate` (does the data train a model?) and the quality gate of `targen publish`, on fake
+runs of declared tasks: ticket_intent (five labels, no code), whose tickets the fake writes with words
+of their true label, so a small model learns it, and with the labels shuffled must not; manual_qa (an
+answer copied out of the context), whose span baseline learns which words answer, and with the answers
+moved at random must not."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ import re
 import shutil
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import ROOT, exact_dedup_only
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from analysis import scores
 from analysis.dataset import run_task
@@ -25,6 +29,7 @@ from targen_ray.store import RunDir
 
 ROWS = 400
 TICKETS = ROOT / "jobs" / "ticket_intent.yaml"
+MANUALS = ROOT / "jobs" / "manual_qa.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +41,15 @@ def finished(ray_session, fake, tmp_path_factory):
     run_dir = folder / "run"
     summary = run(job_mod.load(folder / "tickets.yaml", fake.endpoints()), str(run_dir), limit=ROWS)
     return run_dir, summary
+
+
+@pytest.fixture(scope="module")
+def extractive(ray_session, fake, tmp_path_factory):
+    """A fake run of a declared extractive task: no labels, an answer copied out of the context."""
+    folder = tmp_path_factory.mktemp("extractive")
+    run_dir = folder / "run"
+    run(job_mod.load(exact_dedup_only(MANUALS, folder), fake.endpoints()), str(run_dir), limit=ROWS)
+    return run_dir
 
 
 def _copy(run_dir, to, **summary_changes):
@@ -75,8 +89,8 @@ def test_scores_by_hand():
     per = scores.classification(gold, pred, np.array([0, 0, 1, 1, 2]), 2)
     assert per["em"](np.arange(5), np.arange(3)) == pytest.approx(1 / 3)
     assert scores.token_f1("The Eiffel Tower", "eiffel tower!") == 1.0 and scores.token_f1("Paris", "Rome") == 0.0
-    got = scores.answer_scores(["Paris", "the Seine river"], [["paris"], ["Seine", "Loire"]])
-    assert got["em"].tolist() == [1.0, 0.0] and got["f1"][1] == pytest.approx(2 / 3)
+    got = scores.answer_scores(["Paris", "the Seine river", "An"], [["paris"], ["Seine", "Loire"], ["the"]])
+    assert got["em"].tolist() == [1.0, 0.0, 1.0] and got["f1"][1] == pytest.approx(2 / 3) and got["f1"][2] == 1.0
 
 
 def test_the_bootstrap_interval_holds_the_point_and_narrows_with_rows():
@@ -130,6 +144,34 @@ def test_shuffled_labels_score_at_chance(finished, tmp_path):
     accuracy, level = shuffled["scores"]["accuracy"], max(shuffled["chance"], 1 / len(task.label_names))
     assert accuracy["low"] <= level <= accuracy["high"] + 0.05
     assert accuracy["value"] < learnt["scores"]["accuracy"]["low"]
+
+
+def test_a_declared_span_task_learns_where_its_answer_is_and_the_metric_can_fail(extractive, tmp_path):
+    """No candidate list: every short run of the context's words is one. The fake answers with one of
+    the context's names, often one its question mentions; answers moved to a random word of the context
+    (not a stop word: "the" is every article, by SQuAD's normalisation) leave nothing to learn."""
+    learnt = _own(api.evaluate(str(extractive)))
+    assert learnt["available"] and set(learnt["scores"]) == {"em", "f1"} and learnt["test_rows"] == ROWS // 10
+    em = learnt["scores"]["em"]
+    assert em["low"] <= em["value"] <= em["high"] and em["low"] > learnt["chance"] + 0.1
+    metrics = json.loads((extractive / RunDir.report() / "metrics.json").read_text())  # checked against its schema
+    assert metrics["evaluation"]["model"] == "span" and metrics["evaluation"]["pairs"][0] == learnt
+
+    copy = _copy(extractive, tmp_path / "moved")
+    rng = np.random.default_rng(5)
+    for split in ("train", "test"):
+        for path in sorted((copy / RunDir.final(split)).glob("*.parquet")):
+            t = pq.read_table(path)
+            moved = []
+            for context in t["context"].to_pylist():  # any word but a stop word, as likely as any other
+                words = [m for m in re.finditer(r"\w+", context) if m.group().lower() not in ENGLISH_STOP_WORDS]
+                word = words[int(rng.integers(0, len(words)))]
+                moved.append({"text": [word.group()], "answer_start": [word.start()]})
+            kind = t.schema.field("answers").type
+            pq.write_table(t.set_column(t.schema.get_field_index("answers"), "answers", pa.array(moved, kind)), path)
+    chance = _own(evaluate(str(copy)))
+    assert chance["scores"]["em"]["low"] <= chance["chance"] + 0.05
+    assert chance["scores"]["em"]["value"] < em["low"]
 
 
 @pytest.mark.parametrize(

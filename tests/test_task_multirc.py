@@ -12,6 +12,7 @@ from conftest import ROOT
 
 from targen_ray import api, plan
 from targen_ray import job as job_mod
+from targen_ray.dedup.reference import read_rows
 from targen_ray.export import export_superglue
 from targen_ray.fake.tasks.multirc import truth_of
 from targen_ray.runner import run
@@ -92,6 +93,15 @@ def test_multirc_end_to_end(ray_session, fake, tmp_path):
             assert all(set(a) == {"text", "idx", "label"} and a["label"] in (0, 1) for a in q["answers"])
         flat = sorted((row for line in lines for row in _hf_rows(line)), key=lambda r: r["idx"]["answer"])
         assert flat == [{k: r[k] for k in TASK.record_schema.names} for r in finals[split]]
+        # ... and so does a reference set given in that layout (decontamination, `targen evaluate`)
+        read = read_rows(run_dir / RunDir.superglue() / name, TASK.text_fields)
+        assert (
+            sorted(({k: r[k] for k in TASK.record_schema.names} for r in read), key=lambda r: r["idx"]["answer"])
+            == flat
+        )
+    reference = [str(run_dir / RunDir.superglue() / files[s]) for s in ("train", "validation")]
+    pairs = [(p["train"], p["test"]) for p in api.evaluate(str(run_dir), reference)["pairs"]]
+    assert ("synthetic train", "reference val") in pairs and ("reference train", "synthetic test") in pairs
 
 
 def _fields(**change) -> dict:

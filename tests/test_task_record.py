@@ -13,6 +13,7 @@ from conftest import ROOT
 
 from targen_ray import api, plan
 from targen_ray import job as job_mod
+from targen_ray.dedup.reference import read_rows
 from targen_ray.export import export_superglue
 from targen_ray.fake.content import ContentConfig
 from targen_ray.fake.tasks import record as fake_record
@@ -100,9 +101,25 @@ def test_record_end_to_end(ray_session, fake, tmp_path):
     corrected = pq.read_table(run_dir / RunDir.stage_dir("correct"))
     assert any(corrected["corrected"].to_pylist())
 
-    # `targen evaluate`: ReCoRD's answer is one of its entities, so it gets the span baseline, scored as ReCoRD is
-    (own,) = [p for p in api.evaluate(str(run_dir))["pairs"] if p["test"] == "synthetic test"]
+    # `targen evaluate`: ReCoRD's answer is one of its entities, so it gets the span baseline, scored as ReCoRD is;
+    # the reference may be the original nested JSONL, read as the HF loader reads it
+    for name in ("train.jsonl", "val.jsonl"):
+        read = read_rows(run_dir / RunDir.superglue() / name, TASK.text_fields)
+        fields = ("passage", "query", "entities", "answers", "idx")
+        assert [{k: r[k] for k in fields} for r in read] == [
+            {k: r[k] for k in fields} for line in exported[name] for r in hf_view(line)
+        ]
+    reference = [str(run_dir / RunDir.superglue() / name) for name in ("train.jsonl", "val.jsonl")]
+    result = api.evaluate(str(run_dir), reference)
+    assert [(p["train"], p["test"]) for p in result["pairs"]] == [
+        ("synthetic train", "synthetic test"),
+        ("synthetic train", "reference val"),
+        ("reference train", "reference val"),
+        ("reference train", "synthetic test"),
+    ]
+    (own,) = [p for p in result["pairs"] if p["train"] == "synthetic train" and p["test"] == "synthetic test"]
     assert own["available"] and set(own["scores"]) == {"em", "f1"} and own["test_rows"] == quotas[("test", 0)]
+    assert own["scores"]["em"]["low"] > own["chance"]  # the fake's queries name the answer's neighbours
 
 
 # -- build ----------------------------------------------------------------------------------------------

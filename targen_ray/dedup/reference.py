@@ -1,6 +1,7 @@
 """Reference sets for decontamination: rows a user already has (e.g. the original SuperGLUE validation
 and test sets) in the task's fields, as Parquet or JSONL. A synthetic row near one of them, or sharing
-a long word n-gram with one, is dropped."""
+a long word n-gram with one, is dropped. The original ReCoRD and MultiRC JSONL nest several rows under
+one passage; they are read as the flat rows Hugging Face's `super_glue` loader makes of them."""
 
 from __future__ import annotations
 
@@ -35,23 +36,21 @@ def load(paths: list[Path], names: list[str]) -> Reference | None:
     for path in paths:
         rows = read_rows(path, names)
         for k, row in enumerate(rows):
-            fields = {n: field_text(row, n) for n in names}
-            texts.append(row_text(fields, names))
+            texts.append(row_text(row, names))
             ids.append(f"{path.name}:{k}")
         digest.update(path.read_bytes())
     return Reference(ids, texts, digest.hexdigest()[:16])
 
 
-def field_text(row: dict, name: str) -> str:
-    """A text field of a reference row: the original ReCoRD JSONL nests the passage as {"text": ...}."""
-    value = row[name]
-    return value["text"] if isinstance(value, dict) else value
-
-
 def read_rows(path: Path, names: list[str]) -> list[dict]:
     """The rows of a Parquet or JSONL file, each with the text fields `names`; an unreadable file or a
     missing field is one SpecError line naming the file (and the row)."""
-    rows = _read(path)
+    rows = []
+    for k, line in enumerate(_read(path)):
+        try:
+            rows += _flatten(line)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise SpecError(f"{path}: line {k + 1}: not an original ReCoRD or MultiRC line ({e!r})") from None
     for k, row in enumerate(rows):
         missing = [n for n in names if n not in row]
         if missing:
@@ -74,6 +73,42 @@ def _read(path: Path) -> list[dict]:
         raise SpecError(f"{path}: reference file not found") from None
     except (OSError, ValueError, pa.ArrowException) as e:
         raise SpecError(f"{path}: cannot read reference file ({str(e).splitlines()[0]})") from None
+
+
+def _flatten(line: dict) -> list[dict]:
+    """One line of a file: itself, or the rows nested in an original SuperGLUE line: ReCoRD's queries
+    (`end` inclusive) and MultiRC's answers."""
+    passage = line.get("passage")
+    if not isinstance(passage, dict):
+        return [line]
+    text, rest = passage["text"], {k: v for k, v in line.items() if k not in ("passage", "qas")}
+    if "qas" in line:
+        entities = sorted({text[e["start"] : e["end"] + 1] for e in passage.get("entities", [])})
+        return [
+            {
+                **rest,
+                "passage": text,
+                "query": qa["query"],
+                "entities": entities,
+                "answers": sorted({a["text"] for a in qa.get("answers", [])}),  # none in a test split
+                "idx": {"passage": line.get("idx"), "query": qa.get("idx")},
+            }
+            for qa in line["qas"]
+        ]
+    if "questions" not in passage:
+        return [{**line, "passage": text}]
+    return [
+        {
+            **rest,
+            "paragraph": text,
+            "question": q["question"],
+            "answer": a["text"],
+            **({"label": a["label"]} if "label" in a else {}),
+            "idx": {"paragraph": line.get("idx"), "question": q.get("idx"), "answer": a.get("idx")},
+        }
+        for q in passage["questions"]
+        for a in q["answers"]
+    ]
 
 
 def nearest(x: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

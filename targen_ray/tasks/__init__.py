@@ -25,6 +25,19 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class SpanAnswer:
+    """Where a task's answer comes from, for `targen evaluate`'s span baseline: text of the `source`
+    field that the `question` fields ask for, held in `field` (a string, a list of strings, or a span
+    struct's `text`); one of the row's `candidates` (a list field: ReCoRD's entities) or, with none,
+    any short run of the source's words (a declared span field: SQuAD's shape)."""
+
+    field: str
+    source: str
+    question: tuple[str, ...]
+    candidates: str | None = None
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     label_names: tuple[str, ...]  # Hugging Face `super_glue` ClassLabel names, label 0 first
@@ -56,6 +69,7 @@ class Task:
     # Fields whose values make one question of several rows (MultiRC: a paragraph's question, a row per
     # answer): `targen evaluate` scores such questions whole too (exact match), and resamples them whole.
     question_fields: tuple[str, ...] = ()
+    span_answer: SpanAnswer | None = None  # a task without labels whose answer is copied out of a field
     # The published card: Hugging Face task categories, languages, tags; `benchmark` names the dataset
     # whose fields and types the output keeps ("super_glue" for the built-in tasks).
     task_categories: tuple[str, ...] = ("text-classification",)

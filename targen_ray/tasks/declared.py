@@ -12,7 +12,7 @@ import re
 
 import pyarrow as pa
 
-from . import Task
+from . import SpanAnswer, Task
 from .declaration import PSEUDO_LABEL, FieldSpec, TaskSpec
 
 QUOTES = "\"'“”‘’`"
@@ -193,6 +193,8 @@ def compile_task(spec: TaskSpec, record: bool = True) -> Task:
     answer = spec.answer_field
     judged = spec.fields[answer] if answer else None
     text = tuple(n for n, f in spec.fields.items() if f.type == "string" and f.text is not False)
+    span = judged is not None and judged.type == "span"  # the text fields besides its source ask for it
+    asked = tuple(n for n in text if span and n != judged.in_)
     return Task(
         name=spec.name,
         label_names=tuple(spec.label_names) or (PSEUDO_LABEL,),
@@ -220,5 +222,6 @@ def compile_task(spec: TaskSpec, record: bool = True) -> Task:
         benchmark=spec.card.benchmark,
         hf_config=spec.card.config,
         guidance=spec.guidance,
+        span_answer=SpanAnswer(field=answer, source=judged.in_, question=asked) if span else None,
         declaration=spec.model_dump(mode="json", by_alias=True, exclude_defaults=True) if record else None,
     )

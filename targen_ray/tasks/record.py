@@ -17,7 +17,7 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import Task
+from . import SpanAnswer, Task
 
 PLACEHOLDER = "@placeholder"
 
@@ -217,6 +217,7 @@ RECORD = Task(
     revise=_record_revise,
     make_idx=_record_idx,
     to_superglue=_record_jsonl,
+    span_answer=SpanAnswer(field="answers", source="passage", question=("query",), candidates="entities"),
 )
 
 TASKS = (RECORD,)
