@@ -1,12 +1,14 @@
 """`targen evaluate` at full size: wall time, peak memory and scores of each model kind, side by side.
 
-Makes full-size BoolQ through the fake server (no latency, no rate limits; `targen run --no-analyze`),
-unless given a finished run, then runs `targen evaluate RUN_DIR --model M` as its own process for each
-model kind, measuring wall time and peak PSS (the first one also makes the report it joins: that is
-measured apart, as `targen analyze`). A run of a task without labels (ReCoRD) has one kind: the span
-baseline.
+Makes a full-size run of a job (default BoolQ) through the fake server (no latency, no rate limits;
+`targen run --no-analyze`; `--exact-dedup-only` skips stage 5's embeddings, which evaluate does not
+need), unless given a finished run, then runs `targen evaluate RUN_DIR --model M` as its own process
+for each model kind, measuring wall time and peak PSS (the first one also makes the report it joins:
+that is measured apart, as `targen analyze`). A run of a task without labels (ReCoRD, manual_qa) has
+one kind: the span baseline.
 
-    .venv/bin/python benchmarks/evaluate_models.py [--run-dir RUN_DIR] [--models tfidf embedding] [--out FILE]
+    .venv/bin/python benchmarks/evaluate_models.py [--job boolq] [--exact-dedup-only] [--run-dir RUN_DIR]
+        [--models tfidf embedding] [--out FILE]
 """
 
 from __future__ import annotations
@@ -20,18 +22,27 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
 from harness.process import FakeProcess, MemoryPeak
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_boolq(tmp: Path) -> Path:
+def make_run(tmp: Path, name: str, exact_only: bool) -> Path:
+    job = ROOT / "jobs" / f"{name}.yaml"
+    if exact_only:
+        spec = yaml.safe_load(job.read_text())
+        spec["prompts"] = str((job.parent / spec["prompts"]).resolve())
+        spec["dedup"] = {**spec.get("dedup", {}), "near": False}
+        job = tmp / f"{name}.yaml"
+        job.write_text(yaml.safe_dump(spec))
     fake = FakeProcess(tmp)
     try:
         endpoints = fake.endpoints(writer="openai", judge="openai", workers=2, max_concurrency=32, timeout_s=60)
-        run_dir = tmp / "boolq"
-        cmd = ["run", str(ROOT / "jobs" / "boolq.yaml"), "--endpoints", str(endpoints), "--run-dir", str(run_dir)]
-        measured(cmd + ["--no-analyze"], {"RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"})
+        run_dir = tmp / name
+        cmd = ["run", str(job), "--endpoints", str(endpoints), "--run-dir", str(run_dir)]
+        got = measured(cmd + ["--no-analyze"], {"RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"})
+        print(json.dumps({"step": f"targen run {name}", "wall_s": got["wall_s"]}), flush=True)
     finally:
         fake.stop()
     return run_dir
@@ -54,13 +65,15 @@ def measured(args: list[str], env: dict | None = None) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run-dir", help="a finished run to evaluate (default: make full-size BoolQ)")
+    p.add_argument("--job", default="boolq", help="the job (jobs/NAME.yaml) made at full size")
+    p.add_argument("--exact-dedup-only", action="store_true", help="make it without stage 5's embeddings")
+    p.add_argument("--run-dir", help="a finished run to evaluate (default: make one of --job)")
     p.add_argument("--models", nargs="+", default=["tfidf", "embedding"])
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="targen-eval-") as tmp:
-        run_dir = Path(args.run_dir) if args.run_dir else make_boolq(Path(tmp))
+        run_dir = Path(args.run_dir) if args.run_dir else make_run(Path(tmp), args.job, args.exact_dedup_only)
         report = Path(tmp) / "report"
         analysis = measured(["analyze", str(run_dir), "--out", str(report)])
         results.append(
