@@ -28,6 +28,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
 from targen_ray.cluster import check_cluster, ensure_ray
+from targen_ray.dedup.reference import files
 from targen_ray.errors import SpecError
 from targen_ray.store import RunDir
 from targen_ray.tasks import Task
@@ -55,21 +56,29 @@ class Rows:
     vectors: np.ndarray | None  # unit embeddings, for `embedding`
 
 
-def evaluate(run_dir: str, reference: list = (), model: str = "tfidf", steps: int | None = None) -> dict:
+def evaluate(run_dir: str, reference: list = (), model: str | None = None, steps: int | None = None) -> dict:
     """Train and score every pairing the run (and reference) allow; returns metrics.json's `evaluation`.
-    `steps`: finetune's optimiser steps per worker (default finetune.STEPS)."""
-    if model not in MODELS:
+    `model`: one of MODELS for a task with labels (default tfidf); a span task has the span baseline
+    only. `steps`: finetune's optimiser steps per worker (default finetune.STEPS)."""
+    if model is not None and model not in MODELS:
         raise SpecError(f"--model {model!r}: one of {', '.join(MODELS)}")
     started = time.monotonic()
     run = RunDir(run_dir)
     task = dataset.run_task(run)
+    reference = files(reference)
     if len(task.label_names) < 2:
         if task.span_answer is None:
             raise SpecError(
                 f"{run}: task {task.name} has no labels and no answer copied out of a field: nothing to score"
             )
+        if model is not None:
+            raise SpecError(
+                f"--model {model}: task {task.name} has no labels; its answer is a span, whose one "
+                "model is the span baseline (leave --model out)"
+            )
         pairs, family, model = spans.evaluate(run, task, reference), spans.FAMILY, "span"
     else:
+        model = model or "tfidf"
         if model == "finetune":
             check_cluster()
             ensure_ray(log_to_driver=False)

@@ -2,10 +2,10 @@
 
 Makes a full-size run of a job (default BoolQ) through the fake server (no latency, no rate limits;
 `targen run --no-analyze`; `--exact-dedup-only` skips stage 5's embeddings, which evaluate does not
-need), unless given a finished run, then runs `targen evaluate RUN_DIR --model M` as its own process
-for each model kind, measuring wall time and peak PSS (the first one also makes the report it joins:
-that is measured apart, as `targen analyze`). A run of a task without labels (ReCoRD, manual_qa) has
-one kind: the span baseline.
+need), unless `--run-dir` holds a finished one (else it is made there). Then runs `targen evaluate
+RUN_DIR --model M` as its own process for each model kind, measuring wall time and peak PSS (the
+first one also makes the report it joins: that is measured apart, as `targen analyze`). A run of a
+task without labels (ReCoRD, manual_qa) has one kind: the span baseline.
 
     .venv/bin/python benchmarks/evaluate_models.py [--job boolq] [--exact-dedup-only] [--run-dir RUN_DIR]
         [--models tfidf embedding] [--out FILE]
@@ -25,10 +25,13 @@ from pathlib import Path
 import yaml
 from harness.process import FakeProcess, MemoryPeak
 
+from analysis.dataset import run_task
+from targen_ray.store import RUN_FILE, RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_run(tmp: Path, name: str, exact_only: bool) -> Path:
+def make_run(tmp: Path, run_dir: Path, name: str, exact_only: bool) -> None:
     job = ROOT / "jobs" / f"{name}.yaml"
     if exact_only:
         spec = yaml.safe_load(job.read_text())
@@ -39,13 +42,11 @@ def make_run(tmp: Path, name: str, exact_only: bool) -> Path:
     fake = FakeProcess(tmp)
     try:
         endpoints = fake.endpoints(writer="openai", judge="openai", workers=2, max_concurrency=32, timeout_s=60)
-        run_dir = tmp / name
         cmd = ["run", str(job), "--endpoints", str(endpoints), "--run-dir", str(run_dir)]
         got = measured(cmd + ["--no-analyze"], {"RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"})
         print(json.dumps({"step": f"targen run {name}", "wall_s": got["wall_s"]}), flush=True)
     finally:
         fake.stop()
-    return run_dir
 
 
 def measured(args: list[str], env: dict | None = None) -> dict:
@@ -67,21 +68,25 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--job", default="boolq", help="the job (jobs/NAME.yaml) made at full size")
     p.add_argument("--exact-dedup-only", action="store_true", help="make it without stage 5's embeddings")
-    p.add_argument("--run-dir", help="a finished run to evaluate (default: make one of --job)")
+    p.add_argument("--run-dir", help="a finished run to evaluate, or where to make one of --job (default: a temporary)")
     p.add_argument("--models", nargs="+", default=["tfidf", "embedding"])
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="targen-eval-") as tmp:
-        run_dir = Path(args.run_dir) if args.run_dir else make_run(Path(tmp), args.job, args.exact_dedup_only)
+        run_dir = Path(args.run_dir or Path(tmp) / args.job)
+        if not (run_dir / RUN_FILE).exists():
+            make_run(Path(tmp), run_dir, args.job, args.exact_dedup_only)
         report = Path(tmp) / "report"
         analysis = measured(["analyze", str(run_dir), "--out", str(report)])
         results.append(
             {"step": "analyze (the report evaluate joins)", **{k: analysis[k] for k in ("wall_s", "peak_mib")}}
         )
         print(json.dumps(results[-1]), flush=True)
-        for model in args.models:
-            got = measured(["evaluate", str(run_dir), "--model", model, "--out", str(report)])
+        spans = run_task(RunDir(str(run_dir))).span_answer is not None  # one kind: the span baseline
+        for model in [None] if spans else args.models:
+            kind = ["--model", model] if model else []
+            got = measured(["evaluate", str(run_dir), *kind, "--out", str(report)])
             evaluation = json.loads((report / "metrics.json").read_text())["evaluation"]
             results.append(
                 {
@@ -102,8 +107,6 @@ def main() -> None:
                 }
             )
             print(json.dumps(results[-1]), flush=True)
-            if evaluation["model"] == "span":  # one kind for a task without labels
-                break
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -118,10 +118,11 @@ def analyze(run_dir: str, reference: str | None = None, out: str | None = None) 
 
 
 def evaluate(
-    run_dir: str, reference: list[str] = (), model: str = "tfidf", out: str | None = None, steps: int | None = None
+    run_dir: str, reference: list[str] = (), model: str | None = None, out: str | None = None, steps: int | None = None
 ) -> dict:
     """Train a small model on the run's synthetic train split (and on the reference's train split, if
-    given) and score it on the others; the result joins metrics.json and report.html under `out`."""
+    given) and score it on the others; the result joins metrics.json and report.html under `out`.
+    `model`: for a task with labels, tfidf (default), embedding or finetune."""
     from analysis.analyze import with_evaluation
     from analysis.evaluate import evaluate as evaluate_run
 

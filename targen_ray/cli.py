@@ -113,14 +113,15 @@ def _parser() -> argparse.ArgumentParser:
         "--reference",
         nargs="+",
         default=[],
-        metavar="FILE",
-        help="Parquet or JSONL files in the task's fields (a split per file name: train.jsonl trains, others score)",
+        metavar="PATH",
+        help="Parquet or JSONL files in the task's fields, or folders of them (a split per file name: "
+        "train.jsonl trains, the others are scored on)",
     )
     ev.add_argument(
         "--model",
         choices=["tfidf", "embedding", "finetune"],
-        default="tfidf",
-        help="logistic regression on TF-IDF or MiniLM embeddings, or MiniLM fine-tuned on Ray Train",
+        help="a task with labels: logistic regression on TF-IDF (default) or MiniLM embeddings, or MiniLM "
+        "fine-tuned on Ray Train (a task whose answer is a span has one model: the span baseline)",
     )
     ev.add_argument("--steps", type=int, help="finetune: optimiser steps per Ray Train worker (default 150)")
     ev.add_argument("--out", help="where the report is (a path or s3://...; default RUN_DIR/report)")

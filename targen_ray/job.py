@@ -32,8 +32,8 @@ class Job:
 
     @property
     def references(self) -> list[Path]:
-        """The job's dedup reference files, relative to the job file."""
-        return [Path(self.path).parent / p for p in self.spec.dedup.reference]
+        """The job's dedup reference files (a folder: its files), relative to the job file."""
+        return reference.files([Path(self.path).parent / p for p in self.spec.dedup.reference])
 
     def pool(self, step: str) -> list[tuple[str, EndpointSpec]]:
         """The endpoints serving a step, by name."""

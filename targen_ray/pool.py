@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import metrics
 from .errors import FatalError, ProviderError, RateLimited
 from .health import AdaptiveLimit, Breaker
-from .limits import BudgetClient, Gate
+from .limits import BudgetClient, Pacer
 from .providers import Provider, Request, Response, build_provider
 from .providers.base import estimate_tokens
 from .spec import EndpointSpec
@@ -76,11 +76,11 @@ class Usage:
 
 
 class Endpoint:
-    """One endpoint as seen from one worker: its client, its gate to the limiter, its health."""
+    """One endpoint as seen from one worker: its client, its pacer on the limiter, its health."""
 
     def __init__(self, name: str, spec: EndpointSpec, limiter=None):
         self.name, self.spec = name, spec
-        self.gate = Gate(limiter) if limiter is not None else None
+        self.pacer = Pacer(limiter) if limiter is not None else None
         self.breaker = Breaker()
         self.concurrency = AdaptiveLimit(spec.max_concurrency, adaptive=limiter is None)
         self._provider: Provider | None = None
@@ -144,8 +144,8 @@ class Pool:
                 # In this order: a start time is leased only for a request that can go at once, and money
                 # is reserved only for a request about to be sent.
                 async with endpoint.concurrency:
-                    if endpoint.gate is not None:
-                        await endpoint.gate.acquire(estimate)
+                    if endpoint.pacer is not None:
+                        await endpoint.pacer.acquire(estimate)
                     if self.budget is not None:
                         await self.budget.reserve(reserved)
                     started = loop.time()
@@ -164,10 +164,10 @@ class Pool:
                 if limited >= self.policy.rate_limited_attempts:
                     raise
                 wait = e.retry_after if e.retry_after is not None else self.policy.delay(limited, self._rng)
-                if e.rate is not None and endpoint.gate is not None:
-                    endpoint.gate.observe(e.rate.limit_requests, e.rate.limit_tokens)
-                if endpoint.gate is not None:
-                    endpoint.gate.pause(wait)
+                if e.rate is not None and endpoint.pacer is not None:
+                    endpoint.pacer.observe(e.rate.limit_requests, e.rate.limit_tokens)
+                if endpoint.pacer is not None:
+                    endpoint.pacer.pause(wait)
                 else:
                     await asyncio.sleep(wait)
                 continue
@@ -189,14 +189,14 @@ class Pool:
             usage.add(endpoint, response, "ok")
             metrics.attempt(*self.labels, endpoint, "ok", response)
             self._settle(endpoint, estimate, response, reserved)
-            if response.rate is not None and endpoint.gate is not None:
-                endpoint.gate.observe(response.rate.limit_requests, response.rate.limit_tokens)
+            if response.rate is not None and endpoint.pacer is not None:
+                endpoint.pacer.observe(response.rate.limit_requests, response.rate.limit_tokens)
             return response, endpoint
 
     def _settle(self, endpoint: Endpoint, estimate, response: Response | None, reserved_usd: float) -> None:
         actual = (response.input_tokens, response.output_tokens) if response else (0, 0)
-        if endpoint.gate is not None:
-            endpoint.gate.settle(estimate, actual)
+        if endpoint.pacer is not None:
+            endpoint.pacer.settle(estimate, actual)
         if self.budget is not None:
             self.budget.settle(reserved_usd, endpoint.spec.price.usd(*actual))
 

@@ -187,8 +187,8 @@ class DedupSpec(_Frozen):
     )
     reference: list[str] = Field(
         default_factory=list,
-        description="Parquet/JSONL files in the task's fields (e.g. the original eval sets), relative to the job "
-        "file: rows near or sharing a long n-gram with any of their rows are dropped.",
+        description="Parquet/JSONL files in the task's fields (e.g. the original eval sets), or folders of them, "
+        "relative to the job file: rows near or sharing a long n-gram with any of their rows are dropped.",
     )
     ngram: int = Field(13, ge=0, description="Words in a shared n-gram that marks a row contaminated (0: off).")
     top_up: bool = Field(True, description="Generate more rows for those dedup dropped, so split sizes stay exact.")

@@ -104,15 +104,20 @@ def test_the_bootstrap_interval_holds_the_point_and_narrows_with_rows():
     assert widths[1] < widths[0] / 3
 
 
-def test_a_model_learns_the_synthetic_data_and_the_table_has_every_pairing(finished, tmp_path):
+def test_a_model_learns_the_synthetic_data_and_the_table_has_every_pairing(finished, tmp_path, capsys):
     run_dir, summary = finished
     assert summary["gate"]["max_flip_rate"] == 0.9
     split = {s: pq.read_table(run_dir / RunDir.final(s)).to_pylist() for s in ("train", "validation")}
     names = list(run_task(RunDir(run_dir)).label_names)
-    for s, rows in split.items():  # a reference set the user holds: train.jsonl and validation.jsonl
+    held = tmp_path / "reference"  # a reference set the user holds: a folder of train.jsonl and validation.jsonl
+    held.mkdir()
+    for s, rows in split.items():
         lines = [{"ticket": r["ticket"], "label": names[r["label"]]} for r in rows]
-        (tmp_path / f"{s}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    result = api.evaluate(str(run_dir), [str(tmp_path / "train.jsonl"), str(tmp_path / "validation.jsonl")])
+        (held / f"{s}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", str(run_dir), "--reference", str(tmp_path / "empty")]) == 2
+    assert "a reference folder with no .parquet, .jsonl, .json files" in capsys.readouterr().err
+    result = api.evaluate(str(run_dir), [str(held)])
     pairs = [(p["train"], p["test"]) for p in result["pairs"]]
     assert pairs == [
         ("synthetic train", "synthetic test"),
@@ -146,7 +151,7 @@ def test_shuffled_labels_score_at_chance(finished, tmp_path):
     assert accuracy["value"] < learnt["scores"]["accuracy"]["low"]
 
 
-def test_a_declared_span_task_learns_where_its_answer_is_and_the_metric_can_fail(extractive, tmp_path):
+def test_a_declared_span_task_learns_where_its_answer_is_and_the_metric_can_fail(extractive, tmp_path, capsys):
     """No candidate list: every short run of the context's words is one. The fake answers with one of
     the context's names, often one its question mentions; answers moved to a random word of the context
     (not a stop word: "the" is every article, by SQuAD's normalisation) leave nothing to learn."""
@@ -156,6 +161,9 @@ def test_a_declared_span_task_learns_where_its_answer_is_and_the_metric_can_fail
     assert em["low"] <= em["value"] <= em["high"] and em["low"] > learnt["chance"] + 0.1
     metrics = json.loads((extractive / RunDir.report() / "metrics.json").read_text())  # checked against its schema
     assert metrics["evaluation"]["model"] == "span" and metrics["evaluation"]["pairs"][0] == learnt
+    assert main(["evaluate", str(extractive), "--model", "finetune"]) == 2  # a classifier has no labels to learn
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--model finetune" in err[0] and "span baseline" in err[0]
 
     copy = _copy(extractive, tmp_path / "moved")
     rng = np.random.default_rng(5)

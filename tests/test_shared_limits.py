@@ -2,7 +2,7 @@
 priority, two endpoint names for one key share one limiter, a limiter killed mid-run comes back
 without a burst, and Ray's metrics endpoint shows the run's figures with their labels, never the key.
 
-A "job" here is four load actors through the real Pool and Gate, each with the job's name and
+A "job" here is four load actors through the real Pool and Pacer, each with the job's name and
 priority: what a stage's workers are, minus the pipeline (the pipeline itself is the metrics test)."""
 
 from __future__ import annotations

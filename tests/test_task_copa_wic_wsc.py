@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
 
+from analysis.dataset import from_file
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.export import export_superglue
@@ -113,6 +114,10 @@ def test_end_to_end(ray_session, fake, tmp_path, name):
         assert [_hf_row(task, line) for line in lines] == [
             {k: r[k] for k in task.record_schema.names} for r in finals[split]
         ]
+        # a reference set in this layout reads back as these rows (analyze, evaluate, decontamination)
+        ref = from_file(run_dir / RunDir.superglue() / file, task).frame.collect()
+        assert ref["label"].to_list() == [r["label"] for r in finals[split]]
+        assert all(ref[f].to_list() == [r[f] for r in finals[split]] for f in task.text_fields)
 
 
 # -- COPA ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Reference sets for decontamination: rows a user already has (e.g. the original SuperGLUE validation
 and test sets) in the task's fields, as Parquet or JSONL. A synthetic row near one of them, or sharing
 a long word n-gram with one, is dropped. The original ReCoRD and MultiRC JSONL nest several rows under
-one passage; they are read as the flat rows Hugging Face's `super_glue` loader makes of them."""
+one passage, and WSC its spans under `target`; they are read as the flat rows Hugging Face's `super_glue`
+loader makes of them."""
 
 from __future__ import annotations
 
@@ -42,6 +43,21 @@ def load(paths: list[Path], names: list[str]) -> Reference | None:
     return Reference(ids, texts, digest.hexdigest()[:16])
 
 
+def files(paths: list[Path]) -> list[Path]:
+    """Reference files as given: a folder stands for its Parquet and JSONL files (the SuperGLUE download's
+    train.jsonl, val.jsonl, ...), sorted; a folder with none is one SpecError line."""
+    out = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file())
+            if not found:
+                raise SpecError(f"{path}: a reference folder with no {', '.join(SUFFIXES)} files")
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
 def read_rows(path: Path, names: list[str]) -> list[dict]:
     """The rows of a Parquet or JSONL file, each with the text fields `names`; an unreadable file or a
     missing field is one SpecError line naming the file (and the row)."""
@@ -50,7 +66,7 @@ def read_rows(path: Path, names: list[str]) -> list[dict]:
         try:
             rows += _flatten(line)
         except (KeyError, TypeError, AttributeError) as e:
-            raise SpecError(f"{path}: line {k + 1}: not an original ReCoRD or MultiRC line ({e!r})") from None
+            raise SpecError(f"{path}: line {k + 1}: not an original SuperGLUE line ({e!r} missing or wrong)") from None
     for k, row in enumerate(rows):
         missing = [n for n in names if n not in row]
         if missing:
@@ -77,7 +93,9 @@ def _read(path: Path) -> list[dict]:
 
 def _flatten(line: dict) -> list[dict]:
     """One line of a file: itself, or the rows nested in an original SuperGLUE line: ReCoRD's queries
-    (`end` inclusive) and MultiRC's answers."""
+    (`end` inclusive), MultiRC's answers, WSC's spans under `target`."""
+    if isinstance(line.get("target"), dict):
+        return [{**{k: v for k, v in line.items() if k != "target"}, **line["target"]}]
     passage = line.get("passage")
     if not isinstance(passage, dict):
         return [line]
