@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from targen_ray.dedup.embed import unit_rows, vectors
-from targen_ray.dedup.reference import read_rows
+from targen_ray.dedup.reference import read_rows, split_of
 from targen_ray.dedup.text import row_text, text_fields
 from targen_ray.errors import SpecError
 from targen_ray.spec import SPLITS, DedupSpec
@@ -101,14 +101,14 @@ def _stored_embeddings(run: RunDir, ids: pa.Array) -> np.ndarray | None:
 
 def from_file(path: Path, task: Task) -> Dataset:
     """A Parquet or JSONL file in the task's fields. `label` may be a number, a bool (BoolQ's JSONL) or a
-    label name; a row without one (a test split) counts as unlabelled. `split` defaults to the file name."""
+    label name; a row without one (a test split) counts as unlabelled. `split`: reference.split_of."""
     named, labels = field_columns(task), list(task.label_names)
     fields = list(named.values())
     rows = read_rows(path, list(named))
     frame = pl.LazyFrame(
         {
             "id": [f"{path.name}:{k}" for k in range(len(rows))],
-            "split": [str(r.get("split") or path.stem) for r in rows],
+            "split": [split_of(r, path) for r in rows],
             "label": [_label(r.get("label"), labels, path, k) for k, r in enumerate(rows)],
             **{a: [r[f] or "" for r in rows] for f, a in named.items()},
         },

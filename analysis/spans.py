@@ -16,7 +16,7 @@ import pyarrow as pa
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
 
-from targen_ray.dedup.reference import read_rows
+from targen_ray.dedup.reference import read_rows, split_of
 from targen_ray.store import RunDir
 from targen_ray.tasks import SpanAnswer, Task
 
@@ -75,7 +75,7 @@ def _from_files(paths: list[Path], shape: SpanAnswer) -> pl.DataFrame:
             "question": "\n".join(str(r[q]) for q in shape.question),
             "candidates": list(r[shape.candidates]) if shape.candidates else None,
             "gold": _golds(r[shape.field]),
-            "split": str(r.get("split") or p.stem),
+            "split": split_of(r, p),
         }
         for p in paths
         for r in read_rows(p, needed)

@@ -114,8 +114,8 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="PATH",
-        help="Parquet or JSONL files in the task's fields, or folders of them (a split per file name: "
-        "train.jsonl trains, the others are scored on)",
+        help="Parquet, JSONL or SQuAD JSON files in the task's fields, or folders of them (a split per file "
+        "name: train*.jsonl trains, the others are scored on)",
     )
     ev.add_argument(
         "--model",

@@ -24,6 +24,7 @@ from analysis.evaluate import evaluate
 from targen_ray import api
 from targen_ray import job as job_mod
 from targen_ray.cli import main
+from targen_ray.errors import SpecError
 from targen_ray.runner import run
 from targen_ray.store import RunDir
 
@@ -180,6 +181,53 @@ def test_a_declared_span_task_learns_where_its_answer_is_and_the_metric_can_fail
     chance = _own(evaluate(str(copy)))
     assert chance["scores"]["em"]["low"] <= chance["chance"] + 0.05
     assert chance["scores"]["em"]["value"] < em["low"]
+
+
+def test_a_squad_json_reference_is_read_as_a_row_per_question(extractive, tmp_path):
+    """SQuAD's own files (data -> paragraphs -> qas; train-v1.1.json trains) as the reference set."""
+    counts = {}
+    for split, name in (("train", "train-v1.1.json"), ("validation", "dev-v1.1.json")):
+        rows = pq.read_table(extractive / RunDir.final(split)).to_pylist()
+        by_context: dict[str, list[dict]] = {}
+        for r in rows:
+            by_context.setdefault(r["context"], []).append(r)
+        data = [
+            {
+                "title": group[0]["title"],
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": r["id"],
+                                "question": r["question"],
+                                "answers": [
+                                    {"text": r["answers"]["text"][0], "answer_start": r["answers"]["answer_start"][0]}
+                                ],
+                            }
+                            for r in group
+                        ],
+                    }
+                ],
+            }
+            for context, group in by_context.items()
+        ]
+        (tmp_path / name).write_text(json.dumps({"version": "1.1", "data": data}, indent=1))
+        counts[split] = len(rows)
+    result = api.evaluate(str(extractive), [str(tmp_path)])
+    pairs = {(p["train"], p["test"]): p for p in result["pairs"]}
+    assert set(pairs) == {
+        ("synthetic train", "synthetic test"),
+        ("synthetic train", "reference dev-v1.1"),
+        ("reference train", "reference dev-v1.1"),
+        ("reference train", "synthetic test"),
+    }
+    assert pairs[("reference train", "reference dev-v1.1")]["train_rows"] == counts["train"]
+    assert pairs[("reference train", "reference dev-v1.1")]["test_rows"] == counts["validation"]
+    assert all(p["available"] for p in result["pairs"])
+    (tmp_path / "broken.json").write_text(json.dumps({"data": [{"title": "no paragraphs"}]}))
+    with pytest.raises(SpecError, match=r"broken.json: not SQuAD's layout"):
+        api.evaluate(str(extractive), [str(tmp_path / "broken.json")])
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 and test sets) in the task's fields, as Parquet or JSONL. A synthetic row near one of them, or sharing
 a long word n-gram with one, is dropped. The original ReCoRD and MultiRC JSONL nest several rows under
 one passage, and WSC its spans under `target`; they are read as the flat rows Hugging Face's `super_glue`
-loader makes of them."""
+loader makes of them. SQuAD's JSON is read as one row per question."""
 
 from __future__ import annotations
 
@@ -58,9 +58,17 @@ def files(paths: list[Path]) -> list[Path]:
     return out
 
 
+def split_of(row: dict, path: Path) -> str:
+    """A reference row's split: its own `split`, else its file's name, where any file named train...
+    (train.jsonl, SQuAD's train-v1.1.json) is the train split."""
+    name = str(row.get("split") or path.stem)
+    return "train" if name.lower().startswith("train") else name
+
+
 def read_rows(path: Path, names: list[str]) -> list[dict]:
-    """The rows of a Parquet or JSONL file, each with the text fields `names`; an unreadable file or a
-    missing field is one SpecError line naming the file (and the row)."""
+    """The rows of a Parquet, JSONL or JSON file (SuperGLUE's nested lines and SQuAD's JSON flattened),
+    each with the text fields `names`; an unreadable file or a missing field is one SpecError line
+    naming the file (and the row)."""
     rows = []
     for k, line in enumerate(_read(path)):
         try:
@@ -83,12 +91,44 @@ def _read(path: Path) -> list[dict]:
     try:
         if path.suffix == ".parquet":
             return pq.read_table(path).to_pylist()
-        with path.open() as f:
-            return [json.loads(line) for line in f if line.strip()]
+        text = path.read_text()
+        if path.suffix == ".json":  # one JSON document (SQuAD's layout, a list of rows), else JSON lines
+            try:
+                whole = json.loads(text)
+            except ValueError:
+                whole = None
+            if isinstance(whole, dict) and isinstance(whole.get("data"), list):
+                return _squad(path, whole["data"])
+            if isinstance(whole, list):
+                return whole
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
     except FileNotFoundError:
         raise SpecError(f"{path}: reference file not found") from None
     except (OSError, ValueError, pa.ArrowException) as e:
         raise SpecError(f"{path}: cannot read reference file ({str(e).splitlines()[0]})") from None
+
+
+def _squad(path: Path, articles: list[dict]) -> list[dict]:
+    """SQuAD's JSON (data -> paragraphs -> qas) as one row per question, in the fields of a declared
+    extractive task made by `targen init --extractive`: title, context, question, answers."""
+    try:
+        return [
+            {
+                "id": qa.get("id"),
+                "title": article.get("title", ""),
+                "context": paragraph["context"],
+                "question": qa["question"],
+                "answers": {
+                    "text": [a["text"] for a in qa.get("answers", [])],  # none: an unanswerable (v2) question
+                    "answer_start": [a["answer_start"] for a in qa.get("answers", [])],
+                },
+            }
+            for article in articles
+            for paragraph in article["paragraphs"]
+            for qa in paragraph["qas"]
+        ]
+    except (KeyError, TypeError, AttributeError) as e:
+        raise SpecError(f"{path}: not SQuAD's layout (data, paragraphs, qas): {e!r} missing or wrong") from None
 
 
 def _flatten(line: dict) -> list[dict]:
