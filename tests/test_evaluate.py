@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,7 @@ from analysis.evaluate import evaluate
 from targen_ray import api
 from targen_ray import job as job_mod
 from targen_ray.cli import main
+from targen_ray.dedup.reference import split_of
 from targen_ray.errors import SpecError
 from targen_ray.runner import run
 from targen_ray.store import RunDir
@@ -92,6 +94,19 @@ def test_scores_by_hand():
     assert scores.token_f1("The Eiffel Tower", "eiffel tower!") == 1.0 and scores.token_f1("Paris", "Rome") == 0.0
     got = scores.answer_scores(["Paris", "the Seine river", "An"], [["paris"], ["Seine", "Loire"], ["the"]])
     assert got["em"].tolist() == [1.0, 0.0, 1.0] and got["f1"][1] == pytest.approx(2 / 3) and got["f1"][2] == 1.0
+
+
+def test_a_reference_files_split_is_its_name():
+    named = {
+        "train.jsonl": "train",
+        "val.jsonl": "val",
+        "train-v1.1.json": "train",  # SQuAD's
+        "dev-v1.1.json": "dev-v1.1",
+        "validation-00001-of-00002.parquet": "validation",  # Hugging Face's shards, and targen publish's
+        "train-00000-of-00001.parquet": "train",
+    }
+    assert {name: split_of({}, Path(name)) for name in named} == named
+    assert split_of({"split": "test"}, Path("train.jsonl")) == "test"  # a row's own split wins
 
 
 def test_the_bootstrap_interval_holds_the_point_and_narrows_with_rows():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,9 +60,10 @@ def files(paths: list[Path]) -> list[Path]:
 
 
 def split_of(row: dict, path: Path) -> str:
-    """A reference row's split: its own `split`, else its file's name, where any file named train...
+    """A reference row's split: its own `split`, else its file's name without a shard suffix (Hugging
+    Face's and `targen publish`'s validation-00000-of-00002.parquet), where any file named train...
     (train.jsonl, SQuAD's train-v1.1.json) is the train split."""
-    name = str(row.get("split") or path.stem)
+    name = str(row.get("split") or re.sub(r"-\d+-of-\d+$", "", path.stem))
     return "train" if name.lower().startswith("train") else name
 
 
