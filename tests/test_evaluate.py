@@ -25,7 +25,7 @@ from analysis.evaluate import evaluate
 from targen_ray import api
 from targen_ray import job as job_mod
 from targen_ray.cli import main
-from targen_ray.dedup.reference import split_of
+from targen_ray.dedup.reference import read_rows, split_of
 from targen_ray.errors import SpecError
 from targen_ray.runner import run
 from targen_ray.store import RunDir
@@ -107,6 +107,14 @@ def test_a_reference_files_split_is_its_name():
     }
     assert {name: split_of({}, Path(name)) for name in named} == named
     assert split_of({"split": "test"}, Path("train.jsonl")) == "test"  # a row's own split wins
+
+
+def test_only_superglues_nested_layouts_are_taken_apart(tmp_path):
+    """A declared task's span field is a dict too: one named `target` or `passage` is not WSC's or ReCoRD's."""
+    own = {"context": "Press Menu.", "target": {"text": ["Menu"], "answer_start": [6]}, "passage": {"text": ["x"]}}
+    wsc = {"text": "Mark told Pete he won.", "target": {"span1_text": "Mark", "span2_text": "he"}, "label": True}
+    (tmp_path / "rows.jsonl").write_text(json.dumps(own) + "\n" + json.dumps(wsc) + "\n")
+    assert read_rows(tmp_path / "rows.jsonl", []) == [own, {**{k: wsc[k] for k in ("text", "label")}, **wsc["target"]}]
 
 
 def test_the_bootstrap_interval_holds_the_point_and_narrows_with_rows():

@@ -135,11 +135,12 @@ def _squad(path: Path, articles: list[dict]) -> list[dict]:
 
 def _flatten(line: dict) -> list[dict]:
     """One line of a file: itself, or the rows nested in an original SuperGLUE line: ReCoRD's queries
-    (`end` inclusive), MultiRC's answers, WSC's spans under `target`."""
-    if isinstance(line.get("target"), dict):
-        return [{**{k: v for k, v in line.items() if k != "target"}, **line["target"]}]
-    passage = line.get("passage")
-    if not isinstance(passage, dict):
+    (`end` inclusive), MultiRC's answers, WSC's spans under `target`. Only those layouts are taken
+    apart: a row of the task's own fields (a span field is a dict too) stays as it is."""
+    target, passage = line.get("target"), line.get("passage")
+    if isinstance(target, dict) and "span1_text" in target:
+        return [{**{k: v for k, v in line.items() if k != "target"}, **target}]
+    if not isinstance(passage, dict) or not ("qas" in line or "questions" in passage):
         return [line]
     text, rest = passage["text"], {k: v for k, v in line.items() if k not in ("passage", "qas")}
     if "qas" in line:
@@ -155,8 +156,6 @@ def _flatten(line: dict) -> list[dict]:
             }
             for qa in line["qas"]
         ]
-    if "questions" not in passage:
-        return [{**line, "passage": text}]
     return [
         {
             **rest,
