@@ -102,7 +102,7 @@ def _pair(train: tuple[str, pl.DataFrame], test: tuple[str, pl.DataFrame]) -> di
     x, y = [], []
     for row in train_rows:
         texts, features = _candidates(row, longest)
-        right = np.array([_is_gold(t, row["gold"]) for t in texts], bool)
+        right = _gold_mask(texts, row["gold"])
         wrong = np.flatnonzero(~right)
         keep = np.concatenate([np.flatnonzero(right), rng.permutation(wrong)[:NEGATIVES]])
         x.append(features[keep])
@@ -110,7 +110,7 @@ def _pair(train: tuple[str, pl.DataFrame], test: tuple[str, pl.DataFrame]) -> di
     test = [_candidates(row, longest) for row in test_rows]
     # a candidate drawn at random: what a model that learnt nothing scores, on average
     hits = [
-        np.mean([_is_gold(t, r["gold"]) for t in texts] or [0.0]) for r, (texts, _) in zip(test_rows, test, strict=True)
+        _gold_mask(texts, r["gold"]).mean() if texts else 0.0 for r, (texts, _) in zip(test_rows, test, strict=True)
     ]
     out["chance"] = round(float(np.mean(hits or [0.0])), 4)
     y = np.concatenate(y) if y else np.zeros(0, bool)
@@ -124,9 +124,10 @@ def _pair(train: tuple[str, pl.DataFrame], test: tuple[str, pl.DataFrame]) -> di
     return {**out, "available": True}
 
 
-def _is_gold(text: str, gold: list[str]) -> bool:
-    said = scores.normalise(text)
-    return any(said == scores.normalise(g) for g in gold)
+def _gold_mask(texts: list[str], gold: list[str]) -> np.ndarray:
+    """Which candidates are a gold answer, by SQuAD's normalisation (the golds normalised once)."""
+    golds = {scores.normalise(g) for g in gold}
+    return np.array([scores.normalise(t) in golds for t in texts], bool)
 
 
 class _Source:
