@@ -141,13 +141,14 @@ class Pool:
             reserved = endpoint.spec.price.usd(*estimate)
             loop = asyncio.get_running_loop()
             try:
-                # In this order: a start time is leased only for a request that can go at once, and money
-                # is reserved only for a request about to be sent.
+                # In this order: a start time is leased only for a request that can go at once, and it is
+                # the last wait before the request is sent. The budget's reply (a Ray call, slow on a busy
+                # node) comes first: after the start time, it would send requests late and bunched.
                 async with endpoint.concurrency:
-                    if endpoint.pacer is not None:
-                        await endpoint.pacer.acquire(estimate)
                     if self.budget is not None:
                         await self.budget.reserve(reserved)
+                    if endpoint.pacer is not None:
+                        await endpoint.pacer.acquire(estimate)
                     started = loop.time()
                     metrics.in_flight(*self.labels, endpoint, endpoint.concurrency.in_flight)
                     try:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from email.utils import formatdate
 
 import pytest
 
 from targen_ray.fake.ratelimit import Limits, SlidingWindow
 from targen_ray.health import Breaker
-from targen_ray.limits import HORIZON_S, Budget, Limiter
+from targen_ray.limits import HORIZON_S, Budget, Lease, Limiter, Pacer, Share
+from targen_ray.limits.pacer import LATE_S
 from targen_ray.providers.base import rate_info, retry_after
 
 
@@ -203,3 +205,53 @@ def test_the_lowest_limit_a_live_job_configured_wins_and_a_gone_one_stops_counti
     clock.now += 61  # b leases no more; a does
     lim.lease([(1, 1)], job="a")
     assert lim.limits["requests"] == 600
+
+
+class _ScriptedLimiter:
+    """A limiter actor's `lease` as the pacer sees it: each reply grants one start time at the clock's
+    now and then lets the clock run on by `late_by[i]` seconds before the pacer reads it (a reply that
+    was slow to arrive, a worker descheduled, an event loop busy with other rows)."""
+
+    def __init__(self, clock: Clock, late_by: list[float]):
+        self.clock, self.late_by, self.calls = clock, list(late_by), []
+        self.lease = self
+
+    def remote(self, estimates, refund, job, priority):
+        self.calls.append({"asked": len(estimates), "refund": refund})
+        starts = [self.clock.now] * len(estimates)
+        self.clock.now += self.late_by.pop(0) if self.late_by else 0.0
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(Lease(starts, 0.0, 0.0))
+        return future
+
+
+def _pace(late_by: list[float], estimates: list[tuple[int, int]]) -> tuple[_ScriptedLimiter, Pacer]:
+    clock = Clock()
+    limiter = _ScriptedLimiter(clock, late_by)
+    pacer = Pacer(Share(limiter, "job"), clock=clock)
+
+    async def main():
+        await asyncio.gather(*(pacer.acquire(e) for e in estimates))
+        await pacer.acquire((0, 0))  # the next request: its lease carries what the ones before gave back
+
+    asyncio.run(main())
+    return limiter, pacer
+
+
+def test_a_start_time_found_stale_is_leased_again_and_its_tokens_go_back():
+    # the first reply is read 0.5 s after its start time: that start is not used; the second one is
+    limiter, pacer = _pace([0.5], [(30, 70)])
+    assert [c["asked"] for c in limiter.calls] == [1, 1, 1] and pacer.stale == 1
+    assert limiter.calls[1]["refund"] == (30, 70)  # the unsent request's reserved tokens, returned
+    assert limiter.calls[2]["refund"] == (0, 0)  # the one sent keeps its reservation
+    # within the margin, the start time is used: one lease, nothing returned
+    limiter, pacer = _pace([LATE_S * 0.9], [(30, 70)])
+    assert [c["asked"] for c in limiter.calls] == [1, 1] and pacer.stale == 0
+    assert limiter.calls[1]["refund"] == (0, 0)
+
+
+def test_a_chunk_of_start_times_gone_stale_together_is_leased_again_whole():
+    # eight requests leased at once, all found 2 s late (the worker was descheduled): none is sent on them
+    limiter, pacer = _pace([2.0], [(10, 10)] * 8)
+    assert [c["asked"] for c in limiter.calls] == [8, 8, 1] and pacer.stale == 8
+    assert limiter.calls[1]["refund"] == (80, 80)
