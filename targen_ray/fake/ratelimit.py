@@ -3,6 +3,7 @@ them, with the headers real providers send. Requests over the limit are answered
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ class _Entry:
 
     def __init__(self, t: float):
         self.t, self.tokens = t, 0
+
+
+def _arrival(entry: _Entry) -> float:
+    return entry.t
 
 
 class SlidingWindow:
@@ -46,7 +51,7 @@ class SlidingWindow:
             self.over_limit_by["requests" if over_requests else "tokens"] += 1
             return None, max(0.001, log[0].t + self.limits.window_s - now) if log else 0.001
         entry = _Entry(now)
-        log.append(entry)
+        bisect.insort(log, entry, key=_arrival)  # in arrival order, though handlers may admit out of it
         return entry, 0.0
 
     def headers(self, api: str, key: str, now: float) -> dict[str, str]:

@@ -129,9 +129,11 @@ class FakeServer:
                 return name
         return None
 
-    async def handle(self, call: Call, request: web.Request | None = None) -> Answer:
+    async def handle(self, call: Call, request: web.Request | None = None, arrived: float | None = None) -> Answer:
+        """`arrived`: when the request's headers were read, the time its rate limit counts and the log keeps."""
+        arrived = time.time() if arrived is None else arrived
         entry = {
-            "t": time.time(),
+            "t": arrived,
             "api": call.api,
             "schema": call.schema_name,
             "seed": call.seed,
@@ -140,7 +142,7 @@ class FakeServer:
         }
         self.log.append(entry)
         try:
-            return await self._answer(call, entry, request)
+            return await self._answer(call, entry, request, arrived)
         except FakeError as e:
             entry["status"] = e.status
             raise
@@ -160,7 +162,7 @@ class FakeServer:
         finally:
             self.hanging -= 1
 
-    async def _answer(self, call: Call, entry: dict, request: web.Request | None) -> Answer:
+    async def _answer(self, call: Call, entry: dict, request: web.Request | None, arrived: float) -> Answer:
         api = call.api
         self.stats[f"{api}.requests"] += 1
         if not call.key or call.key in self.config.invalid_keys:
@@ -180,11 +182,10 @@ class FakeServer:
             if api == "openai":
                 headers["retry-after-ms"] = str(int(wait * 1000))
             raise _rate_limited(api, headers)
-        now = time.monotonic()
-        window_entry, wait = self.window.admit(call.key, now)
+        window_entry, wait = self.window.admit(call.key, arrived)
         if window_entry is None:
             self.stats[f"{api}.429"] += 1
-            headers = {**self.window.headers(api, call.key, now), "retry-after": str(max(1, round(wait)))}
+            headers = {**self.window.headers(api, call.key, arrived), "retry-after": str(max(1, round(wait)))}
             if api == "openai":
                 headers["retry-after-ms"] = str(int(wait * 1000))
             raise _rate_limited(api, headers)
@@ -206,7 +207,7 @@ class FakeServer:
             raise FakeError(api, 503, kind, "injected: the server is overloaded, try again later")
         out = self.content(call)
         window_entry.tokens = out.input_tokens + out.output_tokens
-        out.headers = self.window.headers(api, call.key, time.monotonic())
+        out.headers = self.window.headers(api, call.key, time.time())
         out.fault = fault if fault in ("malformed", "bad_content") else None
         return out
 
@@ -222,16 +223,18 @@ class FakeServer:
         return Answer(result, tokens(call.input_text), tokens(json.dumps(result)), {})
 
     async def openai_chat(self, request: web.Request) -> web.Response:
+        arrived = time.time()  # before the body is read: the window counts arrivals, not handling
         body = await request.json()
         call = openai_call(body, _bearer(request))
-        out = await self.handle(call, request)
+        out = await self.handle(call, request, arrived)
         prose = body["model"] in self.config.prose_models or call.mode not in self.config.accept_modes
         return _respond(out, openai_body(call, out, body["model"], self._fault_detail, prose))
 
     async def anthropic_messages(self, request: web.Request) -> web.Response:
+        arrived = time.time()
         body = await request.json()
         call = anthropic_call(body, request.headers.get("x-api-key") or _bearer(request))
-        out = await self.handle(call, request)
+        out = await self.handle(call, request, arrived)
         prose = body["model"] in self.config.prose_models or call.mode not in self.config.accept_modes
         return _respond(out, anthropic_body(call, out, body["model"], prose))
 
