@@ -12,6 +12,7 @@ import pytest
 import ray
 import yaml
 from harness.process import FakeProcess
+from harness.starve import busy_loops
 from ray.cluster_utils import Cluster
 
 from targen_ray.spec import SPLITS
@@ -42,7 +43,7 @@ def driver(endpoints, limit: int, run_dir, job=BOOLQ, *extra: str, **env: str) -
         str(run_dir),
         *extra,
     ]
-    return cmd, {**os.environ, "RAY_ADDRESS": "", **env}
+    return cmd, {**os.environ, "RAY_ADDRESS": "", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **env}  # Ray on loopback
 
 
 @contextlib.contextmanager
@@ -80,7 +81,7 @@ def final_ids(run_dir) -> dict[str, list[str]]:
 def ray_session():
     # Workers inherit the driver's environment at ray.init: the fake key must be set before.
     os.environ["FAKE_API_KEY"] = FAKE_KEY
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     yield
     ray.shutdown()
 
@@ -91,3 +92,18 @@ def fake(tmp_path_factory):
     server = FakeProcess(tmp_path_factory.mktemp("fake"), "--wrong-label-rate", "0.2", "--invalid-key", "sk-revoked")
     yield server
     server.stop()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--busy-loops",
+        type=int,
+        default=0,
+        help="run N busy loops beside the whole session (the limiter's starvation check, tests/README.md)",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _starved(request):
+    with busy_loops(request.config.getoption("--busy-loops")):
+        yield

@@ -96,6 +96,7 @@ class LoadWorker:
             "served": served,
             "failed": failed,
             "ledger": usage.by_endpoint,
+            "stale": sum(e.pacer.stale for e in self.pool.endpoints if e.pacer is not None),
             "elapsed_s": time.monotonic() - started,
             "cpu_s": time.process_time() - cpu,
         }
