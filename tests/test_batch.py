@@ -55,6 +55,7 @@ def usd(price: dict, entry: dict, share: float = 1.0) -> float:
     return share * (entry["input_tokens"] * price["input"] + entry["output_tokens"] * price["output"]) / 1e6
 
 
+@pytest.mark.slow
 def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_session, tmp_path):
     fake = FakeProcess(
         tmp_path, "--batch-delay-s", "3", "--batch-error-rate", "0.1", "--batch-expire-rate", "0.1", "--fault-seed", "3"

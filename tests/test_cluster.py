@@ -145,6 +145,7 @@ def _check_run(run_dir: Path) -> None:
     assert (run_dir / RunDir.report() / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_plain_ray_job_submit_runs_the_job(head, work, tmp_path):
     run_dir = tmp_path / "run"
     cmd = [str(BIN / "ray"), "job", "submit", "--address", head, "--working-dir", str(work), "--"]
@@ -157,6 +158,7 @@ def test_plain_ray_job_submit_runs_the_job(head, work, tmp_path):
     _check_run(run_dir)
 
 
+@pytest.mark.slow
 def test_targen_submit_status_logs_stop(head, work, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(work)
     run_dir = tmp_path / "run"

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only, final_ids
 from harness.process import FakeProcess, session_pids
 
@@ -21,6 +22,8 @@ from targen_ray.ids import stable_id
 from targen_ray.runner import run
 from targen_ray.spec import load_job
 from targen_ray.store import RunDir
+
+pytestmark = pytest.mark.slow  # driver processes killed mid-run, then full runs to compare with
 
 
 def request_seed(row_id: str) -> int:

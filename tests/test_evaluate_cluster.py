@@ -14,6 +14,8 @@ from harness.process import FakeProcess
 
 from targen_ray.store import RunDir
 
+pytestmark = pytest.mark.slow  # a two-node cluster and a Ray Train job
+
 
 @pytest.fixture(scope="module")
 def cluster():

@@ -178,6 +178,7 @@ MATRIX_SEED = 0  # the first 150 requests to arrive include every fault (checked
 LIMIT = 80  # at least 1 + 18 + 90 + 90 requests
 
 
+@pytest.mark.slow
 def test_fault_matrix_run_fills_its_quotas(tmp_path):
     config = FakeConfig(**{f"{k}_rate": v for k, v in MATRIX.items()}, fault_seed=MATRIX_SEED)
     server = FakeServer(config)

@@ -19,6 +19,8 @@ from targen_ray import job as job_mod
 from targen_ray.providers.local import default_model_path
 from targen_ray.runner import run
 
+pytestmark = pytest.mark.slow  # llama.cpp's server and the local model
+
 CHAT = '"POST /v1/chat/completions HTTP/1.1"'  # uvicorn access-log lines (a traceback also names the route)
 
 

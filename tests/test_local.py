@@ -12,6 +12,7 @@ import sys
 
 import jsonschema
 import pyarrow.parquet as pq
+import pytest
 from conftest import BOOLQ, ROOT
 
 from targen_ray import job as job_mod
@@ -20,6 +21,8 @@ from targen_ray.runner import run
 from targen_ray.spec import STEPS, EndpointSpec
 from targen_ray.steps.generate import GenerateStep
 from targen_ray.store import RunDir
+
+pytestmark = pytest.mark.slow  # the local model
 
 # A line Ray (or a library through it) writes at warning level or above: Python logging, C++ glog, warnings.
 RAY_LINE = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|^\[[^\]]* [EWF] \d+ \d+\]|Warning:|warnings\.warn")

@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
 from conftest import FAKE_KEY, ROOT, driver, exact_dedup_only
 from harness.process import FakeProcess, MemoryPeak
 
 from targen_ray.store import RunDir
+
+pytestmark = pytest.mark.slow  # two ReCoRD runs of 2,000 and 8,000 rows as drivers of their own
 
 RECORD = ROOT / "jobs" / "record.yaml"
 SMALL, LARGE = 2000, 8000

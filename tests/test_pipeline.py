@@ -44,6 +44,7 @@ LINEAGE = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_boolq_end_to_end(ray_session, fake, tmp_path, provider):
     job = job_mod.load(BOOLQ, fake.endpoints(writer=provider, judge=provider))
@@ -155,6 +156,7 @@ def test_estimate_needs_no_key_and_matches_a_real_run_in_requests(fake, tmp_path
     assert est["total"]["minutes"] is None  # no rate limits set: time is not implied
 
 
+@pytest.mark.slow
 def test_same_job_same_ids(ray_session, tmp_path):
     """Ids derive from the job and the request, never from the order requests complete in: with one
     row per batch and random latency, two runs still agree."""
@@ -171,6 +173,7 @@ def test_same_job_same_ids(ray_session, tmp_path):
         fake.stop()
 
 
+@pytest.mark.slow
 def test_stage5_drops_the_same_rows_whether_embedding_overlapped_step4_or_came_after(
     ray_session, fake, tmp_path, capsys
 ):

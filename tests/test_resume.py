@@ -28,6 +28,7 @@ def setup(ray_session, tmp_path):
     fake.stop()
 
 
+@pytest.mark.slow
 def test_resume_sends_only_what_had_not_completed(setup, tmp_path):
     fake, job = setup
     run(job, str(tmp_path / "whole"), limit=60)

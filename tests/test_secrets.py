@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, driver
 
 from targen_ray.store import RunDir
@@ -18,6 +19,7 @@ def files_containing(folder: Path, needle: bytes) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
+@pytest.mark.slow
 def test_planted_key_is_written_nowhere(fake, tmp_path):
     run_dir = tmp_path / "run"
     ray_tmp = Path(tempfile.mkdtemp(prefix="tr", dir="/tmp"))  # short: Ray's socket paths have a length limit
