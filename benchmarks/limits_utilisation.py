@@ -27,7 +27,7 @@ machine taken from targen: descheduled workers, event loops that run late); the 
 priority, as a provider is not on its clients' CPUs. `--job-variants shared` measures only this project.
 
     .venv/bin/python benchmarks/limits_utilisation.py [--requests 5200]
-    .venv/bin/python benchmarks/limits_utilisation.py --jobs 1,2,4 [--requests 4800] [--starve 2]
+    .venv/bin/python benchmarks/limits_utilisation.py --jobs 1,2,4 [--requests 4800] [--starve 2] [--rpm 1200]
 """
 
 from __future__ import annotations
@@ -130,13 +130,16 @@ def measure_jobs(variant: str, jobs: int, requests: int) -> dict:
 
 
 def main() -> None:
+    global RPM  # --rpm: the limit every measurement here is against
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5200)
     parser.add_argument("--variants", default="cluster,cluster-2x,per-actor,per-actor-full")
     parser.add_argument("--jobs", help="comma-separated counts of concurrent jobs on one key, e.g. 1,2,4")
     parser.add_argument("--starve", type=int, default=0, help="busy loops beside the workers (--jobs only)")
     parser.add_argument("--job-variants", default="shared,per-run")
+    parser.add_argument("--rpm", type=int, default=RPM, help="the fake's limit (and the endpoints' rpm)")
     args = parser.parse_args()
+    RPM = args.rpm
     os.environ.setdefault("FAKE_API_KEY", "sk-bench")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     if args.jobs:
