@@ -15,13 +15,14 @@ from harness.process import FakeProcess
 from targen_ray import job as job_mod
 from targen_ray import plan
 
+pytestmark = pytest.mark.slow  # a multi-node cluster
+
 # The driver: the run, then which nodes the live embedding actors ran on (dead ones are kept in the GCS).
 DRIVER = """
 import json, sys
 import ray
 from targen_ray import job, runner
 
-pytestmark = pytest.mark.slow  # a multi-node cluster
 summary = runner.run(job.load(sys.argv[1], sys.argv[2]), sys.argv[3], limit=int(sys.argv[4]))
 nodes = [a["Address"]["NodeID"] for a in ray._private.state.actors().values() if a["ActorClassName"] == "Embedder"]
 cpu = [n["NodeID"] for n in ray.nodes() if n["Resources"].get("CPU")]
