@@ -30,18 +30,28 @@ class Planned:
     force: tuple[str, ...] = ()
     files: dict = field(default_factory=dict)
     retry: tuple[str, ...] = ()  # the steps whose rejects are sent again (retry-rejects)
+    in_driver: bool = False  # online steps send from the driver, not Ray Data's actors (small runs)
 
     def execute(self, log_to_driver: bool = True) -> dict:
         """The run's summary (summary.json)."""
         from . import runner
 
         if self.retry:
-            return runner.retry_rejects(self.job, self.run_dir, self.limit, list(self.retry), log_to_driver)
-        return runner.run(self.job, self.run_dir, self.limit, list(self.force), self.files, log_to_driver)
+            return runner.retry_rejects(
+                self.job, self.run_dir, self.limit, list(self.retry), log_to_driver, self.in_driver
+            )
+        return runner.run(
+            self.job, self.run_dir, self.limit, list(self.force), self.files, log_to_driver, self.in_driver
+        )
 
 
 def plan_run(
-    job_file: str, endpoints: str | None = None, run_dir: str | None = None, limit: int | None = None, force=()
+    job_file: str,
+    endpoints: str | None = None,
+    run_dir: str | None = None,
+    limit: int | None = None,
+    force=(),
+    in_driver: bool = False,
 ) -> Planned:
     """`targen run`, checked: the job and its endpoints load, `limit` and `force` make sense."""
     from .runner import later_stages
@@ -54,12 +64,14 @@ def plan_run(
     except ValueError as e:
         raise SpecError(f"--force: {e}") from None
     run_dir = run_dir or f"runs/{job.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return Planned(job, run_dir, limit, force, {"job": job_file, "endpoints": endpoints})
+    return Planned(job, run_dir, limit, force, {"job": job_file, "endpoints": endpoints}, in_driver=in_driver)
 
 
-def run(job_file: str, endpoints: str | None = None, run_dir: str | None = None, limit=None, force=()) -> dict:
+def run(
+    job_file: str, endpoints: str | None = None, run_dir: str | None = None, limit=None, force=(), in_driver=False
+) -> dict:
     """Make the job's dataset into `run_dir` (or continue the run there); its summary."""
-    return plan_run(job_file, endpoints, run_dir, limit, force).execute()
+    return plan_run(job_file, endpoints, run_dir, limit, force, in_driver).execute()
 
 
 def plan_retry(run_dir: str, steps=RETRYABLE, job_file: str | None = None, endpoints: str | None = None) -> Planned:

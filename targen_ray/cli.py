@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated stages (contexts,seeds,generate,correct) to redo when the run dir holds a run "
         "of a changed job or prompts; later stages are redone too, earlier ones kept",
     )
+    run.add_argument(
+        "--in-driver",
+        action="store_true",
+        help="send online requests from this process instead of Ray Data actors: for small runs, where "
+        "starting each stage's actors costs more than its requests (same limits, ledger and run dir)",
+    )
 
     retry = command(
         "retry-rejects",
@@ -205,7 +211,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    planned = api.plan_run(args.job, args.endpoints, args.run_dir, args.limit, (args.force or "").split(","))
+    force = (args.force or "").split(",")
+    planned = api.plan_run(args.job, args.endpoints, args.run_dir, args.limit, force, args.in_driver)
     return _finish(planned, analyze=not args.no_analyze)
 
 

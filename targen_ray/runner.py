@@ -32,9 +32,9 @@ LABEL_COLUMNS = ["id", "split", "final_label"]
 
 
 class Runner:
-    def __init__(self, job: Job, run: RunDir, limit: int | None = None):
+    def __init__(self, job: Job, run: RunDir, limit: int | None = None, in_driver: bool = False):
         self.job, self.spec, self.run_dir = job, job.spec, run
-        self.limit = limit
+        self.limit, self.in_driver = limit, in_driver
         self.quotas = plan.quotas(job.spec, limit)
         self.total = sum(self.quotas.values())
         self.seed_calls = 0  # stage-2 requests made so far; numbers the next ones
@@ -52,7 +52,15 @@ class Runner:
             ray.get(self.budget.sync.remote(spent))
         live = dedup.live_embedding(self.job, self.run_dir, round_id) if step == "correct" else None
         stage = Stage(
-            self.job, step, self.run_dir, round_id, self.limiters, self.budget, spent, live.add if live else None
+            self.job,
+            step,
+            self.run_dir,
+            round_id,
+            self.limiters,
+            self.budget,
+            spent,
+            live.add if live else None,
+            self.in_driver,
         )
         try:
             execute(stage, inputs)
@@ -219,9 +227,11 @@ def run(
     force: list[str] = (),
     files: dict | None = None,
     log_to_driver: bool = True,
+    in_driver: bool = False,
 ) -> dict:
     """Run the job into `run_dir`, or continue the run already there; with `force`, a run of a changed
-    job redoes those stages (and all later ones) and keeps the rest."""
+    job redoes those stages (and all later ones) and keeps the rest. `in_driver`: online steps send
+    from the driver, without Ray Data's actors (small runs; the run directory is the same either way)."""
     check_cluster()  # first: a dead cluster makes every endpoint moot
     check_reachable(job)
     folder = RunDir(run_dir)
@@ -237,10 +247,12 @@ def run(
     cancel_superseded(job, folder)  # on every run: a run that died right after the redo's move still cancels
     job = probe.resolve(job, folder)
     ensure_ray(log_to_driver)
-    return Runner(job, folder, limit).execute()
+    return Runner(job, folder, limit, in_driver).execute()
 
 
-def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str], log_to_driver: bool = True) -> dict:
+def retry_rejects(
+    job: Job, run_dir: str, limit: int | None, steps: list[str], log_to_driver: bool = True, in_driver: bool = False
+) -> dict:
     """Send a run's rejected rows of `steps` again, then finish the run (split, summary).
 
     The rejects move to retried/ (still in the cost ledger, no longer done), so the stages send them
@@ -257,7 +269,7 @@ def retry_rejects(job: Job, run_dir: str, limit: int | None, steps: list[str], l
     print(f"[retry] sending again: {', '.join(f'{n} {s}' for s, n in moved.items())} rejected rows", file=sys.stderr)
     job = probe.resolve(job, folder)
     ensure_ray(log_to_driver)
-    return Runner(job, folder, limit).execute()
+    return Runner(job, folder, limit, in_driver).execute()
 
 
 __all__ = ["retry_rejects", "run"]

@@ -57,7 +57,7 @@ def split_rows(run_dir: Path) -> dict[str, list[dict]]:
 def test_example_end_to_end(violating, tmp_path, name):
     job = load(ROOT / "jobs" / f"{name}.yaml", violating)
     task, run_dir = job.task, tmp_path / "run"
-    summary = run(job, str(run_dir), limit=LIMIT)
+    summary = run(job, str(run_dir), limit=LIMIT, in_driver=True)
     assert summary["complete"] and summary["rows"]["counts_add_up"]
 
     quotas = plan.quotas(job.spec, LIMIT)
@@ -115,7 +115,7 @@ def test_near_duplicates_are_planted_and_dropped(violating, tmp_path):
     """The fake's near-duplicate seeds make near-duplicate instances of a declared task, and stage 5
     drops them (its own quality is measured in test_dedup_quality.py)."""
     job = load(ROOT / "jobs" / "ticket_intent.yaml", violating, parse_retries=2)
-    summary = run(job, str(tmp_path / "run"), limit=40)
+    summary = run(job, str(tmp_path / "run"), limit=40, in_driver=True)
     assert summary["complete"] and summary["dedup"]["exact"] + summary["dedup"]["near"] > 0
 
 
@@ -133,7 +133,7 @@ def test_a_field_named_id_and_no_idx(violating, tmp_path):
     (project / "job.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     job = load(project / "job.yaml", violating, stop_error_rate=0.9)
     run_dir = tmp_path / "run"
-    summary = run(job, str(run_dir), limit=10)
+    summary = run(job, str(run_dir), limit=10, in_driver=True)
     assert summary["complete"]
     train = pq.read_table(run_dir / RunDir.final("train"))
     assert {"id", "_id", "ticket", "label"} <= set(train.schema.names) and "idx" not in train.schema.names
@@ -161,7 +161,7 @@ def test_init_writes_a_task_that_estimates_and_runs(violating, tmp_path, capsys,
         job_file = tmp_path / "jobs" / f"{name}.yaml"
         assert main(["estimate", str(job_file)]) == 0  # the local endpoints init wrote: no key needed
         assert "total" in capsys.readouterr().out
-        summary = run(load(job_file, violating), str(tmp_path / f"run-{name}"), limit=6)
+        summary = run(load(job_file, violating), str(tmp_path / f"run-{name}"), limit=6, in_driver=True)
         assert summary["complete"]
     assert main(["init", "qa", "--description", "again", "--dir", str(tmp_path)]) == 2
     assert "already exists" in capsys.readouterr().err

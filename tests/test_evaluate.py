@@ -42,7 +42,7 @@ def finished(ray_session, fake, tmp_path_factory):
     spec["gate"] = {"max_flip_rate": 0.9}  # the job's gate is what publish holds the run to
     (folder / "tickets.yaml").write_text(yaml.safe_dump(spec))
     run_dir = folder / "run"
-    summary = run(job_mod.load(folder / "tickets.yaml", fake.endpoints()), str(run_dir), limit=ROWS)
+    summary = run(job_mod.load(folder / "tickets.yaml", fake.endpoints()), str(run_dir), limit=ROWS, in_driver=True)
     return run_dir, summary
 
 
@@ -51,7 +51,7 @@ def extractive(ray_session, fake, tmp_path_factory):
     """A fake run of a declared extractive task: no labels, an answer copied out of the context."""
     folder = tmp_path_factory.mktemp("extractive")
     run_dir = folder / "run"
-    run(job_mod.load(exact_dedup_only(MANUALS, folder), fake.endpoints()), str(run_dir), limit=ROWS)
+    run(job_mod.load(exact_dedup_only(MANUALS, folder), fake.endpoints()), str(run_dir), limit=ROWS, in_driver=True)
     return run_dir
 
 

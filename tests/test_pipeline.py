@@ -133,7 +133,7 @@ def test_budget_stops_at_the_cap_and_keeps_what_was_paid(ray_session, fake, tmp_
     job = job_mod.load(BOOLQ, endpoints)
     job = dataclasses.replace(job, spec=job.spec.model_copy(update={"budget_usd": 6.0}))
     run_dir = tmp_path / "run"
-    summary = run(job, str(run_dir), limit=60)
+    summary = run(job, str(run_dir), limit=60, in_driver=True)
 
     assert summary["stopped"].startswith("budget_usd 6.0 reached")
     largest_reservation = 1200 * price["output"] / 1e6
@@ -159,14 +159,14 @@ def test_estimate_needs_no_key_and_matches_a_real_run_in_requests(fake, tmp_path
 @pytest.mark.slow
 def test_same_job_same_ids(ray_session, tmp_path):
     """Ids derive from the job and the request, never from the order requests complete in: with one
-    row per batch and random latency, two runs still agree."""
+    row per batch and random latency, two runs (one through Ray Data's actors, one from the driver) agree."""
     fake = FakeProcess(tmp_path, "--latency-ms", "0", "80")
     try:
         job = job_mod.load(BOOLQ, fake.endpoints(writer="openai", judge="openai"))
         job = dataclasses.replace(job, spec=job.spec.model_copy(update={"batch_size": 1}))
         ids = []
-        for name in ("a", "b"):
-            run(job, str(tmp_path / name), limit=40)
+        for name, in_driver in (("actors", False), ("driver", True)):  # and whichever executor sent them
+            run(job, str(tmp_path / name), limit=40, in_driver=in_driver)
             ids.append(final_ids(tmp_path / name))
         assert ids[0] == ids[1]
     finally:
@@ -183,7 +183,7 @@ def test_stage5_drops_the_same_rows_whether_embedding_overlapped_step4_or_came_a
     after = job.spec.model_copy(update={"dedup": job.spec.dedup.model_copy(update={"overlap": False})})
     embedded = {}
     for name, j in (("live", job), ("after", dataclasses.replace(job, spec=after))):
-        run(j, str(tmp_path / name), limit=200)
+        run(j, str(tmp_path / name), limit=200, in_driver=True)
         lines = re.findall(r"\[dedup\] (\d+) rows embedded \((\d+) while step 4", capsys.readouterr().err)
         embedded[name] = [tuple(map(int, line)) for line in lines]
     assert embedded["live"][0][1] > 0  # the first round's rows were embedded while step 4 ran

@@ -28,7 +28,7 @@ from targen_ray.tasks import get_task
 @pytest.fixture(scope="module")
 def finished(ray_session, fake, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("publish") / "run"
-    summary = run(job_mod.load(BOOLQ, fake.endpoints()), str(run_dir), limit=60)
+    summary = run(job_mod.load(BOOLQ, fake.endpoints()), str(run_dir), limit=60, in_driver=True)
     analyze(str(run_dir))
     return run_dir, summary
 

@@ -28,12 +28,11 @@ def setup(ray_session, tmp_path):
     fake.stop()
 
 
-@pytest.mark.slow
 def test_resume_sends_only_what_had_not_completed(setup, tmp_path):
     fake, job = setup
-    run(job, str(tmp_path / "whole"), limit=60)
     crashed = tmp_path / "crashed"
-    run(job, str(crashed), limit=60)
+    run(job, str(crashed), limit=60, in_driver=True)
+    whole = final_ids(crashed)  # what the uninterrupted run made
     # The finished stage was compacted to one part per round.
     parts = sorted((crashed / RunDir.stage_dir("correct")).glob("r0-part-*.parquet"))
     assert len(parts) == 1
@@ -45,22 +44,22 @@ def test_resume_sends_only_what_had_not_completed(setup, tmp_path):
     (crashed / RunDir.summary_file()).unlink()
 
     sent_before = len(fake.log())
-    summary = run(job, str(crashed), limit=60)
+    summary = run(job, str(crashed), limit=60, in_driver=True)
     resent = fake.log()[sent_before:]
     assert lost_rows > 0
     assert len(resent) == lost_rows and {e["schema"] for e in resent} == {"boolq_correct"}
-    assert final_ids(crashed) == final_ids(tmp_path / "whole")
+    assert final_ids(crashed) == whole
     assert summary["complete"] and summary["rows"]["counts_add_up"], (summary["rows"], summary["splits"])
 
 
 def test_a_changed_spec_is_refused(setup, tmp_path):
     _, job = setup
-    run(job, str(tmp_path / "r"), limit=20)
+    run(job, str(tmp_path / "r"), limit=20, in_driver=True)
     changed = dataclasses.replace(job, spec=job.spec.model_copy(update={"overgenerate": 0.3}))
     with pytest.raises(RunDirError, match="holds a run of a different job .spec_hash"):
-        run(changed, str(tmp_path / "r"), limit=20)
+        run(changed, str(tmp_path / "r"), limit=20, in_driver=True)
     with pytest.raises(RunDirError, match="limit 20 -> 30"):
-        run(job, str(tmp_path / "r"), limit=30)
+        run(job, str(tmp_path / "r"), limit=30, in_driver=True)
 
 
 def _two_servers(tmp_path, judge_args: list[str]) -> tuple[FakeProcess, FakeProcess, Path]:
@@ -83,7 +82,7 @@ def test_error_rate_breaker_stops_then_retry_rejects_finishes(ray_session, tmp_p
         job = dataclasses.replace(job, spec=job.spec.model_copy(update={"batch_size": 2, "stop_window": 10}))
         run_dir = str(tmp_path / "run")
         # Every judged row fails one way: the breaker ends the run in its first round, short, saying why.
-        stopped = run(job, run_dir, limit=30)
+        stopped = run(job, run_dir, limit=30, in_driver=True)
         assert stopped["rounds"] == 1 and not stopped["complete"]
         assert stopped["short"]["why"].startswith(
             "step correct: the first 8 rows all failed the same way (invalid JSON"
@@ -97,7 +96,7 @@ def test_error_rate_breaker_stops_then_retry_rejects_finishes(ray_session, tmp_p
         endpoints.write_text(fixed)
         job = dataclasses.replace(job_mod.load(BOOLQ, endpoints), spec=job.spec)
         generate_sent = len([e for e in writer.log() if e["schema"] == "boolq_generate"])
-        summary = retry_rejects(job, run_dir, 30, ["generate", "correct"])
+        summary = retry_rejects(job, run_dir, 30, ["generate", "correct"], in_driver=True)
         assert summary["complete"] and summary["rows"]["counts_add_up"], summary["rows"]
         assert summary["stages"]["correct"]["retried"] == len(rejected)
         corrected = set(pq.read_table(tmp_path / "run" / RunDir.stage_dir("correct"))["id"].to_pylist())
@@ -119,19 +118,19 @@ def test_error_rate_breaker_stops_then_retry_rejects_finishes(ray_session, tmp_p
 def test_force_redoes_a_changed_stage_and_keeps_the_earlier_ones(setup, tmp_path):
     fake, job = setup
     run_dir = str(tmp_path / "r")
-    first = run(job, run_dir, limit=20)
+    first = run(job, run_dir, limit=20, in_driver=True)
     sources = {**job.prompts.sources, "correct": job.prompts.sources["correct"] + "\nBe strict."}
     changed = dataclasses.replace(job, prompts=PromptSet(job.prompts.folder, sources))
     with pytest.raises(RunDirError, match="prompts_hash .* -> .*--force STAGES"):
-        run(changed, run_dir, limit=20)
+        run(changed, run_dir, limit=20, in_driver=True)
 
     sent = len(fake.log())
-    summary = run(changed, run_dir, limit=20, force=["correct"])
+    summary = run(changed, run_dir, limit=20, force=["correct"], in_driver=True)
     resent = fake.log()[sent:]
     assert {e["schema"] for e in resent} == {"boolq_correct"}
     assert len(resent) == first["stages"]["correct"]["inputs"]
     assert summary["complete"] and summary["rows"]["counts_add_up"]
     assert summary["stages"]["correct"]["requests"] == 2 * len(resent)  # the superseded ones stay paid for
     sent = len(fake.log())
-    run(changed, run_dir, limit=20, force=["correct"])  # the same command again redoes nothing
+    run(changed, run_dir, limit=20, force=["correct"], in_driver=True)  # the same command again redoes nothing
     assert len(fake.log()) == sent

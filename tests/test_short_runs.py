@@ -28,7 +28,7 @@ def prose_judge(ray_session, tmp_path_factory):
 
 def run_cli(capsys, monkeypatch, *argv: str) -> tuple[int, list[str]]:
     monkeypatch.setenv("FAKE_API_KEY", FAKE_KEY)
-    code = main(["run", *argv, "--no-analyze"])
+    code = main(["run", *argv, "--no-analyze", "--in-driver"])
     return code, capsys.readouterr().err.strip().splitlines()
 
 

@@ -228,7 +228,7 @@ def test_a_run_on_a_llamacpp_like_server_completes_and_pays_each_request_once(ra
     server = servers["llamacpp"]
     before = server.stats()
     job = job_mod.load(exact_dedup_only(BOOLQ, tmp_path), server.endpoints())
-    summary = run(job, str(tmp_path / "run"), limit=8)
+    summary = run(job, str(tmp_path / "run"), limit=8, in_driver=True)
     after = server.stats()
     assert summary["complete"] and summary["rows"]["counts_add_up"]
     assert summary["structured"] == {"writer": "json_object", "judge": "tools"}

@@ -63,7 +63,7 @@ def test_end_to_end(ray_session, fake, tmp_path, name):
     # fills them. A top-up round would be four more Ray stages and tests the pipeline, not the task.
     job = dataclasses.replace(job, spec=job.spec.model_copy(update={"overgenerate": 0.6}))
     run_dir = tmp_path / "run"
-    summary = run(job, str(run_dir), limit=LIMIT)
+    summary = run(job, str(run_dir), limit=LIMIT, in_driver=True)
 
     quotas = plan.quotas(job.spec, LIMIT)
     ids, finals = [], {}

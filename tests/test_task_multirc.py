@@ -48,7 +48,7 @@ def _hf_rows(line: dict) -> list[dict]:
 def test_multirc_end_to_end(ray_session, fake, tmp_path):
     job = job_mod.load(ROOT / "jobs" / "multirc.yaml", fake.endpoints(writer="openai", judge="anthropic"))
     run_dir = tmp_path / "run"
-    summary = run(job, str(run_dir), limit=LIMIT)
+    summary = run(job, str(run_dir), limit=LIMIT, in_driver=True)
 
     quotas = plan.quotas(job.spec, LIMIT)
     ids, finals = [], {}

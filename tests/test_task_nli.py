@@ -45,7 +45,7 @@ def test_nli_end_to_end(ray_session, fake, tmp_path, name):
     # round instead of a top-up round of a handful of rows keeps the test fast.
     job = dataclasses.replace(job, spec=job.spec.model_copy(update={"overgenerate": 0.5}))
     run_dir = tmp_path / "run"
-    summary = run(job, str(run_dir), limit=LIMIT)
+    summary = run(job, str(run_dir), limit=LIMIT, in_driver=True)
 
     quotas = plan.quotas(job.spec, LIMIT)
     assert sum(quotas.values()) == LIMIT

@@ -57,7 +57,7 @@ def test_record_end_to_end(ray_session, fake, tmp_path):
     job = job_mod.load(JOB, fake.endpoints(writer="openai", judge="anthropic"))
     run_dir = tmp_path / "run"
     limit = 30
-    summary = run(job, str(run_dir), limit=limit)
+    summary = run(job, str(run_dir), limit=limit, in_driver=True)
 
     quotas = plan.quotas(job.spec, limit)
     lineage = [name for name, _ in LINEAGE]

@@ -52,10 +52,7 @@ def pending(run: RunDir, step: str, ids: pa.ChunkedArray) -> pa.Table:
 
 def dataset(job: Job, inputs: Inputs, todo: pa.Table, run: RunDir) -> ray.data.Dataset:
     """The rows of `todo` (id, sample) from `inputs`, in blocks of a few batches, each with its sample."""
-    # A fresh stage sends every row as its first sample: then no block needs the todo table.
-    if todo.num_rows == len(input_ids(inputs)) and not pc.any(pc.not_equal(todo["sample"], 0)).as_py():
-        todo = None
-    block_rows = job.spec.batch_size * BLOCK_BATCHES
+    todo, block_rows = _unless_fresh(inputs, todo), job.spec.batch_size * BLOCK_BATCHES
     if isinstance(inputs, pa.Table):
         inputs = _with_samples(inputs, todo)  # in the driver, once
         return ray.data.from_arrow([inputs.slice(i, block_rows) for i in range(0, inputs.num_rows, block_rows)])
@@ -67,6 +64,32 @@ def dataset(job: Job, inputs: Inputs, todo: pa.Table, run: RunDir) -> ray.data.D
     ds = ds.map_batches(_read, fn_kwargs=kwargs, batch_size=None, batch_format="pyarrow", num_cpus=0, compute=read)
     # Streamed, not all-to-all: blocks leave the read tasks as row groups are read.
     return ds.repartition(target_num_rows_per_block=block_rows)
+
+
+def blocks(job: Job, inputs: Inputs, todo: pa.Table, run: RunDir) -> Iterator[pa.Table]:
+    """`dataset`'s rows read in the driver, a block at a time: for an executor without Ray Data."""
+    todo, block_rows = _unless_fresh(inputs, todo), job.spec.batch_size * BLOCK_BATCHES
+    if isinstance(inputs, pa.Table):
+        pieces = iter([_with_samples(inputs, todo)])
+    else:
+        pieces = _read(pa.table({"path": inputs.paths}), run.fs, inputs.transform, todo)
+    held: list[pa.Table] = []
+    for piece in pieces:
+        held.append(piece)
+        if sum(t.num_rows for t in held) >= block_rows:
+            rows = pa.concat_tables(held)
+            whole = rows.num_rows // block_rows * block_rows
+            yield from (rows.slice(i, block_rows) for i in range(0, whole, block_rows))
+            held = [rows.slice(whole)]
+    if held and (rows := pa.concat_tables(held)).num_rows:
+        yield rows
+
+
+def _unless_fresh(inputs: Inputs, todo: pa.Table) -> pa.Table | None:
+    """None for a fresh stage, which sends every row as its first sample: then no block needs `todo`."""
+    if todo.num_rows == len(input_ids(inputs)) and not pc.any(pc.not_equal(todo["sample"], 0)).as_py():
+        return None
+    return todo
 
 
 def finish(run: RunDir, step: str, round_id: str) -> None:

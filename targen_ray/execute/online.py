@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import ray
 
-from ..errors import BudgetExhausted, BudgetStop, FatalError, ProviderError, RunError
+from ..errors import BudgetExhausted, FatalError, ProviderError
 from ..job import Job
 from ..pool import Endpoint, Pool, Usage
-from ..progress import Progress, StageResult
+from ..progress import StageResult
 from ..steps import STEP_CLASSES, Step
 from .base import Executor
 from .inputs import Inputs, dataset, finish, input_ids, pending
@@ -48,22 +47,7 @@ class Online(Executor):
             num_cpus=max(s.worker_cpus for s in specs),
             zero_copy_batch=True,
         )
-        progress = Progress(f"{step} {stage.round_id}", rows, stage.spent_before)
-        unadmitted = 0
-        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            fatal = batch["fatal"]
-            stops = pc.filter(batch["error"], pc.equal(fatal, "error")).to_pylist()
-            unadmitted += pc.sum(pc.equal(fatal, "budget")).as_py() or 0
-            batch = batch.filter(pc.is_null(fatal)).drop_columns(["fatal"])
-            failed = pc.is_valid(batch["error"])
-            self.sink.write(batch.filter(pc.invert(failed)), batch.filter(failed))
-            progress.update(self.sink.result)
-            if stops:  # rows done in this batch are written above; the rest of the stage is abandoned
-                raise RunError(stops[0])
-            self.sink.check()
-        progress.update(self.sink.result, force=True)
-        if unadmitted:
-            raise BudgetStop(f"budget_usd {job.spec.budget_usd} reached: {unadmitted} rows of step {step} not sent")
+        self.take(ds.iter_batches(batch_size=None, batch_format="pyarrow"), rows)
 
 
 class StepWorker:

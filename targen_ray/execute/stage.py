@@ -24,3 +24,4 @@ class Stage:
     budget: Any = None  # the run's BudgetActor, or None
     spent_before: float = 0.0  # USD the run spent before this stage (the progress line's run total)
     on_kept: Callable[[pa.Table], None] | None = None  # sees each batch of kept rows once written
+    in_driver: bool = False  # online requests from the driver, not a Ray Data actor pool (driver.py)
