@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/limits_utilisation.py --jobs 1,2,4 --requests 3600
 	$(BIN)/python benchmarks/pool_overhead.py
 	$(BIN)/python benchmarks/full_size.py
+	$(BIN)/python benchmarks/memory_growth.py
 	$(BIN)/python benchmarks/batch_vs_online.py
 	$(BIN)/python benchmarks/dedup_quality.py
 	$(BIN)/python benchmarks/embed_throughput.py

@@ -114,7 +114,17 @@ def test_reference_file_errors_name_file_row_and_field(tmp_path):
 
 def test_run_writes_a_report_and_analyze_compares_with_a_reference(ray_session, fake, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    argv = ["run", str(BOOLQ), "--endpoints", str(fake.endpoints()), "--limit", "120", "--run-dir", str(run_dir)]
+    argv = [
+        "run",
+        str(BOOLQ),
+        "--endpoints",
+        str(fake.endpoints()),
+        "--limit",
+        "120",
+        "--run-dir",
+        str(run_dir),
+        "--in-driver",
+    ]
     assert main(argv) == 0
     assert f"report: {run_dir}/report/report.html" in capsys.readouterr().out
     own = json.loads((run_dir / RunDir.report() / "metrics.json").read_text())

@@ -94,8 +94,8 @@ def head():
         yield address
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
+        try:  # nothing of the head is needed after: a head slow to stop (30 s and more here) is killed
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()

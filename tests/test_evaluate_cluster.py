@@ -28,7 +28,7 @@ def test_the_fine_tune_is_a_ray_train_job_across_both_nodes(cluster, tmp_path):
     fake = FakeProcess(tmp_path)
     try:
         job = exact_dedup_only(BOOLQ, tmp_path)
-        cmd, run_env = driver(fake.endpoints(), 120, tmp_path / "run", job, "--no-analyze")
+        cmd, run_env = driver(fake.endpoints(), 120, tmp_path / "run", job, "--no-analyze", "--in-driver")
         # the run on a new local Ray of its own (not the cluster, which Ray would otherwise join): what is
         # tested here is the evaluation's training on the cluster
         local = {**run_env, "RAY_ADDRESS": "local"}

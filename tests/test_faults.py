@@ -190,7 +190,7 @@ def test_fault_matrix_run_fills_its_quotas(tmp_path):
     try:
         run_dir = tmp_path / "run"
         # writer on OpenAI, judge on Anthropic: both wire formats see every kind of fault
-        cmd, env = driver(fake.endpoints(timeout_s=3), LIMIT, run_dir, FAKE_API_KEY=FAKE_KEY)
+        cmd, env = driver(fake.endpoints(timeout_s=3), LIMIT, run_dir, BOOLQ, "--in-driver", FAKE_API_KEY=FAKE_KEY)
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
 

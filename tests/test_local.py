@@ -48,28 +48,6 @@ def test_smollm2_answers_schema_valid_json():
     assert response.input_tokens > 20 and response.output_tokens > 3
 
 
-def test_tiny_job_on_local_model(ray_session, tmp_path):
-    """Four rows through all four steps on the local model: whatever the 135M model writes, every
-    planned row ends up kept, rejected with a reason, or surplus, and kept rows are well formed."""
-    job = job_mod.load(BOOLQ)
-    job = dataclasses.replace(job, spec=job.spec.model_copy(update={"max_rounds": 1}))
-    summary = run(job, str(tmp_path / "run"), limit=4)
-    assert summary["rows"]["counts_add_up"]
-    assert summary["stages"]["contexts"]["requests"] >= 1 and summary["input_tokens"] > 0
-    assert {(k, v["model"]) for k, v in summary["ledger"].items()} == {
-        ("writer", "SmolLM2-135M-Instruct-Q4_1"),
-        ("judge", "SmolLM2-135M-Instruct-Q4_1"),
-    }
-    for split in ("train", "validation", "test"):
-        path = tmp_path / "run" / RunDir.final(split)
-        if path.exists():
-            for row in pq.read_table(path).to_pylist():
-                assert row["question"] and row["passage"] and row["label"] in (0, 1)
-    for step in STEPS:
-        for part in (tmp_path / "run" / RunDir.rejects(step)).glob("*.parquet"):
-            assert all(pq.read_table(part)["error"].to_pylist())
-
-
 def test_declared_task_on_local_model(ray_session, tmp_path):
     """A task declared in its job file (no Python) on the real local model: whatever it writes, the
     counts add up and every kept row passes the declared checks."""
@@ -86,13 +64,27 @@ def test_declared_task_on_local_model(ray_session, tmp_path):
 
 
 def test_the_demo_run_is_quiet_and_ends_with_samples_and_paths(tmp_path):
-    """`make demo`'s run (the local model, --limit 12) as its own driver: the terminal holds targen's own
-    lines and no line of Ray's at warning level or above; those are in the run's log file."""
+    """`make demo`'s command (the local model) at --limit 4, as its own driver: whatever the 135M model
+    writes, every planned row ends up kept, rejected with a reason, or surplus, and kept rows are well
+    formed; the terminal holds targen's own lines and no line of Ray's at warning level or above (those
+    are in the run's log file)."""
     run_dir = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(BOOLQ), "--limit", "12", "--run-dir", str(run_dir)]
+    cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(BOOLQ), "--limit", "4", "--run-dir", str(run_dir)]
     done = subprocess.run(cmd, env={**os.environ, "RAY_ADDRESS": ""}, capture_output=True, text=True, timeout=900)
     summary = json.loads((run_dir / RunDir.summary_file()).read_text())
     assert summary["rows"]["counts_add_up"] and done.returncode == (0 if summary["complete"] else 4), done.stderr
+    assert summary["stages"]["contexts"]["requests"] >= 1 and summary["input_tokens"] > 0
+    assert {(k, v["model"]) for k, v in summary["ledger"].items()} == {
+        ("writer", "SmolLM2-135M-Instruct-Q4_1"),
+        ("judge", "SmolLM2-135M-Instruct-Q4_1"),
+    }
+    for split in ("train", "validation", "test"):
+        if (run_dir / RunDir.final(split)).exists():
+            for row in pq.read_table(run_dir / RunDir.final(split)).to_pylist():
+                assert row["question"] and row["passage"] and row["label"] in (0, 1)
+    for step in STEPS:
+        for part in (run_dir / RunDir.rejects(step)).glob("*.parquet"):
+            assert all(pq.read_table(part)["error"].to_pylist())
     ray_lines = [line for line in done.stderr.splitlines() if RAY_LINE.search(line)]
     assert ray_lines == [], ray_lines
     assert all(line.startswith(("[", "targen: ")) for line in done.stderr.splitlines()), done.stderr
