@@ -65,7 +65,7 @@ def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_sess
         writer = POLL | {"retry": "batch", "attempts": 3, "max_requests": 25}
         eps = fake.batch_endpoints(writer, POLL | {"retry": "online"})
         job_path, run_dir = batch_job(tmp_path), tmp_path / "run"
-        cmd, env = driver(eps, 60, run_dir, job_path)
+        cmd, env = driver(eps, 60, run_dir, job_path, "--in-driver")  # steps 1 and 2 online, from the driver
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -81,7 +81,7 @@ def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_sess
         in_flight = json.loads(first.read_text())
         assert not in_flight["collected"]
 
-        summary = run(job_mod.load(job_path, eps), str(run_dir), limit=60)
+        summary = run(job_mod.load(job_path, eps), str(run_dir), limit=60, in_driver=True)
         stats, log = fake.stats(), fake.log()
 
         assert summary["complete"] and summary["rows"]["counts_add_up"]
@@ -125,7 +125,7 @@ def test_failed_lines_are_rejected_with_their_reason_when_configured(ray_session
     try:
         eps = fake.batch_endpoints(POLL | {"retry": "reject"}, POLL | {"retry": "reject"})
         job_path = batch_job(tmp_path)
-        summary = run(job_mod.load(job_path, eps), str(tmp_path / "run"), limit=30)
+        summary = run(job_mod.load(job_path, eps), str(tmp_path / "run"), limit=30, in_driver=True)
         stats = fake.stats()
         rejected = {s: summary["stages"][s]["rejected"] for s in ("generate", "correct")}
         assert rejected["generate"] == line_failures(stats, "openai") > 0
@@ -145,7 +145,7 @@ def test_the_budget_refuses_a_batch_that_would_pass_it(ray_session, tmp_path):
         spec = yaml.safe_load(job_path.read_text())
         job_path.write_text(yaml.safe_dump({**spec, "budget_usd": 0.05}))  # step 3's batches fit, step 4's not
         eps = fake.batch_endpoints(POLL, POLL)
-        summary = run(job_mod.load(job_path, eps), str(tmp_path / "run"), limit=200)
+        summary = run(job_mod.load(job_path, eps), str(tmp_path / "run"), limit=200, in_driver=True)
         assert summary["stopped"].endswith("batches of step correct not submitted")
         assert summary["stages"]["generate"]["kept"] > 0 and summary["usd"] <= 0.05
         assert {e["api"] for e in fake.log() if e["api"].endswith(".batch")} == {"openai.batch"}
@@ -219,7 +219,7 @@ def test_force_cancels_the_batches_the_old_job_left_in_flight(ray_session, tmp_p
         spec["steps"]["generate"]["endpoint"] = spec["steps"]["correct"]["endpoint"] = "writer"
         (tmp_path / "online.yaml").write_text(yaml.safe_dump(spec))
         new = job_mod.load(tmp_path / "online.yaml", eps)
-        summary = run(new, str(run_dir), limit=12, force=["generate"])
+        summary = run(new, str(run_dir), limit=12, force=["generate"], in_driver=True)
 
         assert summary["complete"] and summary["rows"]["counts_add_up"]
         stats = fake.stats()

@@ -23,7 +23,8 @@ import json, sys
 import ray
 from targen_ray import job, runner
 
-summary = runner.run(job.load(sys.argv[1], sys.argv[2]), sys.argv[3], limit=int(sys.argv[4]))
+# Steps 1-4 from the driver: what is tested is stage 5's actors on the cluster.
+summary = runner.run(job.load(sys.argv[1], sys.argv[2]), sys.argv[3], limit=int(sys.argv[4]), in_driver=True)
 nodes = [a["Address"]["NodeID"] for a in ray._private.state.actors().values() if a["ActorClassName"] == "Embedder"]
 cpu = [n["NodeID"] for n in ray.nodes() if n["Resources"].get("CPU")]
 splits = {s: v["rows"] for s, v in summary["splits"].items()}

@@ -63,7 +63,7 @@ def test_boolq_on_llama_cpp_server_with_structured_auto(ray_session, llama_serve
     # One passage per seeds request: five would not fit in the 256 tokens the endpoint allows a request.
     job = dataclasses.replace(job, spec=job.spec.model_copy(update={"max_rounds": 2, "seeds_per_context": 1}))
     logged_before = log.read_text().count(CHAT)
-    summary = run(job, str(tmp_path / "run"), limit=2)
+    summary = run(job, str(tmp_path / "run"), limit=2, in_driver=True)
 
     assert summary["structured"] == {"writer": "json_object", "judge": "json_object"}
     (probed,) = summary["probes"].values()

@@ -83,12 +83,13 @@ def test_run_dir_on_s3_resumes_and_compacts(ray_session, s3, tmp_path):
             table = pq.read_table(f"targen-runs/boolq/a/{RunDir.final(split)}", filesystem=s3)
             assert table.num_rows == summary["splits"][split]["target"]
 
-        # Lose the corrections of a few rows, as a crash in stage 4 would; the rerun sends only those.
+        # Lose the corrections of a few rows, as a crash in stage 4 would; the rerun sends only those (from
+        # the driver this time: a run continues whichever executor began it).
         part = "targen-runs/boolq/a/" + next(f for f in files if f.startswith(RunDir.stage_dir("correct") + "/"))
         table = pq.read_table(part, filesystem=s3)
         pq.write_table(table.slice(0, table.num_rows - 5), part, filesystem=s3)
         sent = len(fake.log())
-        again = run(job, uri, limit=40)
+        again = run(job, uri, limit=40, in_driver=True)
         resent = fake.log()[sent:]
         assert len(resent) == 5 and {e["schema"] for e in resent} == {"boolq_correct"}
         assert again["complete"] and again["rows"]["counts_add_up"]
