@@ -91,7 +91,7 @@ def test_sigkill_in_stage_3_then_resume(whole, tmp_path):
 
 
 def _start(endpoints, run_dir) -> subprocess.Popen:
-    cmd, env = driver(endpoints, 300, run_dir, job=exact_dedup_only(BOOLQ, run_dir.parent))
+    cmd, env = driver(endpoints, 300, run_dir, exact_dedup_only(BOOLQ, run_dir.parent), "--no-analyze")
     return subprocess.Popen(
         cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )

@@ -52,7 +52,6 @@ def split_rows(run_dir: Path) -> dict[str, list[dict]]:
     }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_end_to_end(violating, tmp_path, name):
     job = load(ROOT / "jobs" / f"{name}.yaml", violating)
@@ -146,7 +145,6 @@ def test_a_field_named_id_and_no_idx(violating, tmp_path):
     assert published.schema.names == ["ticket", "id", "label"]
 
 
-@pytest.mark.slow
 def test_init_writes_a_task_that_estimates_and_runs(violating, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FAKE_API_KEY", FAKE_KEY)
     assert (
