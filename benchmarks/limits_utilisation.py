@@ -39,7 +39,7 @@ import tempfile
 
 import ray
 from harness.load import LoadWorker
-from harness.process import FakeProcess, free_port
+from harness.process import FakeProcess, free_port, peak_window
 from harness.starve import busy_loops
 
 from targen_ray.limits import LimiterActor, Share, limiters_for
@@ -107,11 +107,6 @@ def measure_jobs(variant: str, jobs: int, requests: int) -> dict:
         stats = fake.stats()
         log = sorted(e["t"] for e in fake.log() if e["status"] == 200)
         span = log[-1] - log[0]
-        peak, k = 0, 0
-        for i, t in enumerate(log):  # the most admitted in any 10 s window, (t - 10, t] as the fake counts
-            while log[k] <= t - 10:
-                k += 1
-            peak = max(peak, i - k + 1)
         ends = [max(r["elapsed_s"] for r in rs) for rs in results.values()]
         served = {j: sum(sum(r["served"].values()) for r in rs) for j, rs in results.items()}
         return {
@@ -121,7 +116,7 @@ def measure_jobs(variant: str, jobs: int, requests: int) -> dict:
             "lost": share * ACTORS * jobs - sum(served.values()),
             "utilisation": round(len(log) / span * 60 / RPM, 3),
             "429_per_1000": round(1000 * stats.get("openai.429", 0) / max(stats.get("openai.requests", 1), 1), 1),
-            "peak_window_vs_limit": round(peak / (RPM / 6), 3),
+            "peak_window_vs_limit": round(peak_window(log, 10) / (RPM / 6), 3),
             "stale": sum(r["stale"] for rs in results.values() for r in rs),
             "slowest_job_vs_fastest": round(max(ends) / min(ends), 3),
         }

@@ -35,6 +35,17 @@ def wait_for(url: str, proc: subprocess.Popen, timeout_s: float) -> bool:
     return False
 
 
+def peak_window(admitted: list[float], window_s: float) -> int:
+    """The most requests in any window of `window_s`, over sorted arrival times: (t - window_s, t], as
+    the fake's sliding window counts them."""
+    peak, k = 0, 0
+    for i, t in enumerate(admitted):
+        while admitted[k] <= t - window_s:
+            k += 1
+        peak = max(peak, i - k + 1)
+    return peak
+
+
 FAKE_PRICES = {"writer": {"input": 0.15, "output": 0.60}, "judge": {"input": 2.50, "output": 10.00}}  # fake.yaml's
 
 
