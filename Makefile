@@ -8,7 +8,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install chromium demo test bench clean
+.PHONY: install chromium demo test starvation bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,10 +37,16 @@ test: $(STAMP) chromium
 	$(BIN)/ruff check targen_ray analysis tests
 	$(BIN)/pytest
 
+# The limiter's starvation check (tests/README.md): the shared-limits tests ten times in a row beside
+# two busy loops; ~20 minutes, so not part of `make test`.
+starvation: $(STAMP)
+	for i in 1 2 3 4 5 6 7 8 9 10; do $(BIN)/pytest tests/test_shared_limits.py --busy-loops 2 -q -p no:cacheprovider || exit 1; done
+
 # Performance measurements behind BENCHMARKS.md (minutes; never part of `make test`).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/limits_utilisation.py
 	$(BIN)/python benchmarks/limits_utilisation.py --jobs 1,2,4 --requests 3600
+	$(BIN)/python benchmarks/starved_jobs.py --jobs 1,2,4
 	$(BIN)/python benchmarks/pool_overhead.py
 	$(BIN)/python benchmarks/full_size.py
 	$(BIN)/python benchmarks/memory_growth.py

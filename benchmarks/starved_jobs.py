@@ -8,7 +8,7 @@ saw, 429s per 1,000, the most requests it admitted in one window ÷ the window's
 (admitted RPM over the first-to-last span ÷ the limit) and the runs' wall time. Steps 1-4 and the split
 only (`near: false`): stage 5 sends no request.
 
-    cd benchmarks && ../.venv/bin/python starved_jobs.py [--jobs 1,2,4] [--limit 600] [--rpm 1200] [--starve 2]
+    .venv/bin/python benchmarks/starved_jobs.py [--jobs 1,2,4] [--limit 600] [--rpm 1200] [--starve 2]
 """
 
 from __future__ import annotations

@@ -112,6 +112,7 @@ def test_reference_file_errors_name_file_row_and_field(tmp_path):
         from_file(bad, task)
 
 
+@pytest.mark.slow  # a real run, its report rendered in Chromium
 def test_run_writes_a_report_and_analyze_compares_with_a_reference(ray_session, fake, tmp_path, capsys):
     run_dir = tmp_path / "run"
     argv = [

@@ -38,6 +38,7 @@ def _stage(job, run: RunDir, rows: list[dict]) -> dict[str, dict]:
     return {r["id"]: r for r in dedup.decide(job, run, SIZES).to_pylist()}
 
 
+@pytest.mark.slow  # the embedding model over 1,500 rows
 @pytest.mark.parametrize(("task", "distinct", "copies"), [("boolq", 1200, 80), ("record", 300, 40)])
 def test_planted_duplicates_are_found_and_distinct_rows_kept(
     ray_session, tmp_path, monkeypatch, task, distinct, copies
@@ -129,6 +130,7 @@ def test_rows_are_embedded_once_across_rounds_and_reruns(ray_session, tmp_path):
     assert sorted(pq.read_table(tmp_path / RunDir.embeddings())["id"].to_pylist()) == [r["id"] for r in rows]
 
 
+@pytest.mark.slow  # the embedding model, loaded and run
 def test_the_default_backend_keeps_to_float32_torch():
     """Stage 5's default runtime against sentence-transformers on torch, float32, on BoolQ and ReCoRD
     rows: cosine >= 0.999 for every row (its thresholds were measured on torch); openvino-f32 is torch's

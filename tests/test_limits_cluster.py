@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import ray
 from harness.load import LoadWorker
 from harness.process import FakeProcess, free_port
@@ -24,6 +25,7 @@ def run_load(endpoints: dict[str, EndpointSpec], actors: int, per_actor: int, co
     return results, limiters
 
 
+@pytest.mark.slow  # 20 s of requests against a window
 def test_limit_holds_across_four_actors(ray_session, tmp_path):
     fake = FakeProcess(tmp_path, "--rpm", "600", "--window-s", "10")  # 100 requests per 10 s, per key
     try:

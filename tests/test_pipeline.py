@@ -173,6 +173,7 @@ def test_same_job_same_ids(ray_session, tmp_path):
         fake.stop()
 
 
+@pytest.mark.slow  # two full pipelines with embedding
 def test_stage5_drops_the_same_rows_whether_embedding_overlapped_step4_or_came_after(
     ray_session, fake, tmp_path, capsys
 ):

@@ -65,6 +65,7 @@ def _files(fs, prefix: str) -> list[str]:
     return sorted(i.path.removeprefix(prefix + "/") for i in infos if i.type == pafs.FileType.File)
 
 
+@pytest.mark.slow  # a full pipeline on S3, then its resume
 def test_run_dir_on_s3_resumes_and_compacts(ray_session, s3, tmp_path):
     fake = FakeProcess(tmp_path)
     try:
