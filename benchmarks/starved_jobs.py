@@ -23,21 +23,11 @@ import time
 from pathlib import Path
 
 import ray
-import yaml
-from harness.process import FakeProcess, peak_window
+from harness.process import FakeProcess, exact_dedup_only, peak_window
 from harness.starve import busy_loops
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW_S = 10
-
-
-def exact_only_boolq(folder: Path) -> Path:
-    spec = yaml.safe_load((ROOT / "jobs" / "boolq.yaml").read_text())
-    spec["prompts"] = str((ROOT / "jobs" / spec["prompts"]).resolve())
-    spec["dedup"] = {**spec.get("dedup", {}), "near": False}
-    path = folder / "boolq.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
 
 
 def measure(jobs: int, limit: int, rpm: int, folder: Path) -> dict:
@@ -45,7 +35,7 @@ def measure(jobs: int, limit: int, rpm: int, folder: Path) -> dict:
     try:
         # Writer and judge as one model on one key: one limiter, as the fake's window is per key.
         endpoints = fake.endpoints(rpm=rpm, writer="openai", judge="openai", model="fake-writer")
-        job = exact_only_boolq(folder)
+        job = exact_dedup_only(ROOT / "jobs" / "boolq.yaml", folder)
         env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
         started = time.monotonic()
         drivers = [

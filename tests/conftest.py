@@ -10,8 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import ray
-import yaml
-from harness.process import FakeProcess
+from harness.process import FakeProcess, exact_dedup_only  # noqa: F401  (tests import it from here)
 from harness.starve import busy_loops
 from ray.cluster_utils import Cluster
 
@@ -60,17 +59,6 @@ def loopback_cluster(nodes: int, cpus: int):
         yield cluster, {**os.environ, "RAY_ADDRESS": cluster.address, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     finally:
         cluster.shutdown()
-
-
-def exact_dedup_only(job: Path, folder: Path) -> Path:
-    """A copy of a job whose stage 5 drops exact duplicates only: for tests about other stages, which
-    need not pay for embeddings (their own tests are in test_dedup_quality.py)."""
-    spec = yaml.safe_load(job.read_text())
-    spec["prompts"] = str((job.parent / spec["prompts"]).resolve())
-    spec["dedup"] = {**spec.get("dedup", {}), "near": False}
-    path = folder / f"exact-dedup-{job.name}"
-    path.write_text(yaml.safe_dump(spec))
-    return path
 
 
 def final_ids(run_dir) -> dict[str, list[str]]:

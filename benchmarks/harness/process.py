@@ -46,6 +46,17 @@ def peak_window(admitted: list[float], window_s: float) -> int:
     return peak
 
 
+def exact_dedup_only(job: Path, folder: Path) -> Path:
+    """A copy of a job whose stage 5 drops exact duplicates only: for tests about other stages, which
+    need not pay for embeddings (their own tests are in test_dedup_quality.py)."""
+    spec = yaml.safe_load(job.read_text())
+    spec["prompts"] = str((job.parent / spec["prompts"]).resolve())
+    spec["dedup"] = {**spec.get("dedup", {}), "near": False}
+    path = folder / f"exact-dedup-{job.name}"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
 FAKE_PRICES = {"writer": {"input": 0.15, "output": 0.60}, "judge": {"input": 2.50, "output": 10.00}}  # fake.yaml's
 
 
