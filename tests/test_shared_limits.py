@@ -41,7 +41,8 @@ def start_job(endpoints: dict, name: str, priority: float, each: int = 40, first
     return limiters, refs
 
 
-@pytest.mark.parametrize(("pa", "pb"), [(1.0, 1.0), (3.0, 1.0)])
+# Equal shares are the 1:1 case of the weighted share: the fast loop keeps 3:1, make test runs both.
+@pytest.mark.parametrize(("pa", "pb"), [pytest.param(1.0, 1.0, marks=pytest.mark.slow), (3.0, 1.0)])
 def test_two_jobs_on_one_key_share_it_by_priority(ray_session, tmp_path, pa, pb):
     server = FakeProcess(tmp_path, "--rpm", str(RPM), "--window-s", WINDOW)
     try:
@@ -86,6 +87,7 @@ def test_two_endpoint_names_for_one_key_and_model_share_one_limiter(ray_session,
         server.stop()
 
 
+@pytest.mark.slow  # a fault run of 600 requests over two windows (~20 s)
 def test_a_limiter_killed_mid_run_comes_back_without_a_burst(ray_session, tmp_path):
     server = FakeProcess(tmp_path, "--rpm", str(RPM), "--window-s", WINDOW)
     try:
@@ -111,6 +113,7 @@ def _scrape() -> str:
         return r.read().decode()
 
 
+@pytest.mark.slow  # a pipeline run, then waiting on Ray's metrics export (~20 s)
 def test_metrics_of_a_run_show_on_rays_endpoint_with_labels_and_never_the_key(ray_session, fake, tmp_path):
     job = job_mod.load(exact_dedup_only(BOOLQ, tmp_path), fake.endpoints(rpm=6000, price={"input": 1.0, "output": 2.0}))
     summary = run(job, str(tmp_path / "run"), limit=12)
