@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/limits_utilisation.py
 	$(BIN)/python benchmarks/limits_utilisation.py --jobs 1,2,4 --requests 3600
 	$(BIN)/python benchmarks/starved_jobs.py --jobs 1,2,4
+	$(BIN)/python benchmarks/judge_panel.py
 	$(BIN)/python benchmarks/pool_overhead.py
 	$(BIN)/python benchmarks/full_size.py
 	$(BIN)/python benchmarks/memory_growth.py

@@ -50,6 +50,7 @@ def analyze(run_dir: str, reference: Path | None = None, out: str | None = None)
         if len(sets) > 1
         else None,
         "self_correction": labels.self_correction(run, names),
+        "panel": summary.get("panel"),
         "counts": summary.get("rows"),
         "dedup": summary.get("dedup"),
         "cost": {

@@ -134,6 +134,7 @@ def render(
         f"{rows['deduplicated']:,} + surplus {rows['surplus']:,}. Self-correction changed {rows['self_corrected']:,} "
         f"labels. Deduplication dropped {dedup['exact']:,} exact and {dedup['near']:,} near duplicates "
         f"({dedup['cross_split']:,} across splits) and {dedup['contaminated']:,} rows close to a reference set.\n",
+        *_panel_lines(summary.get("panel")),
         "## Cost\n",
         f"{summary['requests']:,} requests, {summary['input_tokens']:,} input and {summary['output_tokens']:,} output "
         f"tokens, ${summary['usd']:,.2f} (every attempt, retries included).\n",
@@ -184,3 +185,18 @@ def evaluation_lines(ev: dict) -> list[str]:
             f"{got or p.get('reason', '')} |"
         )
     return [*lines, ""]
+
+
+def _panel_lines(panel: dict | None) -> list[str]:
+    """The card's account of step 4's panel: who judged, how they decided, how far they agreed."""
+    if not panel or not panel["rows"]:
+        return []
+    kappas = ", ".join(f"{pair.replace('~', ' and ')} {k}" for pair, k in panel["cohen_kappa"].items())
+    flips = ", ".join(f"{judge} {rate}" for judge, rate in panel["flip_rate"].items())
+    return [
+        "## Judge panel\n",
+        f"Step 4 was judged by a panel of {len(panel['judges'])} ({', '.join(panel['judges'])}), deciding each "
+        f"row's {panel['by']} by {panel['vote']} vote; {100 * panel['split_vote_share']:.1f}% of "
+        f"{panel['rows']:,} rows were decided by a split vote. Fleiss' kappa {panel['fleiss_kappa']}; pairwise "
+        f"Cohen's kappa {kappas}. Each judge's flip rate (its label differs from step 3's): {flips}.\n",
+    ]

@@ -13,7 +13,7 @@ from . import plan
 from .job import Job
 from .providers.base import estimate_tokens
 from .providers.kinds import KINDS
-from .spec import STEPS
+from .spec import STEPS, step_of
 from .steps.base import SYSTEM
 from .steps.contexts import PER_CALL
 
@@ -45,8 +45,9 @@ def _calls(job: Job, limit: int | None) -> dict[str, int]:
     }
 
 
-def _tokens(job: Job, step: str) -> tuple[int, int]:
-    """(input, output) tokens of one typical request of `step`."""
+def _tokens(job: Job, stage: str) -> tuple[int, int]:
+    """(input, output) tokens of one typical request of `stage`."""
+    step = step_of(stage)
     task, spec, render = job.task, job.spec, job.prompts.renderer().render
     labels = list(spec.labels)
     common = {"task": task.name, "description": spec.description}
@@ -75,7 +76,7 @@ def _tokens(job: Job, step: str) -> tuple[int, int]:
         "correct": RATIONALE_TOKENS,
     }
     prompt = render(step, **common, **variables)
-    return estimate_tokens(SYSTEM + prompt), min(outputs[step], job.sampling(step)[0])
+    return estimate_tokens(SYSTEM + prompt), min(outputs[step], job.sampling(stage)[0])
 
 
 def _minutes(job: Job, step: str, requests: int, tokens_in: int, tokens_out: int) -> float | None:
@@ -90,32 +91,51 @@ def _minutes(job: Job, step: str, requests: int, tokens_in: int, tokens_out: int
 BATCH_WINDOW_H = 24  # both providers' completion window: a batch ends within it, often far sooner
 
 
+def _stage(job: Job, stage: str, n: int) -> dict:
+    """One stage's `n` requests: tokens, USD three ways, and the minutes its pool's limits imply."""
+    per_in, per_out = _tokens(job, stage)
+    pool = [spec for _, spec in job.pool(stage)]
+    weight = sum(e.weight for e in pool)
+
+    def usd(price_of) -> float:
+        return round(sum(e.weight / weight * price_of(e).usd(n * per_in, n * per_out) for e in pool), 4)
+
+    batch = job.batch_endpoint(stage) is not None
+    minutes = _minutes(job, stage, n, n * per_in, n * per_out)
+    return {
+        "requests": n,
+        "input_tokens": n * per_in,
+        "output_tokens": n * per_out,
+        "usd": usd(lambda e: e.batch_price if e.mode == "batch" else e.price),
+        "usd_online": usd(lambda e: e.price),
+        "usd_batch": usd(lambda e: e.batch_price) if all(KINDS[e.provider].batch for e in pool) else None,
+        "batch": batch,
+        "minutes_online": minutes,
+        "minutes": None if batch else minutes,
+    }
+
+
+def _together(stages: list[dict]) -> dict:
+    """Stages run one after another (a panel's judges): their sums, unknown where one is unknown."""
+
+    def total(k: str):
+        values = [s[k] for s in stages]
+        return None if None in values else sum(values)
+
+    keys = ("requests", "input_tokens", "output_tokens", "usd", "usd_online", "usd_batch", "minutes_online")
+    out = {k: total(k) for k in keys} | {"batch": any(s["batch"] for s in stages)}
+    known = [s["minutes"] for s in stages if not s["batch"]]
+    return out | {"minutes": sum(known) if known and None not in known else None}
+
+
 def estimate(job: Job, limit: int | None = None) -> dict:
     """Per step and in total: requests, tokens, USD as the job is configured (`usd`), USD were every
     endpoint online (`usd_online`) or on its Batch API (`usd_batch`: None where a provider has none),
     minutes the rate limits imply for online requests, and whether the step runs as batches."""
     calls, out = _calls(job, limit), {}
     for step in STEPS:
-        per_in, per_out = _tokens(job, step)
-        n = calls[step]
-        pool = [spec for _, spec in job.pool(step)]
-        weight = sum(e.weight for e in pool)
-
-        def usd(price_of) -> float:
-            return round(sum(e.weight / weight * price_of(e).usd(n * per_in, n * per_out) for e in pool), 4)  # noqa: B023
-
-        batch = job.batch_endpoint(step) is not None
-        out[step] = {
-            "requests": n,
-            "input_tokens": n * per_in,
-            "output_tokens": n * per_out,
-            "usd": usd(lambda e: e.batch_price if e.mode == "batch" else e.price),
-            "usd_online": usd(lambda e: e.price),
-            "usd_batch": usd(lambda e: e.batch_price) if all(KINDS[e.provider].batch for e in pool) else None,
-            "batch": batch,
-            "minutes_online": _minutes(job, step, n, n * per_in, n * per_out),
-        }
-        out[step]["minutes"] = None if batch else out[step]["minutes_online"]
+        each = [_stage(job, stage, calls[step]) for stage in job.stages(step)]
+        out[step] = each[0] if len(each) == 1 else _together(each)  # a panel: every judge answers every row
     steps = list(out.values())
     known = [s["minutes"] for s in steps if not s["batch"]]
     online = [s["minutes_online"] for s in steps]

@@ -14,7 +14,7 @@ from .dedup.text import text_fields
 from .errors import SpecError
 from .prompts import PromptSet
 from .providers.kinds import KINDS
-from .spec import STEPS, EndpointSpec, JobSpec, load_endpoints, load_job
+from .spec import JUDGE_MARK, STEPS, EndpointSpec, JobSpec, judge_of, load_endpoints, load_job, step_of
 from .tasks import Task, resolve
 
 
@@ -35,22 +35,40 @@ class Job:
         """The job's dedup reference files (a folder: its files), relative to the job file."""
         return reference.files([Path(self.path).parent / p for p in self.spec.dedup.reference])
 
-    def pool(self, step: str) -> list[tuple[str, EndpointSpec]]:
-        """The endpoints serving a step, by name."""
-        return [(name, self.endpoints[name]) for name in getattr(self.spec.steps, step).endpoints]
+    @property
+    def panel(self) -> list[str]:
+        """Step 4's judges when a panel votes (empty for one judge)."""
+        return list(self.spec.steps.correct.panel or [])
 
-    def batch_endpoint(self, step: str) -> tuple[str, EndpointSpec] | None:
-        """The batch endpoint serving a step (alone, as `load` checks), or None for an online step."""
-        pool = self.pool(step)
+    def stages(self, step: str) -> list[str]:
+        """The stages that send a step's requests: the step itself, or one per judge of step 4's panel."""
+        if step == "correct" and self.panel:
+            return [f"correct{JUDGE_MARK}{judge}" for judge in self.panel]
+        return [step]
+
+    @property
+    def paying_stages(self) -> list[str]:
+        """Every stage that sends requests, in order: what the cost ledger adds up."""
+        return [stage for step in STEPS for stage in self.stages(step)]
+
+    def pool(self, stage: str) -> list[tuple[str, EndpointSpec]]:
+        """The endpoints serving a stage, by name (a panel judge's stage: that judge alone)."""
+        judge = judge_of(stage)
+        names = [judge] if judge else getattr(self.spec.steps, stage).endpoints
+        return [(name, self.endpoints[name]) for name in names]
+
+    def batch_endpoint(self, stage: str) -> tuple[str, EndpointSpec] | None:
+        """The batch endpoint serving a stage (alone, as `load` checks), or None for an online stage."""
+        pool = self.pool(stage)
         return pool[0] if pool[0][1].mode == "batch" else None
 
-    def sampling(self, step: str) -> tuple[int, float, float]:
-        """(max_tokens, temperature, top_p) for a step: the step's overrides over the pool's first endpoint.
+    def sampling(self, stage: str) -> tuple[int, float, float]:
+        """(max_tokens, temperature, top_p) for a stage: the step's overrides over the pool's first endpoint.
 
         Every endpoint's max_tokens is a ceiling (what the model allows); a step asks for less.
         """
-        step_spec = getattr(self.spec.steps, step)
-        specs = [spec for _, spec in self.pool(step)]
+        step_spec = getattr(self.spec.steps, step_of(stage))
+        specs = [spec for _, spec in self.pool(stage)]
         ceiling = min(spec.params.max_tokens for spec in specs)
         params = specs[0].params
         return (
@@ -81,10 +99,11 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
     endpoints = load_endpoints(ep_path)
     used = {}
     for step in STEPS:
+        field = "panel" if step == "correct" and spec.steps.correct.panel else "endpoint"
         for name in getattr(spec.steps, step).endpoints:
             if name not in endpoints:
                 raise SpecError(
-                    f"{job_path}: steps.{step}.endpoint: {name!r} is not defined in {ep_path} "
+                    f"{job_path}: steps.{step}.{field}: {name!r} is not defined in {ep_path} "
                     f"(defined: {', '.join(sorted(endpoints))})"
                 )
             ep = endpoints[name]
@@ -94,7 +113,7 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
                 )
             used[name] = ep
         pool = getattr(spec.steps, step).endpoints
-        if len(pool) > 1 and any(endpoints[n].mode == "batch" for n in pool):
+        if field == "endpoint" and len(pool) > 1 and any(endpoints[n].mode == "batch" for n in pool):
             raise SpecError(
                 f"{job_path}: steps.{step}.endpoint: a step on a batch endpoint uses that endpoint alone, got {pool}"
             )

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from . import items, plan, probe, split, summary
+from . import items, panel, plan, probe, split, summary
 from .cluster import check_cluster, ensure_ray
 from .dedup import decision as dedup
 from .errors import BudgetStop, RunError, StageFailed
@@ -46,24 +46,22 @@ class Runner:
         self.embedded_live = 0  # rows stage 5 embedded while step 4 was writing them, not yet reported
 
     def _stage(self, step: str, inputs: pa.Table | list[str], round_id: str) -> None:
+        """One step over a round's rows: its one stage, or each judge of step 4's panel then the vote."""
         started = time.monotonic()
-        spent = summary.spent_usd(self.run_dir)
-        if self.budget is not None:  # no request in flight between stages: the written ledger is the truth
-            ray.get(self.budget.sync.remote(spent))
         live = dedup.live_embedding(self.job, self.run_dir, round_id) if step == "correct" else None
-        stage = Stage(
-            self.job,
-            step,
-            self.run_dir,
-            round_id,
-            self.limiters,
-            self.budget,
-            spent,
-            live.add if live else None,
-            self.in_driver,
-        )
+        voted = step == "correct" and bool(self.job.panel)
         try:
-            execute(stage, inputs)
+            for name in self.job.stages(step):
+                spent = summary.spent_usd(self.run_dir, self.job.paying_stages)
+                if self.budget is not None:  # no request in flight between stages: the written ledger is the truth
+                    ray.get(self.budget.sync.remote(spent))
+                on_kept = live.add if live and not voted else None
+                stage = Stage(
+                    self.job, name, self.run_dir, round_id, self.limiters, self.budget, spent, on_kept, self.in_driver
+                )
+                execute(stage, inputs)
+            if voted:
+                panel.decide(self.job, self.run_dir, round_id, live.add if live else None)
         finally:
             self.wall_s[step] += time.monotonic() - started
             if live is not None:  # stage 5's time: what was still embedding when the last answer came
@@ -204,9 +202,11 @@ def identity(job: Job, limit: int | None) -> dict:
         "job": job.spec.name,
         "task": job.task.name,
         "declaration": job.task.declaration,  # an inline task: publish and analysis rebuild it from here
-        # Stage 5 is decided afresh from the rows on every run, and the license and gate only concern the
-        # published dataset: changing them continues the run.
-        "spec_hash": job.spec.spec_hash(exclude={"dedup", "license", "gate"}),
+        # Stage 5 and a panel's vote are decided afresh from stored rows, and the license and gate only
+        # concern the published dataset: changing them continues the run.
+        "spec_hash": job.spec.spec_hash(
+            exclude={"dedup": True, "license": True, "gate": True, "steps": {"correct": {"vote"}}}
+        ),
         "prompts_hash": hashlib.sha256(prompts).hexdigest()[:16],
         "limit": limit,
     }
@@ -218,6 +218,11 @@ def later_stages(stages: list[str]) -> list[str]:
     if unknown:
         raise ValueError(f"unknown stage {', '.join(unknown)} (stages: {', '.join(STEPS)})")
     return list(STEPS[min(STEPS.index(s) for s in stages) :]) if stages else []
+
+
+def stages_of(job: Job, steps: list[str]) -> list[str]:
+    """Every stage whose folders hold a step's rows: the step's, and its panel judges' where it has one."""
+    return [stage for step in steps for stage in dict.fromkeys([step, *job.stages(step)])]
 
 
 def run(
@@ -236,7 +241,7 @@ def run(
     check_reachable(job)
     folder = RunDir(run_dir)
     redo = later_stages(list(force))
-    state = folder.claim(identity(job, limit), files, redo)
+    state = folder.claim(identity(job, limit), files, stages_of(job, redo))
     if state == "resume":
         print(
             f"[resume] continuing the run in {folder}" + (" (spec unchanged: --force ignored)" if redo else ""),
@@ -245,6 +250,7 @@ def run(
     elif state == "redo":
         print(f"[redo] job changed: redoing {', '.join(redo)} in {folder}; earlier stages kept", file=sys.stderr)
     cancel_superseded(job, folder)  # on every run: a run that died right after the redo's move still cancels
+    panel.revote(job, folder)
     job = probe.resolve(job, folder)
     ensure_ray(log_to_driver)
     return Runner(job, folder, limit, in_driver).execute()
@@ -263,7 +269,7 @@ def retry_rejects(
     folder = RunDir(run_dir)
     folder.claim(identity(job, limit))
     moved = {}
-    for step in steps:
+    for step in stages_of(job, steps):
         moved[step] = sum(t.num_rows for t in folder.iter_parts(folder.rejects(step), columns=["id"]))
         folder.move(folder.rejects(step), folder.retried(step), time.strftime("%Y%m%dT%H%M%S"))
     print(f"[retry] sending again: {', '.join(f'{n} {s}' for s, n in moved.items())} rejected rows", file=sys.stderr)

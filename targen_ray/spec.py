@@ -17,6 +17,17 @@ from .tasks.declaration import PSEUDO_LABEL, TaskSpec
 
 SPLITS = ("train", "validation", "test")
 STEPS = ("contexts", "seeds", "generate", "correct")
+JUDGE_MARK = "@"  # a panel judge's stage is step 4 at one endpoint: `correct@judge_a`
+
+
+def step_of(stage: str) -> str:
+    """The step a stage runs: its own name, or step 4 for a panel judge's stage."""
+    return stage.split(JUDGE_MARK, 1)[0]
+
+
+def judge_of(stage: str) -> str | None:
+    """The endpoint a panel judge's stage sends to (None for any other stage)."""
+    return stage.split(JUDGE_MARK, 1)[1] if JUDGE_MARK in stage else None
 
 
 class _Frozen(BaseModel):
@@ -135,11 +146,39 @@ class StepSpec(_Frozen):
         return [self.endpoint] if isinstance(self.endpoint, str) else list(self.endpoint)
 
 
+class CorrectSpec(StepSpec):
+    endpoint: str | list[str] | None = Field(
+        None, description="Endpoint name(s) serving one judge; several form a pool. Or use `panel`."
+    )
+    panel: list[str] | None = Field(
+        None,
+        description="Endpoint names of a panel of judges: each judges every row and the panel votes. "
+        "Instead of `endpoint`.",
+    )
+    vote: Literal["majority", "unanimous"] = Field(
+        "majority",
+        description="How a panel decides: the most judges' label (a tie keeps the step-3 label), or only "
+        "a label every judge gave (others are rejected as a panel disagreement).",
+    )
+
+    @model_validator(mode="after")
+    def _one_judge_or_a_panel(self) -> CorrectSpec:
+        if (self.endpoint is None) == (self.panel is None):
+            raise ValueError("give either endpoint (one judge) or panel (several), not both or neither")
+        if self.panel is not None and len(set(self.panel)) < 2:
+            raise ValueError(f"panel: a panel needs at least two distinct endpoints, got {self.panel}")
+        return self
+
+    @property
+    def endpoints(self) -> list[str]:
+        return list(self.panel) if self.panel is not None else super().endpoints
+
+
 class Steps(_Frozen):
     contexts: StepSpec
     seeds: StepSpec
     generate: StepSpec
-    correct: StepSpec
+    correct: CorrectSpec
 
 
 class Splits(_Frozen):
@@ -282,7 +321,7 @@ class JobSpec(_Frozen):
             raise ValueError("label_weights must be non-negative")
         return self
 
-    def spec_hash(self, exclude: set[str] | None = None) -> str:
+    def spec_hash(self, exclude: set[str] | dict | None = None) -> str:
         data = self.model_dump(exclude=exclude)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

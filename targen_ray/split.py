@@ -79,6 +79,8 @@ def records(job: Job, rows: pa.Table, ids: pa.Array, idx: pa.Array) -> pa.Table:
             cols[f.name] = pa.array([x[f.name] for x in fields], f.type)
     for out, src in LINEAGE:
         cols[task.lineage_name(out)] = rows[src]
+    if "judges" in rows.column_names:  # a panel's answers, each judge's label and rationale
+        cols[task.lineage_name("judges")] = rows["judges"]
     return pa.table({**cols, "__pos": pos})
 
 

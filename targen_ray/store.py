@@ -24,6 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .errors import RunDirError
+from .spec import judge_of
 
 RUN_FILE = "run.json"
 COMPACT_BYTES = 128 * 2**20  # in-memory size of a compacted file: large enough to scan fast, small enough to split
@@ -186,8 +187,10 @@ class RunDir:
     # -- the layout: every folder and file of a run is named here, and nowhere else ------------------
     @staticmethod
     def stage_dir(stage: str) -> str:
-        """The rows a step kept (or, for "dedup", the rows stage 5 dropped)."""
-        return STAGE_DIRS[stage]
+        """The rows a step kept (or, for "dedup", the rows stage 5 dropped; for a panel judge's stage
+        `correct@NAME`, that judge's answers, which step 4's folder holds decided)."""
+        judge = judge_of(stage)
+        return f"04_judges/{judge}" if judge else STAGE_DIRS[stage]
 
     @staticmethod
     def rejects(step: str) -> str:
@@ -233,6 +236,11 @@ class RunDir:
     def reference_vectors(key: str) -> str:
         """A reference set's embeddings, per reference content."""
         return f"05_reference/{key}"
+
+    @staticmethod
+    def panel_file() -> str:
+        """The vote rule step 4's panel decided the rows under (panel.py)."""
+        return "panel.json"
 
     @staticmethod
     def summary_file() -> str:

@@ -9,9 +9,10 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import panel
 from .job import Job
 from .plan import Quotas
-from .spec import SPLITS, STEPS
+from .spec import SPLITS, STEPS, judge_of, step_of
 from .store import RunDir
 
 
@@ -26,17 +27,19 @@ def _sum(t: pa.Table | None, col: str) -> int:
 LEDGER_KEYS = ("requests", "input_tokens", "output_tokens", "usd", "rate_limited", "errors")
 
 
-def _paid_tables(run: RunDir, step: str, columns: list[str]) -> list[pa.Table]:
-    """Those columns of every row a step has paid for, one table per folder (never the row texts)."""
-    return [t for t in (run.read(f, columns=columns) for f in run.paid(step)) if t is not None]
+def _paid_tables(run: RunDir, stage: str, keys: list[str]) -> list[pa.Table]:
+    """Those ledger columns (`<step>_<key>`) of every row a stage has paid for, one table per folder
+    (never the row texts)."""
+    columns = [f"{step_of(stage)}_{k}" for k in keys]
+    return [t.rename_columns(keys) for t in (run.read(f, columns=columns) for f in run.paid(stage)) if t is not None]
 
 
-def ledger(run: RunDir) -> dict[str, dict]:
-    """Per endpoint, every attempt of every row of every stage: the durable cost ledger."""
+def ledger(run: RunDir, stages: list[str]) -> dict[str, dict]:
+    """Per endpoint, every attempt of every row of every paying stage: the durable cost ledger."""
     out: dict[str, dict] = {}
-    for step in STEPS:
-        for table in (t for f in run.paid(step) for t in run.iter_parts(f, columns=[f"{step}_ledger"])):
-            for cell in table[f"{step}_ledger"].to_pylist():
+    for stage in stages:
+        for table in _paid_tables(run, stage, ["ledger"]):
+            for cell in table["ledger"].to_pylist():
                 for endpoint, used in json.loads(cell).items():
                     entry = out.setdefault(endpoint, {"model": used["model"], **dict.fromkeys(LEDGER_KEYS, 0)})
                     for k in LEDGER_KEYS:
@@ -56,11 +59,31 @@ def probes(run: RunDir) -> dict:
     return {k: sum(p[k] for p in found) for k in ("requests", "input_tokens", "output_tokens", "usd")}
 
 
-def spent_usd(run: RunDir) -> float:
-    """What every attempt so far cost: an Arrow sum of each stage's USD column, no JSON parsed."""
+def spent_usd(run: RunDir, stages: list[str]) -> float:
+    """What every attempt so far cost: an Arrow sum of each paying stage's USD column, no JSON parsed."""
     return probes(run)["usd"] + sum(
-        pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for step in STEPS for t in _paid_tables(run, step, [f"{step}_usd"])
+        pc.sum(t["usd"]).as_py() or 0.0 for s in stages for t in _paid_tables(run, s, ["usd"])
     )
+
+
+def _usage(run: RunDir, stages: list[str]) -> dict:
+    """Requests, tokens and USD of every row some stages paid for."""
+    paid = [t for s in stages for t in _paid_tables(run, s, ["requests", "input_tokens", "output_tokens", "usd"])]
+    usage = {k: sum(_sum(t, k) for t in paid) for k in ("requests", "input_tokens", "output_tokens")}
+    return {**usage, "usd": round(sum(pc.sum(t["usd"]).as_py() or 0.0 for t in paid), 6)}
+
+
+def _stage(run: RunDir, stage: str, paying: list[str], wall_s: float | None = None) -> dict:
+    """A stage's rows (kept, rejected, retried) and what the stages that paid for them cost."""
+    ok, bad = run.read(run.stage_dir(stage), columns=["id"]), run.read(run.rejects(stage), columns=["error"])
+    out = {
+        "inputs": _rows(ok) + _rows(bad),
+        "kept": _rows(ok),
+        "rejected": _rows(bad),
+        "retried": _rows(run.read(run.retried(stage), columns=["id"])),
+        **_usage(run, paying),
+    }
+    return out if wall_s is None else {**out, "wall_s": round(wall_s, 2)}
 
 
 def build(
@@ -75,21 +98,12 @@ def build(
 ) -> dict:
     stages, reasons = {}, Counter()
     for step in STEPS:
-        ok, bad = run.read(run.stage_dir(step), columns=["id"]), run.read(run.rejects(step), columns=["error"])
-        paid = _paid_tables(run, step, [f"{step}_{k}" for k in ("requests", "input_tokens", "output_tokens", "usd")])
-        usage = {k: sum(_sum(t, f"{step}_{k}") for t in paid) for k in ("requests", "input_tokens", "output_tokens")}
-        usd = sum(pc.sum(t[f"{step}_usd"]).as_py() or 0.0 for t in paid)
-        stages[step] = {
-            "inputs": _rows(ok) + _rows(bad),
-            "kept": _rows(ok),
-            "rejected": _rows(bad),
-            "retried": _rows(run.read(run.retried(step), columns=["id"])),
-            **usage,
-            "usd": round(usd, 6),
-            "wall_s": round((stage_wall_s or {}).get(step, 0.0), 2),
-        }
+        stages[step] = _stage(run, step, job.stages(step), (stage_wall_s or {}).get(step, 0.0))
+        bad = run.read(run.rejects(step), columns=["error"])
         if bad is not None:
             reasons.update(f"{step}: {r.split(':')[0]}" for r in bad["error"].to_pylist())
+    if job.panel:  # each judge's own rows and cost; step 4's figures are the decided rows and the sum
+        stages["correct"]["judges"] = {judge_of(s): _stage(run, s, [s]) for s in job.stages("correct")}
 
     final, labels, final_label = {}, job.spec.labels, job.task.lineage_name("final_label")
     for split in SPLITS:
@@ -132,11 +146,12 @@ def build(
         "dedup": dedup,
         "stages": stages,
         "rejects_by_reason": dict(reasons.most_common()),
+        "panel": panel.figures(job, run),  # step 4's judges' agreement, when a panel votes
         "requests": sum(s["requests"] for s in stages.values()) + probed["requests"],
         "input_tokens": sum(s["input_tokens"] for s in stages.values()) + probed["input_tokens"],
         "output_tokens": sum(s["output_tokens"] for s in stages.values()) + probed["output_tokens"],
         "usd": round(sum(s["usd"] for s in stages.values()) + probed["usd"], 6),
-        "ledger": ledger(run),
+        "ledger": ledger(run, job.paying_stages),
         # `auto` endpoints: the mode each was probed to, what it tried, and what probing cost (in the totals)
         "structured": {name: spec.structured_mode for name, spec in job.endpoints.items()},
         "probes": run.read_json(run.structured_file()) or {},

@@ -57,6 +57,18 @@ def exact_dedup_only(job: Path, folder: Path) -> Path:
     return path
 
 
+def with_panel(job: Path, folder: Path, judges: list[str], vote: str = "majority", **fields) -> Path:
+    """A copy of a job (stage 5 exact only) whose step 4 is a panel of `judges` voting by `vote` (or, with
+    one judge, that judge alone); `fields` override the job's top-level fields."""
+    spec = yaml.safe_load(exact_dedup_only(job, folder).read_text())
+    correct = {k: v for k, v in spec["steps"]["correct"].items() if k not in ("endpoint", "panel", "vote")}
+    step = {"endpoint": judges[0]} if len(judges) == 1 else {"panel": judges, "vote": vote}
+    spec["steps"]["correct"] = {**correct, **step}
+    path = folder / f"panel-{'-'.join(judges)}-{vote}-{job.name}"
+    path.write_text(yaml.safe_dump({**spec, **fields}))
+    return path
+
+
 FAKE_PRICES = {"writer": {"input": 0.15, "output": 0.60}, "judge": {"input": 2.50, "output": 10.00}}  # fake.yaml's
 
 
@@ -81,9 +93,15 @@ class FakeProcess:
             raise RuntimeError("fake server did not start")
 
     def endpoints(
-        self, writer: str = "openai", judge: str = "anthropic", key_env: str = "FAKE_API_KEY", **extra
+        self,
+        writer: str = "openai",
+        judge: str = "anthropic",
+        key_env: str = "FAKE_API_KEY",
+        judges: dict[str, str] | None = None,
+        **extra,
     ) -> Path:
-        """An endpoints file with `writer` and `judge` on this server; `extra` fields go into both."""
+        """An endpoints file with `writer` and `judge` on this server, and `judges` (name -> model, on the
+        OpenAI API) beside them; `extra` fields go into every one."""
 
         def ep(provider: str, model: str) -> dict:
             base = f"{self.url}/v1" if provider == "openai" else self.url
@@ -100,7 +118,15 @@ class FakeProcess:
 
         path = self.tmp / f"endpoints-{free_port()}.yaml"
         path.write_text(
-            yaml.safe_dump({"endpoints": {"writer": ep(writer, "fake-writer"), "judge": ep(judge, "fake-judge")}})
+            yaml.safe_dump(
+                {
+                    "endpoints": {
+                        "writer": ep(writer, "fake-writer"),
+                        "judge": ep(judge, "fake-judge"),
+                        **{name: ep("openai", model) for name, model in (judges or {}).items()},
+                    }
+                }
+            )
         )
         return path
 

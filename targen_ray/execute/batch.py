@@ -34,8 +34,8 @@ from ..progress import StageResult, spend
 from ..providers.base import estimate_tokens
 from ..providers.batch import BatchClient, BatchStatus, Line, build_batch_client
 from ..providers.kinds import KINDS, load
-from ..spec import load_endpoints
-from ..steps import STEP_CLASSES
+from ..spec import load_endpoints, step_of
+from ..steps import step_for
 from ..store import RunDir
 from .base import Executor
 from .inputs import Inputs, dataset, finish, input_ids, pending
@@ -69,7 +69,7 @@ def cancel_superseded(job: Job, run: RunDir) -> None:
     and the run goes on. Lines a batch finished before its cancel are billed but not in the ledger.
     The endpoint is looked up in the whole endpoints file: the redo may have moved the step off it."""
     endpoints = None
-    for step in STEP_CLASSES:
+    for step in job.paying_stages:
         for name, record in run.superseded_batch_records(step).items():
             if record["collected"] or not record["batch_id"] or "cancel" in record:
                 continue
@@ -252,7 +252,7 @@ class Batch(Executor):
             kept, rejected, retried = (_unwritten(t, todo) for t in (kept, rejected, retried))
             self.sink.write(kept, rejected, retried)
             if self.budget is not None:  # the batch's reservation becomes what it cost
-                cost = sum(pc.sum(t[f"{self.step}_usd"]).as_py() or 0.0 for t in (kept, rejected, retried))
+                cost = sum(pc.sum(t[f"{step_of(self.step)}_usd"]).as_py() or 0.0 for t in (kept, rejected, retried))
                 self.budget.reserve.remote(0.0, (self.records[path]["est_usd"], cost))
             self._save(path, {**self.records[path], "collected": True})
             self.sink.check()
@@ -280,7 +280,7 @@ def _render(block: pa.Table, job: Job, step: str) -> pa.Table:
     """In a Ray task: each row's request as a line of the endpoint's batch format, its custom_id (row id
     and sample: unique per try) and its estimated cost at the batch price."""
     name, spec = job.batch_endpoint(step)
-    worker, line = STEP_CLASSES[step](job), load(KINDS[spec.provider].batch).line
+    worker, line = step_for(job, step), load(KINDS[spec.provider].batch).line
     custom_ids, lines, usd = [], [], []
     for row in block.to_pylist():
         request = worker.request(row, 0)  # a batch line's try is its sample: the seed differs per try
@@ -301,7 +301,7 @@ def _results(job: Job, step: str, path: str, fs, batch_id: str, state: str) -> t
     name, spec = job.batch_endpoint(step)
     client = build_batch_client(name, spec)
     lines = {line.custom_id: line for line in provider_call(name, lambda: list(client.results(batch_id)))}
-    worker, endpoint, retry = STEP_CLASSES[step](job), Endpoint(name, spec), spec.batch.retry
+    worker, endpoint, retry = step_for(job, step), Endpoint(name, spec), spec.batch.retry
     rows = pq.ParquetFile(path, filesystem=fs)
     schema = output_schema(worker, pa.schema([f for f in rows.schema_arrow if f.name != "custom_id"]))
     out: dict[str, list[pa.Table]] = {"kept": [], "rejected": [], "retried": []}

@@ -12,7 +12,7 @@ from ..errors import BudgetExhausted, FatalError, ProviderError
 from ..job import Job
 from ..pool import Endpoint, Pool, Usage
 from ..progress import StageResult
-from ..steps import STEP_CLASSES, Step
+from ..steps import Step, step_for
 from .base import Executor
 from .inputs import Inputs, dataset, finish, input_ids, pending
 from .outcome import judge, outcome_row, output_schema
@@ -58,9 +58,9 @@ class StepWorker:
     """
 
     def __init__(self, job: Job, step: str, limiters: dict, budget=None):
-        self.step = STEP_CLASSES[step](job)
+        self.step = step_for(job, step)
         endpoints = [Endpoint(name, spec, limiters.get(name)) for name, spec in job.pool(step)]
-        self.pool = Pool(endpoints, budget, labels=(job.spec.name, step))
+        self.pool = Pool(endpoints, budget, labels=(job.spec.name, self.step.name))
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()

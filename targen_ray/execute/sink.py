@@ -11,6 +11,7 @@ from .. import metrics
 from ..errors import RunError, StageFailed
 from ..health import ErrorRate, Trip
 from ..progress import StageResult
+from ..spec import step_of
 from ..store import RunDir
 from .stage import Stage
 
@@ -40,8 +41,8 @@ class Sink:
         run.write_part(run.rejects(step), round_id, rejected)
         if retried is not None:
             run.write_part(run.retried(step), round_id, retried)
-        self.result.add(step, kept, rejected, retried)
-        metrics.rows(self.stage.job.spec.name, step, kept.num_rows, rejected.num_rows)
+        self.result.add(step_of(step), kept, rejected, retried)
+        metrics.rows(self.stage.job.spec.name, step_of(step), kept.num_rows, rejected.num_rows)
         if self.stage.on_kept is not None:
             self.stage.on_kept(kept)
         self._errors = [*kept["error"].to_pylist(), *rejected["error"].to_pylist()]

@@ -18,6 +18,13 @@ def add_arguments(fake: argparse.ArgumentParser) -> None:
         default=0.0,
         help="declared tasks: share of step-3 answers that break a check the request states (word bounds, span)",
     )
+    fake.add_argument(
+        "--judge-error-rate",
+        action="append",
+        default=[],
+        metavar="MODEL=RATE",
+        help="step 4: share of this judge model's verdicts that name a wrong label (independent per model)",
+    )
     fake.add_argument("--duplicate-rate", type=float, default=0.1, help="share of near-duplicate seeds")
     fake.add_argument("--latency-ms", type=float, nargs=2, default=(0.0, 0.0), metavar=("LOW", "HIGH"))
     fake.add_argument("--invalid-key", action="append", default=[], help="answer this key with 401")
@@ -100,6 +107,17 @@ def add_arguments(fake: argparse.ArgumentParser) -> None:
     )
 
 
+def _rates(pairs: list[str]) -> dict[str, float]:
+    """MODEL=RATE options as a mapping; a malformed one is a ValueError naming it."""
+    out = {}
+    for pair in pairs:
+        model, _, rate = pair.rpartition("=")
+        if not model or not 0 <= float(rate) <= 1:
+            raise ValueError(f"--judge-error-rate {pair!r}: expected MODEL=RATE with RATE in 0-1")
+        out[model] = float(rate)
+    return out
+
+
 def serve_from_args(args: argparse.Namespace) -> int:
     """`targen fake-server`: serve until stopped; a bad option is a SpecError line."""
     from .batches import BatchConfig
@@ -113,6 +131,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
                 wrong_label_rate=args.wrong_label_rate,
                 duplicate_rate=args.duplicate_rate,
                 violation_rate=args.violation_rate,
+                judge_error_rates=_rates(args.judge_error_rate),
             ),
             limits=Limits(rpm=args.rpm, tpm=args.tpm, window_s=args.window_s),
             latency_ms=tuple(args.latency_ms),

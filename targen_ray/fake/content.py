@@ -4,7 +4,7 @@ schema the request carries (its name says task and step, its enum says the label
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import tasks
 from .prompt import grab
@@ -17,6 +17,9 @@ class ContentConfig:
     wrong_label_rate: float = 0.15  # generated instances whose true label is not the one claimed
     duplicate_rate: float = 0.1  # seeds that are a light edit of another seed in the same answer
     violation_rate: float = 0.0  # declared tasks: answers that break a check the request states
+    # Per judge model: the share of step-4 verdicts that name a wrong label, drawn per (model, prompt) so
+    # judges err independently of each other and the same way on every try.
+    judge_error_rates: dict[str, float] = field(default_factory=dict)
 
 
 class UnknownStep(ValueError):
@@ -59,6 +62,20 @@ def answer(schema_name: str, schema: dict, prompt: str, rng: random.Random, cfg:
     if step == "seeds":
         return _seeds(task, prompt, rng, cfg, schema)
     return getattr(task, step)(prompt, rng, cfg, schema)
+
+
+def fallible(result: dict, schema_name: str, schema: dict, model: str, prompt: str, cfg: ContentConfig) -> dict:
+    """A step-4 verdict as a fallible judge gives it: at its model's error rate, another label than the
+    one it found (a labelled task; an answer task's verdict is left as it is)."""
+    rate = cfg.judge_error_rates.get(model, 0.0)
+    labels = schema.get("properties", {}).get("label", {}).get("enum", [])
+    if not rate or not schema_name.endswith("_correct") or len(labels) < 2 or "answer" in schema["properties"]:
+        return result
+    rng = random.Random(f"judge-error|{model}|{prompt}")
+    if rng.random() >= rate:
+        return result
+    wrong = rng.choice([label for label in labels if label != result["label"]])
+    return {**result, "label": wrong, "rationale": f"On reflection the instance reads as {wrong}."}
 
 
 def tokens(text: str) -> int:

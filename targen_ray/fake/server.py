@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ..providers.kinds import MODES
 from .batches import BatchConfig, Batches
-from .content import ContentConfig, UnknownStep, answer, tokens
+from .content import ContentConfig, UnknownStep, answer, fallible, tokens
 from .ratelimit import Limits, SlidingWindow
 from .wire import Answer, Call, FakeError, anthropic_body, anthropic_call, openai_body, openai_call, refusal
 
@@ -136,6 +136,7 @@ class FakeServer:
             "t": arrived,
             "api": call.api,
             "schema": call.schema_name,
+            "model": call.model,
             "seed": call.seed,
             "status": 200,
             "fault": None,
@@ -217,6 +218,7 @@ class FakeServer:
         rng = random.Random(f"{call.prompt}|{call.seed}" if call.seed is not None else next(self._nonce))
         try:
             result = answer(call.schema_name, call.schema, call.prompt, rng, self.config.content)
+            result = fallible(result, call.schema_name, call.schema, call.model, call.prompt, self.config.content)
         except UnknownStep as e:
             raise FakeError(call.api, 400, "invalid_request_error", str(e)) from None
         self.stats[f"{call.api}.{call.schema_name}"] += 1

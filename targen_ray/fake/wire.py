@@ -23,6 +23,7 @@ class Call:
     input_text: str  # everything the model reads, for token counts
     seed: int | None
     mode: str = "json_schema"  # how the request asks for JSON (providers/kinds.py MODES)
+    model: str = ""
 
 
 @dataclass
@@ -79,6 +80,7 @@ def openai_call(body: dict, key: str) -> Call:
         input_text=" ".join(m["content"] for m in messages),
         seed=body.get("seed"),
         mode=mode,
+        model=body.get("model", ""),
     )
 
 
@@ -135,6 +137,7 @@ def anthropic_call(body: dict, key: str) -> Call:
         input_text=f"{body.get('system', '')} {prompt}",
         seed=None,
         mode="tools" if tool else "prompt",
+        model=body.get("model", ""),
     )
 
 

@@ -1,5 +1,7 @@
 """The four TarGEN steps, one class each."""
 
+from ..job import Job
+from ..spec import step_of
 from .base import Step
 from .contexts import ContextsStep
 from .correct import CorrectStep
@@ -8,4 +10,10 @@ from .seeds import SeedsStep
 
 STEP_CLASSES: dict[str, type[Step]] = {s.name: s for s in (ContextsStep, SeedsStep, GenerateStep, CorrectStep)}
 
-__all__ = ["STEP_CLASSES", "Step"]
+
+def step_for(job: Job, stage: str) -> Step:
+    """The step a stage runs, set up for the stage's endpoints (a panel judge's stage: its judge's)."""
+    return STEP_CLASSES[step_of(stage)](job, stage)
+
+
+__all__ = ["STEP_CLASSES", "Step", "step_for"]

@@ -26,11 +26,13 @@ class Step:
     name: ClassVar[str]
     fields: ClassVar[list[tuple[str, pa.DataType]]]  # the columns this step adds to its input row
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, stage: str | None = None):
+        """`stage`: the stage this step runs as (default its own name; a panel judge's `correct@judge`)."""
         self.job, self.spec, self.task = job, job.spec, job.task
+        self.stage = stage or self.name
         self.labels = list(job.spec.labels)
-        self.max_tokens, self.temperature, self.top_p = job.sampling(self.name)
-        self.ceiling = max(self.max_tokens, min(spec.params.max_tokens for _, spec in job.pool(self.name)))
+        self.max_tokens, self.temperature, self.top_p = job.sampling(self.stage)
+        self.ceiling = max(self.max_tokens, min(spec.params.max_tokens for _, spec in job.pool(self.stage)))
         self._renderer = job.prompts.renderer()
         self._validator = jsonschema.Draft202012Validator(self.schema())
 

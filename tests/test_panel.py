@@ -1,0 +1,167 @@
+"""Step 4 by a panel of judges: each answers every row through its own stage, the panel votes, and the
+vote is decided again from the stored answers. The fake plants wrong labels and makes each judge model
+err on its own share of verdicts, so the panel's benefit is measured against the fake's ground truth."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import BOOLQ, final_ids
+from harness.process import FakeProcess, with_panel
+
+from targen_ray import agreement, api
+from targen_ray import job as job_mod
+from targen_ray.errors import SpecError
+from targen_ray.fake.tasks.boolq import truth_of
+from targen_ray.panel import vote
+from targen_ray.runner import run
+from targen_ray.store import RunDir
+
+JUDGES = {"judge_a": "judge-a", "judge_b": "judge-b", "judge_c": "judge-c"}
+ROWS = 80
+
+
+def test_cohen_and_fleiss_kappa_match_a_case_worked_by_hand():
+    # Two raters, 10 items: agree on 7 (4 yes, 3 no). a says yes 6 times, b 5 times.
+    a = ["y", "y", "y", "y", "n", "n", "n", "y", "y", "n"]
+    b = ["y", "y", "y", "y", "n", "n", "n", "n", "n", "y"]
+    # p_o = 0.7; p_e = 0.6 * 0.5 + 0.4 * 0.5 = 0.5; kappa = (0.7 - 0.5) / 0.5 = 0.4
+    assert agreement.cohen(a, b) == 0.4
+    # Three raters, 4 items: [y y y] [y y n] [n n n] [y n n].
+    # P_i = (sum n_ij^2 - 3) / 6: 1, 1/3, 1, 1/3 -> P_bar = 2/3; p_y = p_n = 0.5 -> P_e = 0.5
+    # kappa = (2/3 - 1/2) / (1/2) = 1/3. Per category (both 0.5): 1 - sum n(3-n) / (4*3*2*0.25) = 1 - 4/6
+    out = agreement.fleiss([["y", "y", "y"], ["y", "y", "n"], ["n", "n", "n"], ["y", "n", "n"]])
+    assert out["kappa"] == round(1 / 3, 4) and out["per_category"] == {"n": round(1 / 3, 4), "y": round(1 / 3, 4)}
+    assert agreement.cohen(["y"] * 3, ["y"] * 3) is None  # one category: chance agreement is total
+
+
+def test_the_vote_rules():
+    assert vote([1, 1, 0], "majority") == (1, True, False)
+    assert vote([1, 0], "majority") == (None, True, True)  # a tie: the caller keeps step 3's label
+    assert vote([1, None, 1], "majority") == (1, False, False)  # a judge that failed is left out
+    assert vote([1, 1, 0], "unanimous") == (None, True, False)
+    assert vote([1, None, 1], "unanimous") == (None, False, False)  # incomplete, not a disagreement
+    assert vote([0, 0, 0], "unanimous") == (0, False, False)
+
+
+@pytest.fixture(scope="module")
+def fallible(ray_session, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("panel")
+    rates = [arg for model in JUDGES.values() for arg in ("--judge-error-rate", f"{model}=0.15")]
+    fake = FakeProcess(tmp, "--wrong-label-rate", "0.2", *rates)
+    yield fake, fake.endpoints(writer="openai", judge="openai", judges=JUDGES), tmp
+    fake.stop()
+
+
+def _load(tmp, endpoints, judges, vote_rule="majority"):
+    return job_mod.load(with_panel(BOOLQ, tmp, judges, vote_rule, max_rounds=1), endpoints)
+
+
+def _wrong(run_dir) -> tuple[int, int]:
+    """(rows, rows whose final label is not the fake's ground truth) over the final splits."""
+    rows = [r for split in ("train", "validation", "test") for r in _final(run_dir, split)]
+    return len(rows), sum(truth_of(r["passage"], r["question"]) != bool(r["label"]) for r in rows)
+
+
+def _final(run_dir, split):
+    folder = run_dir / RunDir.final(split)
+    return [r for p in sorted(folder.glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def test_a_panel_is_right_more_often_than_one_judge_and_a_new_vote_costs_nothing(fallible):
+    fake, endpoints, tmp = fallible
+    one = run(_load(tmp, endpoints, ["judge_a"]), str(tmp / "one"), limit=ROWS, in_driver=True)
+    sent = len(fake.log())
+    three = run(_load(tmp, endpoints, list(JUDGES)), str(tmp / "three"), limit=ROWS, in_driver=True)
+    panel_log = fake.log()[sent:]
+    # Every generated row went to every judge, each judge on its own model.
+    judged = [e for e in panel_log if e["schema"] == "boolq_correct"]
+    assert {e["model"] for e in judged} == set(JUDGES.values())
+    assert three["stages"]["correct"]["requests"] == len(judged) == 3 * three["stages"]["generate"]["kept"]
+    assert set(three["stages"]["correct"]["judges"]) == set(JUDGES)
+    n1, wrong1 = _wrong(tmp / "one")
+    n3, wrong3 = _wrong(tmp / "three")
+    assert n1 and n3 and wrong3 < wrong1, (wrong1, n1, wrong3, n3)
+
+    figures = three["panel"]
+    assert figures["judges"] == list(JUDGES) and figures["rows"] == three["stages"]["generate"]["kept"]
+    assert 0 < figures["split_vote_share"] < 1 and 0 < figures["fleiss_kappa"] < 1
+    assert all(0 < k < 1 for k in figures["cohen_kappa"].values()) and len(figures["cohen_kappa"]) == 3
+    assert all(0 < r < 0.5 for r in figures["flip_rate"].values())
+    assert set(figures["fleiss_kappa_per_label"]) == {"no", "yes"}
+    assert one["panel"] is None
+
+    # Each judge's answer is on the decided row and in the final lineage.
+    decided = pq.read_table(tmp / "three" / RunDir.stage_dir("correct")).to_pylist()
+    split_ids = {r["id"] for r in decided if r["split_vote"]}
+    first = json.loads(decided[0]["judges"])
+    assert [j["judge"] for j in first] == list(JUDGES) and all(j["rationale"] for j in first)
+    assert "judges" in _final(tmp / "three", "train")[0]
+
+    # A resumed run sends nothing; the decided rows lost are decided again from the stored answers.
+    whole = final_ids(tmp / "three")
+    shutil.rmtree(tmp / "three" / RunDir.stage_dir("correct"))
+    before = len(fake.log())
+    run(_load(tmp, endpoints, list(JUDGES)), str(tmp / "three"), limit=ROWS, in_driver=True)
+    assert len(fake.log()) == before and final_ids(tmp / "three") == whole
+
+    # The same run under `unanimous`: rejects exactly the split rows, with no new request.
+    again = run(_load(tmp, endpoints, list(JUDGES), "unanimous"), str(tmp / "three"), limit=ROWS, in_driver=True)
+    assert len(fake.log()) == before
+    rejected = pq.read_table(tmp / "three" / RunDir.rejects("correct")).to_pylist()
+    assert {r["id"] for r in rejected} == split_ids
+    assert all(r["error"].startswith("panel disagreement: judge_a") for r in rejected)
+    assert again["rejects_by_reason"]["correct: panel disagreement"] == len(split_ids)
+    assert again["rows"]["counts_add_up"]
+
+
+def test_a_judge_losing_answers_sends_only_those_again(fallible):
+    fake, endpoints, tmp = fallible
+    job = _load(tmp, endpoints, list(JUDGES))
+    run(job, str(tmp / "lost"), limit=40, in_driver=True)
+    part = sorted((tmp / "lost" / RunDir.stage_dir("correct@judge_b")).glob("r0-part-*.parquet"))[0]
+    table = pq.read_table(part)
+    lost = table.num_rows // 2
+    pq.write_table(table.slice(0, table.num_rows - lost), part)
+    shutil.rmtree(tmp / "lost" / RunDir.stage_dir("correct"))
+    before = len(fake.log())
+    summary = run(job, str(tmp / "lost"), limit=40, in_driver=True)
+    resent = fake.log()[before:]
+    assert lost and len(resent) == lost and {e["model"] for e in resent} == {"judge-b"}
+    # The lost answers were never written (as when a worker dies before its part): the ledger holds
+    # what was kept and what was sent again.
+    assert summary["stages"]["correct"]["judges"]["judge_b"]["requests"] == table.num_rows
+
+    # The agreement figures reach metrics.json, report.html and the published card.
+    metrics = api.analyze(str(tmp / "lost"))
+    assert metrics["panel"] == summary["panel"]
+    html = (tmp / "lost" / RunDir.report() / "report.html").read_text()
+    assert "Judge panel" in html and "Fleiss" in html
+    dest, _ = api.publish(str(tmp / "lost"), str(tmp / "lost-published"), allow_incomplete=True)
+    card = (tmp / "lost-published" / "README.md").read_text()
+    assert "## Judge panel" in card and f"Fleiss' kappa {summary['panel']['fleiss_kappa']}" in card
+
+
+@pytest.mark.parametrize(
+    ("correct", "message"),
+    [
+        ({"panel": ["judge_a", "nobody"]}, r"steps\.correct\.panel: 'nobody' is not defined in .*endpoints"),
+        ({"panel": ["judge_a"]}, r"a panel needs at least two distinct endpoints"),
+        ({"panel": ["judge_a", "judge_b"], "endpoint": "judge"}, r"either endpoint .* or panel"),
+        ({"panel": ["judge_a", "judge_b"], "vote": "most"}, r"steps\.correct\.vote"),
+    ],
+)
+def test_a_bad_panel_is_one_line(fallible, correct, message):
+    _, endpoints, tmp = fallible
+    spec = yaml.safe_load(BOOLQ.read_text())
+    spec["prompts"] = str((BOOLQ.parent / spec["prompts"]).resolve())
+    spec["steps"]["correct"] = {"max_tokens": 160, **correct}
+    path = tmp / "bad-panel.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match=message) as e:
+        job_mod.load(path, endpoints)
+    assert "\n" not in str(e.value)
