@@ -82,9 +82,16 @@ def front_matter(task: Task, summary: dict, files: dict[str, list[dict]]) -> dic
 
 
 def render(
-    task: Task, summary: dict, files: dict[str, list[dict]], metrics: dict | None, overridden: list[str] = ()
+    task: Task,
+    summary: dict,
+    files: dict[str, list[dict]],
+    metrics: dict | None,
+    overridden: list[str] = (),
+    audit: dict | None = None,
 ) -> str:
-    """The card; `overridden`: the quality-gate failures `--force-publish` published over, said at the top."""
+    """The card; `overridden`: the quality-gate failures `--force-publish` published over, said at the top;
+    `audit`: `targen audit`'s figures when they are of these rows."""
+    checked = "a sample was checked by people (Label accuracy, below)" if audit else "none was checked by a person"
     gen, rows, dedup = summary["generation"], summary["rows"], summary["dedup"]
     meta = yaml.safe_dump(front_matter(task, summary, files), sort_keys=False, allow_unicode=True)
     lines = [
@@ -93,9 +100,9 @@ def render(
         "Written by large language models with targen-ray, an implementation of TarGEN on Ray. "
         + (
             f"It has the fields and types of the Hugging Face `super_glue` `{task.config}` config, but **it is not "
-            "SuperGLUE**: no row was written or checked by a person.\n"
+            f"SuperGLUE**: no row was written by a person, and {checked}.\n"
             if task.benchmark == "super_glue"
-            else "No row was written or checked by a person.\n"
+            else f"No row was written by a person, and {checked}.\n"
         ),
         "## Task\n",
         f"{gen['description']}\n",
@@ -135,6 +142,7 @@ def render(
         f"labels. Deduplication dropped {dedup['exact']:,} exact and {dedup['near']:,} near duplicates "
         f"({dedup['cross_split']:,} across splits) and {dedup['contaminated']:,} rows close to a reference set.\n",
         *_panel_lines(summary.get("panel")),
+        *_audit_lines(audit),
         "## Cost\n",
         f"{summary['requests']:,} requests, {summary['input_tokens']:,} input and {summary['output_tokens']:,} output "
         f"tokens, ${summary['usd']:,.2f} (every attempt, retries included).\n",
@@ -199,4 +207,19 @@ def _panel_lines(panel: dict | None) -> list[str]:
         f"row's {panel['by']} by {panel['vote']} vote; {100 * panel['split_vote_share']:.1f}% of "
         f"{panel['rows']:,} rows were decided by a split vote. Fleiss' kappa {panel['fleiss_kappa']}; pairwise "
         f"Cohen's kappa {kappas}. Each judge's flip rate (its label differs from step 3's): {flips}.\n",
+    ]
+
+
+def _audit_lines(audit: dict | None) -> list[str]:
+    """The card's label accuracy, from a human-reviewed sample of these rows (`targen audit`)."""
+    if not audit:
+        return ["## Label accuracy\n", "No human audit of these rows (`targen review`, then `targen audit`).\n"]
+    acc, step3 = audit["accuracy"], audit["step3_accuracy"]
+    judges = ", ".join(f"{name} {j['value']}" for name, j in audit["judges"].items())
+    defects = ", ".join(f"{d} {share:.1%}" for d, share in audit["defect_rates"].items()) or "none"
+    return [
+        "## Label accuracy\n",
+        f"Reviewers ({', '.join(audit['reviewers'])}) checked {audit['rows']:,} final rows: label accuracy "
+        f"**{acc['value']:.1%}** (95% Wilson interval {acc['low']:.1%}-{acc['high']:.1%}). Step 3's labels alone "
+        f"would have scored {step3['value']:.1%}; judges: {judges}. Defects: {defects}.\n",
     ]

@@ -8,6 +8,7 @@ import sys
 from . import api
 from .errors import SpecError
 from .fake import cli as fake_cli
+from .review import cli as review_cli
 from .store import RUN_FILE, RunDir
 
 EXAMPLES = {
@@ -28,6 +29,8 @@ EXAMPLES = {
     "estimate": "example:\n  targen estimate jobs/boolq.yaml --endpoints jobs/endpoints/openai.yaml",
     "init": "example:\n  targen init ticket_triage --description 'Route support tickets by team.' "
     "--labels billing,bugs,sales\n  targen init manual_qa --description 'Questions on our manuals.' --extractive",
+    "review": "example:\n  targen review runs/boolq-fake --export labelstudio --per-label 50",
+    "audit": "example:\n  targen audit runs/boolq-fake --decisions labelstudio-export.json",
     "fake-server": "example:\n  targen fake-server --port 8999 --wrong-label-rate 0.2 &\n"
     "  FAKE_API_KEY=x targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --limit 200",
 }
@@ -200,6 +203,22 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--extractive", action="store_true", help="no labels: the answer is a span of the passage")
     init.add_argument("--dir", default=".", help="project folder to write into (default: here)")
 
+    review_cli.add_review(
+        command(
+            "review",
+            "write a fixed stratified sample of a run's final rows for review in Label Studio or a spreadsheet",
+            f"Write RUN_DIR/{RunDir.review_export('json')} (Label Studio import) or .csv; the seed is kept in the run.",
+            on_run=True,
+        )
+    )
+    review_cli.add_audit(
+        command(
+            "audit",
+            "measure label accuracy (95% interval) from reviewers' decisions; the gate can require it",
+            f"Read RUN_DIR/{RunDir.review_decisions()}/ and --decisions files; write RUN_DIR/{RunDir.audit_file()}.",
+            on_run=True,
+        )
+    )
     fake_cli.add_arguments(
         command(
             "fake-server",
@@ -368,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
             "stop": _job_command,
             "estimate": _estimate,
             "init": _init,
+            "review": review_cli.review_from_args,
+            "audit": review_cli.audit_from_args,
             "fake-server": fake_cli.serve_from_args,
         }
         return commands[args.command](args)

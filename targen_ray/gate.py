@@ -31,6 +31,23 @@ def failures(run: RunDir, summary: dict, metrics: dict | None) -> list[str]:
                     out.append(f"label {label!r} is {share} < gate.min_label_share {gate['min_label_share']}")
     if gate.get("min_score") is not None:
         out += _score(run, metrics, gate["min_score"])
+    if gate.get("min_audit_accuracy") is not None or gate.get("min_audit_rows") is not None:
+        out += _audit(run, gate.get("min_audit_accuracy"), gate.get("min_audit_rows"))
+    return out
+
+
+def _audit(run: RunDir, least: float | None, rows: int | None) -> list[str]:
+    audit = run.read_json(run.audit_file())
+    if audit is None or audit["final_digest"] != run.final_digest():
+        return [f"the gate needs an audit of these rows: review a sample, then run `targen audit {run}`"]
+    out, acc = [], audit["accuracy"]
+    if rows is not None and audit["rows"] < rows:
+        out.append(f"the audit reviewed {audit['rows']} rows < gate.min_audit_rows {rows}")
+    if least is not None and acc["low"] < least:
+        out.append(
+            f"audit label accuracy {acc['value']} (95% interval {acc['low']}-{acc['high']}, {acc['rows']} rows): "
+            f"lower bound < gate.min_audit_accuracy {least}"
+        )
     return out
 
 

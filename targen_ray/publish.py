@@ -103,7 +103,9 @@ def publish(
         for name, lines in export_superglue(task, run).items():
             with run.fs.open_input_stream(f"{run.path}/{run.superglue()}/{name}") as f:
                 entries.append(_write(out, f"superglue/{name}", f.read(), lines, None))
-    readme = card.render(task, summary, files, metrics, failed).encode()
+    audit = run.read_json(run.audit_file())
+    audit = audit if audit and audit["final_digest"] == run.final_digest() else None
+    readme = card.render(task, summary, files, metrics, failed, audit).encode()
     entries.append(_write(out, "README.md", readme, None, None))
     manifest = {**_manifest(run, recorded, summary, source, entries), "gate": {"overridden": failed}}
     out.write_json(MANIFEST, manifest)  # the commit point

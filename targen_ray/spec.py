@@ -213,6 +213,14 @@ class GateSpec(_Frozen):
         description="Least score (accuracy, or ReCoRD's EM) of `targen evaluate`'s model trained on the synthetic "
         "train split and scored on its test split; needs an evaluation of the rows being published.",
     )
+    min_audit_accuracy: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Least lower bound of the 95% interval of the label accuracy `targen audit` measured from "
+        "reviewed rows; needs an audit of the rows being published.",
+    )
+    min_audit_rows: int | None = Field(None, ge=1, description="Least rows the audit's reviewers decided.")
 
 
 class DedupSpec(_Frozen):

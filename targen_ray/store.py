@@ -160,6 +160,11 @@ class RunDir:
         rows = max(1, table.num_rows * ROW_GROUP_BYTES // max(table.nbytes, 1))
         self._write(path, lambda p: pq.write_table(table, p, filesystem=self.fs, row_group_size=rows))
 
+    def read_text(self, path: str) -> str:
+        """A file's text, by the path `files` gave."""
+        with self.fs.open_input_stream(path) as f:
+            return f.read().decode()
+
     def read_json(self, name: str) -> dict | None:
         try:
             with self.fs.open_input_stream(self._p(name)) as f:
@@ -236,6 +241,30 @@ class RunDir:
     def reference_vectors(key: str) -> str:
         """A reference set's embeddings, per reference content."""
         return f"05_reference/{key}"
+
+    @staticmethod
+    def review() -> str:
+        """Human review: the sample's seed, reviewers' decisions (append-only), exports and the audit."""
+        return "review"
+
+    @staticmethod
+    def review_sample_file() -> str:
+        return "review/sample.json"
+
+    @staticmethod
+    def review_decisions(reviewer: str = "") -> str:
+        """A reviewer's decisions, one JSON line each (the folder: every reviewer's)."""
+        return f"review/decisions/{reviewer}.jsonl" if reviewer else "review/decisions"
+
+    @staticmethod
+    def review_export(ext: str) -> str:
+        """`targen review --export`: the sample for another tool (json: Label Studio's import, csv)."""
+        return f"review/sample.{ext}"
+
+    @staticmethod
+    def audit_file() -> str:
+        """`targen audit`'s figures (audit.py), tied to the final rows by their digest."""
+        return "review/audit.json"
 
     @staticmethod
     def panel_file() -> str:

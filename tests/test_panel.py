@@ -4,8 +4,12 @@ err on its own share of verdicts, so the panel's benefit is measured against the
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import shutil
+from collections import Counter
+from unittest.mock import ANY
 
 import pyarrow.parquet as pq
 import pytest
@@ -15,8 +19,10 @@ from harness.process import FakeProcess, with_panel
 
 from targen_ray import agreement, api
 from targen_ray import job as job_mod
+from targen_ray.cli import main
 from targen_ray.errors import SpecError
 from targen_ray.fake.tasks.boolq import truth_of
+from targen_ray.gate import failures as gate_failures
 from targen_ray.panel import vote
 from targen_ray.runner import run
 from targen_ray.store import RunDir
@@ -165,3 +171,83 @@ def test_a_bad_panel_is_one_line(fallible, correct, message):
     with pytest.raises(SpecError, match=message) as e:
         job_mod.load(path, endpoints)
     assert "\n" not in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def audited(fallible):
+    """A finished panel run, a fixed sample of it, and two reviewers' decisions in the run's own format:
+    `ann` labels every sampled row with the fake's ground truth, `bob` the first ten, flipping two."""
+    fake, endpoints, tmp = fallible
+    run_dir = tmp / "audited"
+    run(_load(tmp, endpoints, list(JUDGES)), str(run_dir), limit=40, in_driver=True)
+    assert main(["review", str(run_dir), "--export", "csv", "--per-label", "6"]) == 0
+    rows = list(csv.DictReader((run_dir / RunDir.review_export("csv")).open()))
+    truth = {r["id"]: ["False", "True"][truth_of(r["passage"], r["question"])] for r in rows}  # the ClassLabel
+    folder = run_dir / RunDir.review_decisions()
+    folder.mkdir(parents=True)
+    ann = [{"id": i, "label": label, "defects": []} for i, label in truth.items()]
+    ann[0] = {**ann[0], "label": "False" if ann[0]["label"] == "True" else "True"}  # a slip, then taken back
+    ann += [{"id": ann[0]["id"], "undo": True}, {"id": ann[0]["id"], "label": truth[ann[0]["id"]]}]
+    ann[1] = {**ann[1], "defects": ["not fluent"]}
+    (folder / "ann.jsonl").write_text("".join(json.dumps(d) + "\n" for d in ann))
+    flip = {"True": "False", "False": "True"}
+    bob = [{"id": i, "label": flip[label] if n < 2 else label} for n, (i, label) in enumerate(list(truth.items())[:10])]
+    (folder / "bob.jsonl").write_text("".join(json.dumps(d) + "\n" for d in bob))
+    return run_dir, rows, truth
+
+
+def test_review_samples_the_same_rows_each_time_stratified_by_label(audited):
+    run_dir, rows, _ = audited
+    assert len(rows) == 12 and Counter(r["final_label"] for r in rows) == {"False": 6, "True": 6}
+    assert main(["review", str(run_dir), "--export", "labelstudio", "--per-label", "6"]) == 0
+    tasks = json.loads((run_dir / RunDir.review_export("json")).read_text())
+    assert [t["data"]["id"] for t in tasks] == [r["id"] for r in rows]  # the stored seed: the same sample
+    choice = tasks[0]["predictions"][0]["result"][0]
+    assert choice["type"] == "choices" and choice["value"]["choices"] == [rows[0]["final_label"]]
+    assert set(tasks[0]["data"]) >= {"id", "question", "passage"}
+
+
+def test_audit_reproduces_the_accuracy_worked_by_hand_and_the_gate_uses_it(audited, capsys):
+    run_dir, rows, truth = audited
+    assert main(["audit", str(run_dir)]) == 0
+    result = json.loads((run_dir / RunDir.audit_file()).read_text())
+    final = {r["id"]: r["final_label"] for r in rows}
+    # Gold: ann's labels (bob's two flips tie 1-1 with ann; the first reviewer by name stands).
+    hits = sum(final[i] == truth[i] for i in truth)
+    assert result["rows"] == 12 and result["accuracy"]["value"] == round(hits / 12, 4)
+    p, n, z = hits / 12, 12, 1.96
+    low = (p + z * z / (2 * n) - z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    assert result["accuracy"]["low"] == round(low, 4)
+    initial = {r["id"]: r["initial_label"] for r in rows}
+    assert result["step3_accuracy"]["value"] == round(sum(initial[i] == truth[i] for i in truth) / 12, 4)
+    assert set(result["judges"]) == set(JUDGES) and result["defect_rates"] == {"not fluent": round(1 / 22, 4)}
+    assert result["reviewer_agreement"]["ann~bob"] == {"rows": 10, "agreement": 0.8, "cohen_kappa": ANY}
+    assert "label accuracy" in capsys.readouterr().out
+
+    gate = {"min_audit_accuracy": 0.99, "min_audit_rows": 50}
+    failures = gate_failures(RunDir(run_dir), {**_summary(run_dir), "gate": gate}, None)
+    assert any("lower bound < gate.min_audit_accuracy 0.99" in f for f in failures)
+    assert any("reviewed 12 rows < gate.min_audit_rows 50" in f for f in failures)
+    dest, _ = api.publish(str(run_dir), str(run_dir.parent / "audited-published"), allow_incomplete=True)
+    card = (run_dir.parent / "audited-published" / "README.md").read_text()
+    assert f"label accuracy **{result['accuracy']['value']:.1%}**" in card
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("id,label\nnot-a-row,yes\n", r"decision 1: id 'not-a-row' is not a final row"),
+        ("id,label\n{id},maybe\n", r"decision 1: label 'maybe' is not one of \['False', 'True'\]"),
+    ],
+)
+def test_a_bad_decisions_file_is_one_line(audited, tmp_path, capsys, line, message):
+    run_dir, rows, _ = audited
+    bad = tmp_path / "bad.csv"
+    bad.write_text(line.format(id=rows[0]["id"]))
+    assert main(["audit", str(run_dir), "--decisions", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.search(message, err) and "\n" not in err and str(bad) in err
+
+
+def _summary(run_dir) -> dict:
+    return json.loads((run_dir / RunDir.summary_file()).read_text())
