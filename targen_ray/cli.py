@@ -207,14 +207,15 @@ def _parser() -> argparse.ArgumentParser:
         command(
             "review",
             "write a fixed stratified sample of a run's final rows for review in Label Studio or a spreadsheet",
-            f"Write RUN_DIR/{RunDir.review_export('json')} (Label Studio import) or .csv; the seed is kept in the run.",
+            f"Write RUN_DIR/{RunDir.review_export('labelstudio')} (Label Studio's import) or a CSV; the "
+            "sample's seed is kept in the run.",
             on_run=True,
         )
     )
     review_cli.add_audit(
         command(
             "audit",
-            "measure label accuracy (95% interval) from reviewers' decisions; the gate can require it",
+            "measure label accuracy (95%% interval) from reviewers' decisions; the gate can require it",
             f"Read RUN_DIR/{RunDir.review_decisions()}/ and --decisions files; write RUN_DIR/{RunDir.audit_file()}.",
             on_run=True,
         )

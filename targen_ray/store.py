@@ -248,8 +248,9 @@ class RunDir:
         return "review"
 
     @staticmethod
-    def review_sample_file() -> str:
-        return "review/sample.json"
+    def review_seed_file() -> str:
+        """The seed that fixes the review sample, drawn once per run."""
+        return "review/seed.json"
 
     @staticmethod
     def review_decisions(reviewer: str = "") -> str:
@@ -257,9 +258,9 @@ class RunDir:
         return f"review/decisions/{reviewer}.jsonl" if reviewer else "review/decisions"
 
     @staticmethod
-    def review_export(ext: str) -> str:
-        """`targen review --export`: the sample for another tool (json: Label Studio's import, csv)."""
-        return f"review/sample.{ext}"
+    def review_export(fmt: str) -> str:
+        """`targen review --export`: the sample for another tool (labelstudio: its JSON import; csv)."""
+        return "review/sample-labelstudio.json" if fmt == "labelstudio" else f"review/sample.{fmt}"
 
     @staticmethod
     def audit_file() -> str:

@@ -200,8 +200,10 @@ def test_review_samples_the_same_rows_each_time_stratified_by_label(audited):
     run_dir, rows, _ = audited
     assert len(rows) == 12 and Counter(r["final_label"] for r in rows) == {"False": 6, "True": 6}
     assert main(["review", str(run_dir), "--export", "labelstudio", "--per-label", "6"]) == 0
-    tasks = json.loads((run_dir / RunDir.review_export("json")).read_text())
+    tasks = json.loads((run_dir / RunDir.review_export("labelstudio")).read_text())
     assert [t["data"]["id"] for t in tasks] == [r["id"] for r in rows]  # the stored seed: the same sample
+    assert main(["review", str(run_dir), "--export", "csv", "--per-label", "6"]) == 0
+    assert list(csv.DictReader((run_dir / RunDir.review_export("csv")).open())) == rows
     choice = tasks[0]["predictions"][0]["result"][0]
     assert choice["type"] == "choices" and choice["value"]["choices"] == [rows[0]["final_label"]]
     assert set(tasks[0]["data"]) >= {"id", "question", "passage"}

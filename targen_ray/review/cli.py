@@ -31,7 +31,7 @@ def add_audit(audit: argparse.ArgumentParser) -> None:
 def review_from_args(args: argparse.Namespace) -> int:
     from .sample import export
 
-    name, rows = export(RunDir(args.run_dir), "csv" if args.export == "csv" else "json", args.sample, args.per_label)
+    name, rows = export(RunDir(args.run_dir), args.export, args.sample, args.per_label)
     print(f"{rows} rows: {args.run_dir.rstrip('/')}/{name}")
     return 0
 

@@ -36,10 +36,10 @@ def final_rows(run: RunDir, task: Task) -> list[dict]:
 
 def seed(run: RunDir) -> str:
     """The run's review seed: drawn once, then read back."""
-    stored = run.read_json(run.review_sample_file())
+    stored = run.read_json(run.review_seed_file())
     if stored is None:
         stored = {"seed": secrets.token_hex(8)}
-        run.write_json(run.review_sample_file(), stored)
+        run.write_json(run.review_seed_file(), stored)
     return stored["seed"]
 
 
@@ -97,6 +97,6 @@ def export(run: RunDir, fmt: str, n: int | None, per_label: int | None) -> tuple
             }
             for r in rows
         ]
-        body, name = json.dumps(tasks, ensure_ascii=False, indent=1), run.review_export("json")
+        body, name = json.dumps(tasks, ensure_ascii=False, indent=1), run.review_export("labelstudio")
     run.write_bytes(name, body.encode())
     return name, len(rows)
