@@ -21,6 +21,7 @@ from targen_ray import agreement, api
 from targen_ray import job as job_mod
 from targen_ray.cli import main
 from targen_ray.errors import SpecError
+from targen_ray.estimate import estimate
 from targen_ray.fake.tasks.boolq import truth_of
 from targen_ray.gate import failures as gate_failures
 from targen_ray.panel import vote
@@ -253,3 +254,11 @@ def test_a_bad_decisions_file_is_one_line(audited, tmp_path, capsys, line, messa
 
 def _summary(run_dir) -> dict:
     return json.loads((run_dir / RunDir.summary_file()).read_text())
+
+
+def test_the_estimate_counts_every_judge(fallible):
+    _, endpoints, tmp = fallible
+    one = estimate(_load(tmp, endpoints, ["judge_a"]), 40)["correct"]
+    three = estimate(_load(tmp, endpoints, list(JUDGES)), 40)["correct"]
+    assert three["requests"] == 3 * one["requests"] and three["input_tokens"] == 3 * one["input_tokens"]
+    assert three["usd"] == pytest.approx(3 * one["usd"], abs=1e-3)
