@@ -3,14 +3,17 @@ send, the answer policy, the sink), and it writes what the online executor write
 
 from __future__ import annotations
 
+import threading
+
 import pyarrow as pa
 import pytest
+import ray
 from conftest import BOOLQ
 
 from targen_ray import job as job_mod
 from targen_ray.execute import Stage, executor_for
 from targen_ray.execute.driver import InDriver
-from targen_ray.execute.inputs import pending
+from targen_ray.execute.inputs import Parts, dataset, pending
 from targen_ray.execute.online import Online
 from targen_ray.steps.contexts import PER_CALL
 from targen_ray.store import RunDir
@@ -40,3 +43,32 @@ def test_the_step_s_endpoint_and_the_run_pick_its_executor(job, tmp_path):
     assert isinstance(executor_for(Stage(job, "contexts", RunDir(tmp_path / "run"), "r0", {})), Online)
     stage = Stage(job, "contexts", RunDir(tmp_path / "run"), "r0", {}, in_driver=True)
     assert isinstance(executor_for(stage), InDriver)
+
+
+def test_a_stage_s_input_is_read_while_other_jobs_hold_every_cpu(job, ray_session, tmp_path):
+    """Another job's step workers on this cluster may hold every CPU for their whole stage. Reading and
+    re-blocking a stage's input must not need one, or every job waits on every other (issue 29)."""
+    run_dir = RunDir(tmp_path / "run")
+    where = run_dir.stage_dir("generate")
+    for p in range(3):
+        run_dir.write_part(where, "r0", pa.table({"id": [f"p{p}-{i}" for i in range(50)], "n": [1] * 50}))
+    parts = Parts(run_dir.parts(where, "r0"), pa.chunked_array([f"p{p}-{i}" for p in range(3) for i in range(50)]))
+    holders = [_Holder.remote() for _ in range(int(ray.cluster_resources()["CPU"]))]
+    ray.get([h.ready.remote() for h in holders])
+    ds = dataset(job, parts, pending(run_dir, "correct", parts.ids), run_dir)
+    read: list[int] = []
+    blocks = ds.iter_batches(batch_size=None, batch_format="pyarrow")
+    reader = threading.Thread(target=lambda: read.extend(b.num_rows for b in blocks))
+    reader.start()
+    reader.join(timeout=60)  # a bound on a hang, not a wait on work: the read takes a few seconds
+    hung = reader.is_alive()
+    for h in holders:  # lets a hung read end
+        ray.kill(h)
+    reader.join()
+    assert not hung and sum(read) == 150
+
+
+@ray.remote(num_cpus=1)
+class _Holder:
+    def ready(self) -> bool:
+        return True

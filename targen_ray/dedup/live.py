@@ -62,9 +62,9 @@ class LiveEmbedding:
             return idle
         if len(self.actors) >= self.most:
             return None
-        # The actors reserve no CPU of Ray's: a CPU they held could leave a task the running stage needs
-        # (Ray Data's repartitioning wants a whole one) unscheduled for good. They count the CPUs they
-        # use against Ray's free ones themselves.
+        # The actors reserve no CPU of Ray's: a CPU they held could leave what the running stage needs
+        # (a step's worker actor, say) unscheduled for good. They count the CPUs they use against Ray's
+        # free ones themselves.
         threads = max(1, int(self.d.worker_cpus))
         free = ray.available_resources().get("CPU", 0) - sum(self.threads.values())
         threads = min(threads, math.floor(free))

@@ -63,7 +63,18 @@ def dataset(job: Job, inputs: Inputs, todo: pa.Table, run: RunDir) -> ray.data.D
     read = ray.data.TaskPoolStrategy(size=READ_TASKS)
     ds = ds.map_batches(_read, fn_kwargs=kwargs, batch_size=None, batch_format="pyarrow", num_cpus=0, compute=read)
     # Streamed, not all-to-all: blocks leave the read tasks as row groups are read.
-    return ds.repartition(target_num_rows_per_block=block_rows)
+    return _reserving_no_cpu(ds.repartition(target_num_rows_per_block=block_rows))
+
+
+def _reserving_no_cpu(ds: ray.data.Dataset) -> ray.data.Dataset:
+    """`ds` with its last operator's tasks reserving no CPU, as the reads before it reserve none.
+
+    Ray Data's repartition tasks take a whole CPU and its API has no argument to say otherwise. Other
+    jobs' step workers may hold every CPU of the cluster for their whole stage while their own reads
+    wait for one: four BoolQ jobs on 2 CPUs deadlocked so (issue 29). The one change is to the
+    operator's remote arguments, which Ray Data reads when it plans the dataset's execution."""
+    ds._logical_plan.dag.ray_remote_args["num_cpus"] = 0
+    return ds
 
 
 def blocks(job: Job, inputs: Inputs, todo: pa.Table, run: RunDir) -> Iterator[pa.Table]:
