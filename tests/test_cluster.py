@@ -171,17 +171,8 @@ def test_targen_submit_status_logs_stop(head, work, tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and sub_id in err[0] and "already submitted" in err[0]
 
-    assert _finished(head, sub_id) == "SUCCEEDED"
-    assert main(["status", sub_id, "--address", head]) == 0
-    assert capsys.readouterr().out.startswith(f"{sub_id}: SUCCEEDED")
-    assert main(["logs", sub_id, "--address", head]) == 0
-    assert "dataset:" in capsys.readouterr().out
-    _check_run(run_dir)
-    info = client(head).get_job_info(sub_id)
-    assert FAKE_KEY not in json.dumps([info.metadata, info.runtime_env, info.entrypoint])
-    assert set(info.runtime_env["excludes"]) >= {".git", ".venv", "runs"}
-
-    # Stopped, it can be submitted again: as the next attempt, which continues the run directory.
+    # While it runs (jobs on one cluster run side by side): another submission, stopped, can be submitted
+    # again, as the next attempt, which continues its run directory ...
     other = [*argv[:-2], "--run-dir", str(tmp_path / "other"), "--no-wait"]
     assert main(other) == 0
     first = capsys.readouterr().out.strip()
@@ -191,18 +182,28 @@ def test_targen_submit_status_logs_stop(head, work, tmp_path, monkeypatch, capsy
     assert main(other) == 0
     again = capsys.readouterr().out.strip()
     assert again == f"{first}-2"
-    assert _finished(head, again) == "SUCCEEDED"
-    assert main(["status", "targen-no-such-job", "--address", head]) == 2
-
-    # A key the cluster's nodes do not have: the driver fails at once, naming the variable.
+    # ... and one with a key the cluster's nodes do not have fails at once, naming the variable.
     endpoints = yaml.safe_load((work / "jobs" / "endpoints" / "fake.yaml").read_text())
     for endpoint in endpoints["endpoints"].values():
         endpoint["api_key_env"] = "TARGEN_TEST_MISSING_KEY"
     (work / "jobs" / "endpoints" / "nokey.yaml").write_text(yaml.safe_dump(endpoints))
-    capsys.readouterr()
     nokey = ["submit", "jobs/boolq.yaml", "--endpoints", "jobs/endpoints/nokey.yaml", "--address", head]
     assert main([*nokey, "--run-dir", str(tmp_path / "nokey"), "--no-wait"]) == 0
     failed = capsys.readouterr().out.strip()
+
+    assert _finished(head, sub_id) == "SUCCEEDED"
+    assert main(["status", sub_id, "--address", head]) == 0
+    assert capsys.readouterr().out.startswith(f"{sub_id}: SUCCEEDED")
+    assert main(["logs", sub_id, "--address", head]) == 0
+    assert "dataset:" in capsys.readouterr().out
+    _check_run(run_dir)
+    info = client(head).get_job_info(sub_id)
+    assert FAKE_KEY not in json.dumps([info.metadata, info.runtime_env, info.entrypoint])
+    assert set(info.runtime_env["excludes"]) >= {".git", ".venv", "runs"}
+    assert _finished(head, again) == "SUCCEEDED"
+    _check_run(tmp_path / "other")
+    assert main(["status", "targen-no-such-job", "--address", head]) == 2
     assert _finished(head, failed) == "FAILED"
+    capsys.readouterr()
     assert main(["logs", failed, "--address", head]) == 0
     assert "environment variable TARGEN_TEST_MISSING_KEY is not set" in capsys.readouterr().out

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 import urllib.request
 from collections import Counter
@@ -13,12 +12,13 @@ from collections import Counter
 import jsonschema
 import pyarrow.parquet as pq
 import pytest
-from conftest import BOOLQ, FAKE_KEY, ROOT, driver
+from conftest import BOOLQ, FAKE_KEY
 from harness.load import SEEDS_SCHEMA, seed_request
 from harness.process import FakeProcess
 
 from targen_ray import job as job_mod
 from targen_ray import plan
+from targen_ray.cli import main
 from targen_ray.errors import ProviderError, RateLimited
 from targen_ray.execute.online import answer
 from targen_ray.fake.server import FakeConfig, FakeServer
@@ -179,7 +179,7 @@ LIMIT = 80  # at least 1 + 18 + 90 + 90 requests
 
 
 @pytest.mark.slow
-def test_fault_matrix_run_fills_its_quotas(tmp_path):
+def test_fault_matrix_run_fills_its_quotas(ray_session, tmp_path):
     config = FakeConfig(**{f"{k}_rate": v for k, v in MATRIX.items()}, fault_seed=MATRIX_SEED)
     server = FakeServer(config)
     first = Counter(server.draw_fault() for _ in range(150))
@@ -190,9 +190,9 @@ def test_fault_matrix_run_fills_its_quotas(tmp_path):
     try:
         run_dir = tmp_path / "run"
         # writer on OpenAI, judge on Anthropic: both wire formats see every kind of fault
-        cmd, env = driver(fake.endpoints(timeout_s=3), LIMIT, run_dir, BOOLQ, "--in-driver", FAKE_API_KEY=FAKE_KEY)
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        endpoints = str(fake.endpoints(timeout_s=3))
+        argv = ["run", str(BOOLQ), "--endpoints", endpoints, "--limit", str(LIMIT), "--run-dir", str(run_dir)]
+        assert main([*argv, "--in-driver"]) == 0
 
         quotas = plan.quotas(load_job(BOOLQ), LIMIT)
         for split in SPLITS:
