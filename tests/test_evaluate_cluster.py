@@ -9,9 +9,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import BOOLQ, ROOT, driver, exact_dedup_only, loopback_cluster
+from conftest import BOOLQ, ROOT, exact_dedup_only, loopback_cluster
 from harness.process import FakeProcess
 
+from targen_ray import job as job_mod
+from targen_ray.runner import run
 from targen_ray.store import RunDir
 
 pytestmark = pytest.mark.slow  # a two-node cluster and a Ray Train job
@@ -23,17 +25,14 @@ def cluster():
         yield joined
 
 
-def test_the_fine_tune_is_a_ray_train_job_across_both_nodes(cluster, tmp_path):
+def test_the_fine_tune_is_a_ray_train_job_across_both_nodes(ray_session, cluster, tmp_path):
     _, env = cluster
     fake = FakeProcess(tmp_path)
     try:
-        job = exact_dedup_only(BOOLQ, tmp_path)
-        cmd, run_env = driver(fake.endpoints(), 120, tmp_path / "run", job, "--no-analyze", "--in-driver")
-        # the run on a new local Ray of its own (not the cluster, which Ray would otherwise join): what is
-        # tested here is the evaluation's training on the cluster
-        local = {**run_env, "RAY_ADDRESS": "local"}
-        done = subprocess.run(cmd, env=local, capture_output=True, text=True, timeout=600, cwd=ROOT)
-        assert done.returncode == 0, done.stderr[-3000:]
+        # The run in this process, on the session's Ray (up before the cluster, so not joined to it): what
+        # is tested here is the evaluation's training on the cluster.
+        job = job_mod.load(exact_dedup_only(BOOLQ, tmp_path), fake.endpoints())
+        assert run(job, str(tmp_path / "run"), limit=120, in_driver=True)["complete"]
     finally:
         fake.stop()
     cmd = [sys.executable, "-m", "targen_ray.cli", "evaluate", str(tmp_path / "run"), "--model", "finetune"]
