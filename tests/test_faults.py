@@ -108,11 +108,13 @@ def test_hung_requests_are_released_when_clients_give_up(monkeypatch, tmp_path):
     try:
 
         async def many():
-            client = build_provider("writer", spec_for(fake, "openai", timeout_s=1.5))
+            client = build_provider("writer", spec_for(fake, "openai", timeout_s=4))
             try:
                 tasks = [asyncio.create_task(client.complete(seed_request(i))) for i in range(20)]
-                await asyncio.sleep(0.7)
-                held = await asyncio.to_thread(fake.stats)  # answered while 20 requests hang
+                # Until all 20 hang (on a loaded machine they arrive late), well inside the clients' timeout.
+                deadline = time.monotonic() + 3
+                while (held := await asyncio.to_thread(fake.stats))["hanging"] < 20 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)  # the server answers while 20 requests hang
                 outcomes = await asyncio.gather(*tasks, return_exceptions=True)
                 return held, outcomes
             finally:
