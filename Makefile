@@ -25,10 +25,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The report test renders report.html in a real headless browser: Debian's chromium, once per machine.
+# The report test renders report.html in a real headless browser, and the review page's test drives one:
+# Debian's chromium and its chromedriver, once per machine.
 chromium:
-	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		$(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium \
+		chromium-driver fonts-dejavu-core >/dev/null)
 
 demo: $(STAMP)
 	$(BIN)/targen run jobs/boolq.yaml --limit $(DEMO_ROWS)

@@ -29,7 +29,8 @@ EXAMPLES = {
     "estimate": "example:\n  targen estimate jobs/boolq.yaml --endpoints jobs/endpoints/openai.yaml",
     "init": "example:\n  targen init ticket_triage --description 'Route support tickets by team.' "
     "--labels billing,bugs,sales\n  targen init manual_qa --description 'Questions on our manuals.' --extractive",
-    "review": "example:\n  targen review runs/boolq-fake --export labelstudio --per-label 50",
+    "review": "examples:\n  targen review runs/boolq-fake --reviewer ana\n"
+    "  targen review runs/boolq-fake --export labelstudio --per-label 50",
     "audit": "example:\n  targen audit runs/boolq-fake --decisions labelstudio-export.json",
     "fake-server": "example:\n  targen fake-server --port 8999 --wrong-label-rate 0.2 &\n"
     "  FAKE_API_KEY=x targen run jobs/boolq.yaml --endpoints jobs/endpoints/fake.yaml --limit 200",
@@ -206,8 +207,10 @@ def _parser() -> argparse.ArgumentParser:
     review_cli.add_review(
         command(
             "review",
-            "write a fixed stratified sample of a run's final rows for review in Label Studio or a spreadsheet",
-            f"Write RUN_DIR/{RunDir.review_export('labelstudio')} (Label Studio's import) or a CSV; the "
+            "review a fixed stratified sample of a run's final rows in a local web page, or export it",
+            "Serve the sample on 127.0.0.1 (the URL it prints carries the session's token); each decision is "
+            f"appended to RUN_DIR/{RunDir.review_decisions()}/REVIEWER.jsonl as it is made. With --export: write "
+            f"RUN_DIR/{RunDir.review_export('labelstudio')} (Label Studio's import) or a CSV instead. The "
             "sample's seed is kept in the run.",
             on_run=True,
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import time
 from collections.abc import Callable, Iterator
@@ -138,8 +139,16 @@ class RunDir:
         return "logs/ray.log"
 
     def append_bytes(self, name: str, body: bytes) -> None:
-        """`name` with `body` after what it held (object stores have no append: the object is rewritten)."""
+        """`name` with `body` after what it held, on disk when this returns (object stores have no
+        append: the object is rewritten)."""
         path = self._p(name)
+        if self.local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "ab") as f:
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            return
         before = b""
         if self.fs.get_file_info(path).type == pafs.FileType.File:
             with self.fs.open_input_stream(path) as f:

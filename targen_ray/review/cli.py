@@ -1,8 +1,11 @@
-"""`targen review --export` and `targen audit`: their options and commands, beside what they run."""
+"""`targen review` (the page, or `--export`) and `targen audit`: their options and commands, beside what
+they run."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import re
 
 from ..store import RunDir
 
@@ -13,9 +16,16 @@ def add_review(review: argparse.ArgumentParser) -> None:
     review.add_argument(
         "--export",
         choices=["labelstudio", "csv"],
-        required=True,
         help="write the sample for Label Studio's JSON import (the final label as a prediction) or as CSV",
     )
+    review.add_argument("--port", type=int, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
+    review.add_argument("--reviewer", type=_reviewer, help="whose decisions these are (default: the user's name)")
+
+
+def _reviewer(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise argparse.ArgumentTypeError(f"{name!r}: letters, digits, '_', '.' and '-' only")
+    return name
 
 
 def add_audit(audit: argparse.ArgumentParser) -> None:
@@ -29,6 +39,11 @@ def add_audit(audit: argparse.ArgumentParser) -> None:
 
 
 def review_from_args(args: argparse.Namespace) -> int:
+    if args.export is None:
+        from .page import serve
+
+        reviewer = args.reviewer or _reviewer(re.sub(r"[^A-Za-z0-9_.-]", "-", getpass.getuser()) or "reviewer")
+        return serve(args.run_dir, reviewer, args.port, args.sample, args.per_label)
     from .sample import export
 
     name, rows = export(RunDir(args.run_dir), args.export, args.sample, args.per_label)
