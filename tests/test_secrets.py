@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, driver
+from conftest import BOOLQ, ROOT, driver, exact_dedup_only
 
 from targen_ray.store import RunDir
 
@@ -23,7 +23,9 @@ def files_containing(folder: Path, needle: bytes) -> list[Path]:
 def test_planted_key_is_written_nowhere(fake, tmp_path):
     run_dir = tmp_path / "run"
     ray_tmp = Path(tempfile.mkdtemp(prefix="tr", dir="/tmp"))  # short: Ray's socket paths have a length limit
-    cmd, env = driver(fake.endpoints(), 30, run_dir, FAKE_API_KEY=PLANTED, RAY_TMPDIR=str(ray_tmp))
+    # Every step's workers see the key; stage 5's embedding (no request, no key) is left out for time.
+    job = exact_dedup_only(BOOLQ, tmp_path)
+    cmd, env = driver(fake.endpoints(), 30, run_dir, job, FAKE_API_KEY=PLANTED, RAY_TMPDIR=str(ray_tmp))
     proc = subprocess.run(
         cmd,
         capture_output=True,
