@@ -67,6 +67,9 @@ def analyze(run_dir: str, reference: Path | None = None, out: str | None = None)
     if evaluation and evaluation["source_sha256"] == run.final_digest():  # still of these rows
         metrics["evaluation"] = evaluation
         figures["evaluation"] = plots.scores(evaluation)
+    audited = run.read_json(run.audit_file())
+    if audited and audited["rows"] and audited["final_digest"] == run.final_digest():
+        metrics["audit"], figures["audit"] = audited, plots.audit(audited)
     write(dest, metrics, figures)
     return metrics
 
@@ -82,11 +85,20 @@ def write(dest: RunDir, metrics: dict, figures: dict[str, bytes]) -> None:
 
 def with_evaluation(run_dir: str, evaluation: dict, out: str | None = None) -> dict:
     """The run's report with `targen evaluate`'s result in it (the report is made first if there is none)."""
+    return _with(run_dir, "evaluation", evaluation, plots.scores(evaluation), out)
+
+
+def with_audit(run_dir: str, result: dict, out: str | None = None) -> dict:
+    """The run's report with `targen audit`'s result in it (the report is made first if there is none)."""
+    return _with(run_dir, "audit", result, plots.audit(result), out)
+
+
+def _with(run_dir: str, key: str, section: dict, png: bytes, out: str | None) -> dict:
     run = RunDir(run_dir)
     dest = RunDir(out or f"{run.uri}/{run.report()}")
     metrics = dest.read_json(METRICS) or analyze(run_dir, out=out)
     figures = {p.rsplit("/", 1)[-1].removesuffix(".png"): _read(dest, p) for p in dest.files("plots")}
-    metrics["evaluation"], figures["evaluation"] = evaluation, plots.scores(evaluation)
+    metrics[key], figures[key] = section, png
     write(dest, metrics, figures)
     return metrics
 

@@ -91,3 +91,18 @@ def scores(evaluation: dict) -> bytes:
     ax.set_ylim(lowest - 0.05 if lowest < 0 else 0, 1.05)
     ax.legend(fontsize=7)
     return _png(fig)
+
+
+def audit(result: dict) -> bytes:
+    """`targen audit`'s accuracies against the reviewers: the final labels, step 3's alone and each
+    judge's, a bar each with its 95% Wilson interval."""
+    shares = {"final labels": result["accuracy"], "step 3 labels": result["step3_accuracy"]}
+    shares |= {f"judge {name}": share for name, share in result["judges"].items()}
+    shares = {name: s for name, s in shares.items() if s["value"] is not None}
+    values = np.array([s["value"] for s in shares.values()])
+    spread = np.array([values - [s["low"] for s in shares.values()], [s["high"] for s in shares.values()] - values])
+    fig, ax = plt.subplots(figsize=SIZE)
+    ax.bar(np.arange(len(shares)), values, 0.6, yerr=spread, capsize=4)
+    ax.set_xticks(np.arange(len(shares)), list(shares), fontsize=7)
+    ax.set(title=f"label accuracy against {result['rows']} reviewed rows", ylabel="accuracy", ylim=(0, 1.05))
+    return _png(fig)

@@ -153,6 +153,15 @@ def test_a_review_by_keyboard_and_mouse_survives_a_killed_server(boolq, browser,
     assert audit["rows"] == SAMPLE
     assert audit["accuracy"]["value"] == round(sum(final[i] == d["label"] for i, d in made.items()) / SAMPLE, 4)
     assert "label accuracy" in capsys.readouterr().out
+    # The report (made after the audit here) has it: metrics.json, a section and its plot.
+    assert main(["analyze", str(boolq)]) == 0
+    metrics = json.loads((boolq / RunDir.report() / "metrics.json").read_text())
+    assert metrics["audit"]["accuracy"] == audit["accuracy"]
+    assert "Label accuracy (human review)" in (boolq / RunDir.report() / "report.html").read_text()
+    assert (boolq / RunDir.report() / "plots" / "audit.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["audit", str(boolq)]) == 0  # with a report there, the audit renews its section at once
+    assert f"report: {boolq}/{RunDir.report()}/report.html" in capsys.readouterr().out
 
 
 def test_an_answer_span_is_selected_in_its_field(ray_session, fake, browser, tmp_path):

@@ -57,4 +57,10 @@ def audit_from_args(args: argparse.Namespace) -> int:
     result = audit(args.run_dir, args.decisions)
     print(table(result))
     print(f"audit: {args.run_dir.rstrip('/')}/{RunDir.audit_file()}")
+    from analysis.analyze import METRICS, with_audit
+
+    report = f"{args.run_dir.rstrip('/')}/{RunDir.report()}"
+    if result["rows"] and RunDir(report).read_json(METRICS) is not None:  # else `targen analyze` adds it
+        with_audit(args.run_dir, result, report)
+        print(f"report: {report}/report.html")
     return 0
