@@ -29,6 +29,8 @@ from targen_ray.review.sample import sample
 from targen_ray.runner import run
 from targen_ray.store import RunDir
 
+pytestmark = pytest.mark.slow  # a real browser, review servers as processes, two runs and a report (~35 s)
+
 SAMPLE = 14
 MANUALS = ROOT / "jobs" / "manual_qa.yaml"
 
