@@ -219,7 +219,9 @@ def _audit_lines(audit: dict | None) -> list[str]:
     defects = ", ".join(f"{d} {share:.1%}" for d, share in audit["defect_rates"].items()) or "none"
     return [
         "## Label accuracy\n",
-        f"Reviewers ({', '.join(audit['reviewers'])}) checked {audit['rows']:,} final rows: label accuracy "
-        f"**{acc['value']:.1%}** (95% Wilson interval {acc['low']:.1%}-{acc['high']:.1%}). Step 3's labels alone "
-        f"would have scored {step3['value']:.1%}; judges: {judges}. Defects: {defects}.\n",
+        f"Reviewers ({', '.join(audit['reviewers'])}) checked {audit['rows']:,} final rows: "
+        f"{audit.get('by', 'label')} accuracy "
+        f"**{acc['value']:.1%}** (95% Wilson interval {acc['low']:.1%}-{acc['high']:.1%}). "
+        + (f"Step 3's labels alone would have scored {step3['value']:.1%}; " if step3["value"] is not None else "")
+        + f"judges: {judges}. Defects: {defects}.\n",
     ]

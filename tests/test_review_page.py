@@ -28,6 +28,7 @@ from targen_ray.review import decisions
 from targen_ray.review.sample import sample
 from targen_ray.runner import run
 from targen_ray.store import RunDir
+from targen_ray.tasks.declared import normalise
 
 pytestmark = pytest.mark.slow  # a real browser, review servers as processes, two runs and a report (~35 s)
 
@@ -175,7 +176,7 @@ def test_an_answer_span_is_selected_in_its_field(ray_session, fake, browser, tmp
         first, answer = _text(browser, "#row-id"), _text(browser, "mark")  # the answer marked in its context
         assert answer and answer == _text(browser, "#final")
         _press(browser, "1", wait_decided=1)  # the answer is right
-        second = _text(browser, "#row-id")
+        second, second_final = _text(browser, "#row-id"), _text(browser, "#final")
         # A reviewer's double click selects the word under the pointer; "a" takes the selection.
         ActionChains(browser).double_click(browser.find_element(By.ID, "field-context")).perform()
         chosen = browser.execute_script("return String(getSelection())")
@@ -186,6 +187,11 @@ def test_an_answer_span_is_selected_in_its_field(ray_session, fake, browser, tmp
     ids = {first, second}
     on_disk = decisions.read(RunDir(run_dir), [], ids, [])["ben"]
     assert {i: d["answer"] for i, d in on_disk.items()} == {first: answer, second: chosen.strip()}
+    # The audit scores answers: exact match after the task's normalisation.
+    assert main(["audit", str(run_dir)]) == 0
+    audit = json.loads((run_dir / RunDir.audit_file()).read_text())
+    hits = 1 + (normalise(chosen) == normalise(second_final))
+    assert audit["by"] == "answer" and audit["rows"] == 2 and audit["accuracy"]["value"] == hits / 2
 
 
 def test_a_port_in_use_is_one_line(boolq, capsys):

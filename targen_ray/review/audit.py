@@ -12,8 +12,9 @@ from collections import Counter
 
 from .. import agreement
 from ..store import RunDir
+from ..tasks.declared import normalise
 from . import decisions as decisions_mod
-from .sample import final_rows, key_of, task_of
+from .sample import answer_text, final_rows, key_of, task_of
 
 Z = 1.96  # a 95% interval
 
@@ -45,14 +46,18 @@ def gold(by_reviewer: dict[str, dict[str, dict]]) -> dict[str, int]:
 def audit(run_dir: str, files: list[str] = ()) -> dict:
     run = RunDir(run_dir)
     task = task_of(run)
-    labels, ident = list(task.label_names), key_of(task)
+    labels, ident = ([] if task.span_answer else list(task.label_names)), key_of(task)
     rows = {r[ident]: r for r in final_rows(run, task)}
     by_reviewer = decisions_mod.read(run, list(files), set(rows), labels)
-    truth = gold(by_reviewer)
+    truth = gold(by_reviewer) if labels else _gold_answers(by_reviewer)
     if not truth:
         raise decisions_mod.SpecError(
             f"{run}: no reviewed rows (no decisions in {run.review_decisions()}/ or --decisions)"
         )
+    if not labels:
+        out = _answers(task, rows, truth, by_reviewer) | {"final_digest": run.final_digest()}
+        run.write_json(run.audit_file(), out)
+        return out
     final, initial = task.lineage_name("final_label"), task.lineage_name("initial_label")
     reviewed = [(rows[i], g) for i, g in truth.items()]
     confusion = [[0] * len(labels) for _ in labels]
@@ -86,6 +91,59 @@ def audit(run_dir: str, files: list[str] = ()) -> dict:
     }
     run.write_json(run.audit_file(), out)
     return out
+
+
+def _gold_answers(by_reviewer: dict[str, dict[str, dict]]) -> dict[str, str]:
+    """An extractive task's reviewed rows: the reviewers' most common answer, normalised as the task's
+    checks normalise (a tie: the first reviewer's, by name)."""
+    votes: dict[str, list[str]] = {}
+    for reviewer in sorted(by_reviewer):
+        for row, d in by_reviewer[reviewer].items():
+            if d["answer"]:
+                votes.setdefault(row, []).append(normalise(d["answer"]))
+    return {row: Counter(v).most_common(1)[0][0] if len(set(v)) < len(v) else v[0] for row, v in votes.items()}
+
+
+def _answers(task, rows: dict[str, dict], truth: dict[str, str], by_reviewer: dict[str, dict[str, dict]]) -> dict:
+    """The audit of an extractive task: the final answers against the reviewers' (exact match after
+    normalisation), each panel judge's answer likewise; step 3's answer is not kept, so it has no score."""
+    final = {row: normalise(answer_text(rows[row][task.span_answer.field])) for row in truth}
+    column, hits, seen = task.lineage_name("judges"), Counter(), Counter()
+    for row, g in truth.items():
+        said = rows[row].get(column)
+        for j in (
+            json.loads(said) if said else [{"judge": rows[row].get(task.lineage_name("judge_endpoint")) or "judge"}]
+        ):
+            answer = final[row] if "answer" not in j else normalise(j["answer"] or "")
+            seen[j["judge"]] += 1
+            hits[j["judge"]] += answer == g
+    every = [d for mine in by_reviewer.values() for d in mine.values()]
+    defects = Counter(d for decided in every for d in set(decided["defects"]))
+    pairs, names = {}, sorted(by_reviewer)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            both = [
+                r
+                for r in by_reviewer[a].keys() & by_reviewer[b].keys()
+                if by_reviewer[a][r]["answer"] and by_reviewer[b][r]["answer"]
+            ]
+            same = sum(normalise(by_reviewer[a][r]["answer"]) == normalise(by_reviewer[b][r]["answer"]) for r in both)
+            if both:
+                pairs[f"{a}~{b}"] = {"rows": len(both), "agreement": round(same / len(both), 4), "cohen_kappa": None}
+    return {
+        "rows": len(truth),
+        "by": "answer",
+        "reviewers": names,
+        "decisions": len(every),
+        "accuracy": wilson(sum(final[r] == g for r, g in truth.items()), len(truth)),
+        "step3_accuracy": wilson(0, 0),
+        "self_correction_gain": None,
+        "judges": {judge: wilson(hits[judge], seen[judge]) for judge in seen},
+        "per_label": {},
+        "confusion": {"labels": [], "reviewer_by_final": []},
+        "defect_rates": {d: round(n / len(every), 4) for d, n in sorted(defects.items())},
+        "reviewer_agreement": pairs,
+    }
 
 
 def _judges(task, reviewed: list[tuple[dict, int]], final: str, generation: dict) -> dict:
@@ -130,9 +188,10 @@ def table(result: dict) -> str:
     acc, step3 = result["accuracy"], result["step3_accuracy"]
     lines = [
         f"reviewed {result['rows']} rows ({', '.join(result['reviewers'])})",
-        f"label accuracy   {acc['value']:.3f}  95% [{acc['low']:.3f}, {acc['high']:.3f}]",
-        f"step-3 labels    {step3['value']:.3f}  (self-correction {result['self_correction_gain']:+.3f})",
+        f"{result.get('by', 'label')} accuracy  {acc['value']:.3f}  95% [{acc['low']:.3f}, {acc['high']:.3f}]",
     ]
+    if step3["value"] is not None:
+        lines.append(f"step-3 labels    {step3['value']:.3f}  (self-correction {result['self_correction_gain']:+.3f})")
     lines += [f"judge {n:<10} {j['value']:.3f}  ({j['rows']} rows)" for n, j in result["judges"].items()]
     lines += [f"defect {d:<12} {share:.1%}" for d, share in result["defect_rates"].items()]
     lines += [

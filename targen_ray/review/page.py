@@ -19,7 +19,7 @@ from ..errors import SpecError
 from ..store import RunDir
 from ..tasks import Task
 from . import decisions as decisions_mod
-from .sample import key_of, sample
+from .sample import answer_text, key_of, sample
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -98,7 +98,7 @@ def _shown(task: Task, row: dict, rationales: dict[str, str]) -> dict:
     fields = [f for f in task.record_schema if f.name not in ("idx", "label")]
     final, initial = name(row[task.lineage_name("final_label")]), name(row[task.lineage_name("initial_label")])
     if task.span_answer:  # no label space: what the reviewer checks is the final answer in its field
-        final, initial = _text(row[task.span_answer.field]), None
+        final, initial = answer_text(row[task.span_answer.field]), None
     return {
         "id": ident,
         "split": row["split"],
@@ -107,15 +107,6 @@ def _shown(task: Task, row: dict, rationales: dict[str, str]) -> dict:
         "initial": initial,
         "judges": said,
     }
-
-
-def _text(answer) -> str:
-    """A span field's text: a string, a struct's `text` (SQuAD's: a list of them), or a list's first."""
-    if isinstance(answer, dict):
-        return _text(answer.get("text"))
-    if isinstance(answer, list):
-        return _text(answer[0]) if answer else ""
-    return "" if answer is None else str(answer)
 
 
 def app(review: Review, token: str) -> web.Application:

@@ -34,6 +34,15 @@ def final_rows(run: RunDir, task: Task) -> list[dict]:
     return rows
 
 
+def answer_text(answer) -> str:
+    """A span field's text: a string, a struct's `text` (SQuAD's: a list of them), or a list's first."""
+    if isinstance(answer, dict):
+        return answer_text(answer.get("text"))
+    if isinstance(answer, list):
+        return answer_text(answer[0]) if answer else ""
+    return "" if answer is None else str(answer)
+
+
 def seed(run: RunDir) -> str:
     """The run's review seed: drawn once, then read back."""
     stored = run.read_json(run.review_seed_file())
