@@ -274,3 +274,33 @@ def test_an_upload_is_the_lines_joined_across_chunks():
     assert joined(lines, b"\n", tail=b"\n") == '{"a": 1}\n{"é": 2}\n{"c": 3}\n'.encode()
     body = joined(lines, b",", head=b'{"requests":[', tail=b"]}")
     assert json.loads(body) == {"requests": [{"a": 1}, {"é": 2}, {"c": 3}]}
+
+
+@pytest.mark.slow
+def test_a_panel_of_batch_judges_sends_each_row_to_each_once(ray_session, tmp_path):
+    """Step 4 by a panel whose judges are batch endpoints of two providers: each row is in one batch of
+    each judge, each judge's spend is in the ledger at the batch price, and a rerun sends nothing."""
+    fake = FakeProcess(tmp_path, "--batch-delay-s", "0.5")
+    try:
+        eps = fake.batch_endpoints(POLL, POLL)
+        path = exact_dedup_only(BOOLQ, tmp_path)
+        spec = yaml.safe_load(path.read_text())
+        spec["steps"]["correct"] = {"panel": ["judge_batch", "writer_batch"], "max_tokens": 200}
+        path.write_text(yaml.safe_dump(spec))
+        summary = run(job_mod.load(path, eps), str(tmp_path / "run"), limit=20, in_driver=True)
+        assert summary["complete"] and summary["panel"]["judges"] == ["judge_batch", "writer_batch"]
+        made = [e for e in fake.log() if e["api"].endswith(".batch") and e["schema"] == "boolq_correct"]
+        assert {e["api"] for e in made} == {"openai.batch", "anthropic.batch"}
+        rows = summary["stages"]["correct"]["inputs"]
+        for api in ("openai.batch", "anthropic.batch"):
+            ids = [cid for e in made if e["api"] == api for cid in e["custom_ids"]]
+            assert len(ids) == len(set(ids)) == rows
+        for judge, price in (("judge_batch", JUDGE_PRICE), ("writer_batch", WRITER_PRICE)):
+            entry = summary["ledger"][f"{judge}/batch"]
+            assert entry["requests"] == summary["stages"]["correct"]["judges"][judge]["requests"] == rows
+            assert entry["usd"] == pytest.approx(usd(price, entry, 0.5), abs=1e-6)  # the batch price: half
+        sent = len(fake.log())
+        assert run(job_mod.load(path, eps), str(tmp_path / "run"), limit=20, in_driver=True)["complete"]
+        assert len(fake.log()) == sent  # resumed: nothing sent again
+    finally:
+        fake.stop()
