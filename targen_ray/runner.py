@@ -52,7 +52,7 @@ class Runner:
         voted = step == "correct" and bool(self.job.panel)
         try:
             for name in self.job.stages(step):
-                spent = summary.spent_usd(self.run_dir, self.job.paying_stages)
+                spent = summary.spent_usd(self.run_dir, summary.paying(self.job, self.run_dir))
                 if self.budget is not None:  # no request in flight between stages: the written ledger is the truth
                     ray.get(self.budget.sync.remote(spent))
                 on_kept = live.add if live and not voted else None

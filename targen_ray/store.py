@@ -25,7 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .errors import RunDirError
-from .spec import judge_of
+from .spec import JUDGE_MARK, judge_of
 
 RUN_FILE = "run.json"
 COMPACT_BYTES = 128 * 2**20  # in-memory size of a compacted file: large enough to scan fast, small enough to split
@@ -38,6 +38,9 @@ STAGE_DIRS = {
     "correct": "04_corrected",
     "dedup": "05_deduped",  # the rows stage 5 dropped; features it computed live in 05_embeddings
 }
+
+
+JUDGES_DIR = "04_judges"  # a panel judge's answers: 04_judges/<judge>/
 
 
 class RunDir:
@@ -204,7 +207,14 @@ class RunDir:
         """The rows a step kept (or, for "dedup", the rows stage 5 dropped; for a panel judge's stage
         `correct@NAME`, that judge's answers, which step 4's folder holds decided)."""
         judge = judge_of(stage)
-        return f"04_judges/{judge}" if judge else STAGE_DIRS[stage]
+        return f"{JUDGES_DIR}/{judge}" if judge else STAGE_DIRS[stage]
+
+    def judge_stages(self) -> list[str]:
+        """The panel judges' stages whose answers this run directory holds, a judge `--force` dropped
+        from the panel included (its answers were paid for)."""
+        selector = pafs.FileSelector(self._p(JUDGES_DIR), allow_not_found=True)
+        found = [i.base_name for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.Directory]
+        return [f"correct{JUDGE_MARK}{judge}" for judge in sorted(found)]
 
     @staticmethod
     def rejects(step: str) -> str:

@@ -34,6 +34,15 @@ def _paid_tables(run: RunDir, stage: str, keys: list[str]) -> list[pa.Table]:
     return [t.rename_columns(keys) for t in (run.read(f, columns=columns) for f in run.paid(stage)) if t is not None]
 
 
+def paying(job: Job, run: RunDir, step: str | None = None) -> list[str]:
+    """The stages whose paid rows a step's cost counts (every step's: None): the job's, and for step 4
+    any panel judge a `--force` dropped, whose answers stay in the run directory, paid for."""
+    stages = [s for st in ([step] if step else STEPS) for s in job.stages(st)]
+    if step in (None, "correct"):
+        stages += [s for s in run.judge_stages() if s not in stages]
+    return stages
+
+
 def ledger(run: RunDir, stages: list[str]) -> dict[str, dict]:
     """Per endpoint, every attempt of every row of every paying stage: the durable cost ledger."""
     out: dict[str, dict] = {}
@@ -98,7 +107,7 @@ def build(
 ) -> dict:
     stages, reasons = {}, Counter()
     for step in STEPS:
-        stages[step] = _stage(run, step, job.stages(step), (stage_wall_s or {}).get(step, 0.0))
+        stages[step] = _stage(run, step, paying(job, run, step), (stage_wall_s or {}).get(step, 0.0))
         bad = run.read(run.rejects(step), columns=["error"])
         if bad is not None:
             reasons.update(f"{step}: {r.split(':')[0]}" for r in bad["error"].to_pylist())
@@ -151,7 +160,7 @@ def build(
         "input_tokens": sum(s["input_tokens"] for s in stages.values()) + probed["input_tokens"],
         "output_tokens": sum(s["output_tokens"] for s in stages.values()) + probed["output_tokens"],
         "usd": round(sum(s["usd"] for s in stages.values()) + probed["usd"], 6),
-        "ledger": ledger(run, job.paying_stages),
+        "ledger": ledger(run, paying(job, run)),
         # `auto` endpoints: the mode each was probed to, what it tried, and what probing cost (in the totals)
         "structured": {name: spec.structured_mode for name, spec in job.endpoints.items()},
         "probes": run.read_json(run.structured_file()) or {},

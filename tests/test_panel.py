@@ -262,3 +262,17 @@ def test_the_estimate_counts_every_judge(fallible):
     three = estimate(_load(tmp, endpoints, list(JUDGES)), 40)["correct"]
     assert three["requests"] == 3 * one["requests"] and three["input_tokens"] == 3 * one["input_tokens"]
     assert three["usd"] == pytest.approx(3 * one["usd"], abs=1e-3)
+
+
+def test_a_judge_dropped_by_force_keeps_its_spend_in_the_ledger(fallible):
+    """`--force correct` with a smaller panel: the dropped judge's answers were paid for, so the ledger,
+    step 4's cost and the budget's spend still count them."""
+    fake, endpoints, tmp = fallible
+    first = run(_load(tmp, endpoints, list(JUDGES)), str(tmp / "dropped"), limit=20, in_driver=True)
+    dropped = list(JUDGES)[-1]
+    then = run(
+        _load(tmp, endpoints, list(JUDGES)[:-1]), str(tmp / "dropped"), limit=20, force=["correct"], in_driver=True
+    )
+    assert then["ledger"][dropped] == first["ledger"][dropped] and then["ledger"][dropped]["requests"] > 0
+    assert then["stages"]["correct"]["usd"] >= first["stages"]["correct"]["usd"]
+    assert then["usd"] == pytest.approx(sum(e["usd"] for e in then["ledger"].values()), abs=1e-5)
