@@ -31,7 +31,8 @@ class Review:
         self.run, self.reviewer = run, reviewer
         self.task, rows = sample(run, n, per_label)
         self.labels = [] if self.task.span_answer else list(self.task.label_names)  # a span task: the answer
-        self.rows = [_shown(self.task, r, self._rationales()) for r in rows]
+        rationales = self._rationales()
+        self.rows = [_shown(self.task, r, rationales) for r in rows]
         self.ids = {r["id"] for r in self.rows}
 
     def _rationales(self) -> dict[str, str]:
@@ -118,8 +119,10 @@ def app(review: Review, token: str) -> web.Application:
             raise web.HTTPForbidden(text="this review page needs the token printed by `targen review`")
         return await handler(request)
 
+    html = PAGE.read_text()
+
     async def page(_: web.Request) -> web.Response:
-        return web.Response(text=PAGE.read_text(), content_type="text/html")
+        return web.Response(text=html, content_type="text/html")
 
     async def state(_: web.Request) -> web.Response:
         return web.json_response(review.state())
