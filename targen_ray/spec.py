@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from .dedup.encoders import BACKENDS
 from .errors import SpecError
 from .providers.kinds import KINDS, MODES
 from .tasks.declaration import PSEUDO_LABEL, TaskSpec
+from .yamlfile import line_of, read_yaml
 
 SPLITS = ("train", "validation", "test")
 STEPS = ("contexts", "seeds", "generate", "correct")
@@ -334,42 +334,8 @@ class JobSpec(_Frozen):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _read_yaml(path: Path) -> tuple[object, yaml.Node | None]:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as e:
-        raise SpecError(f"{path}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError as e:
-        line = e.object[: e.start].count(b"\n") + 1
-        raise SpecError(f"{path}:{line}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
-    try:
-        return yaml.safe_load(text), yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SpecError(f"{path}{where}: YAML syntax error: {problem}") from None
-
-
-def _line_of(node: yaml.Node | None, loc: tuple) -> str:
-    """Line of the deepest YAML node on the error's path, so the message points into the file."""
-    line = None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value if k.value == str(key)]
-            if not match:
-                break
-            line, node = match[0][0].start_mark.line + 1, match[0][1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return f":{line}" if line else ""
-
-
 def _validate(model: type[BaseModel], path: Path):
-    data, node = _read_yaml(path)
+    data, node = read_yaml(path)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a YAML mapping at the top level")
     try:
@@ -385,7 +351,7 @@ def _validate(model: type[BaseModel], path: Path):
             msg = "unknown field"
         elif err["type"] != "value_error" and "input" in err and not isinstance(err["input"], dict | list):
             msg += f" (got {err['input']!r})"
-        raise SpecError(f"{path}{_line_of(node, loc)}: {field}: {msg}") from None
+        raise SpecError(f"{path}{line_of(node, loc)}: {field}: {msg}") from None
 
 
 def load_job(path: str | Path) -> JobSpec:
@@ -395,7 +361,7 @@ def load_job(path: str | Path) -> JobSpec:
         if problems:
             loc, message = problems[0]
             loc = ("task", *loc)
-            raise SpecError(f"{path}{_line_of(_read_yaml(Path(path))[1], loc)}: {'.'.join(map(str, loc))}: {message}")
+            raise SpecError(f"{path}{line_of(read_yaml(Path(path))[1], loc)}: {'.'.join(map(str, loc))}: {message}")
     return spec
 
 

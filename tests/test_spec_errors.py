@@ -202,3 +202,39 @@ def test_dead_cluster_is_one_line_at_once(project, tmp_path, how):
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert f"no Ray cluster answers at {dead}" in done.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        (  # a label listed twice lost one, and the error that followed named label_weights
+            "ticket_intent.yaml",
+            "    shipping: Delivery",
+            "    billing: Delivery",
+            "17: task.labels: duplicate key 'billing' (first at line 14)",
+        ),
+        (
+            "endpoints/openai.yaml",
+            "    rpm: 5000\n",
+            "    rpm: 5000\n    model: gpt-4o\n",
+            "11: endpoints.writer: duplicate key 'model' (first at line 8)",
+        ),
+    ],
+)
+def test_duplicate_key(project, capsys, file, old, new, expected):
+    """YAML lets the last of two equal keys win; targen refuses the file, naming both lines."""
+    path = project / "jobs" / file
+    edit(path, old, new)
+    job, endpoints = project / "jobs" / "ticket_intent.yaml", project / "jobs" / "endpoints" / "openai.yaml"
+    assert error_of(capsys, str(job), "--endpoints", str(endpoints)) == f"targen: error: {path}:{expected}"
+
+
+def test_merge_keys_are_not_duplicates(project):
+    """`<<: *anchor` brings in keys the mapping may override: not a duplicate."""
+    from targen_ray.spec import load_endpoints
+
+    path = project / "jobs" / "endpoints" / "openai.yaml"
+    edit(path, "  writer:\n", "  writer: &writer\n")
+    edit(path, "  judge:\n    provider: openai\n", "  judge:\n    <<: *writer\n")
+    judge = load_endpoints(path)["judge"]  # provider from the merge; model and the rest its own
+    assert (judge.provider, judge.model, judge.workers) == ("openai", "gpt-4o", 2)

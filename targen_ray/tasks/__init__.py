@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import yaml
+
+from ..yamlfile import read_yaml
 
 if TYPE_CHECKING:
     from .declaration import TaskSpec
@@ -108,7 +109,7 @@ def _registry() -> dict[str, Task]:
 
     found = {}
     for path in sorted(Path(__file__).parent.glob("*.yaml")):
-        task = compile_task(TaskSpec.model_validate(yaml.safe_load(path.read_text())), record=False)
+        task = compile_task(TaskSpec.model_validate(read_yaml(path)[0]), record=False)
         found[task.name] = task
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
