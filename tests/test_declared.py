@@ -203,6 +203,12 @@ BAD = [
         "    product: {type: string, txt: false,",
         ":12: task.fields.product.txt: unknown field",
     ),
+    (
+        "ticket_intent",
+        "{field: product, non_empty: true, max_words: 6}",
+        "{field: product, non_empty: true, min: 1}",
+        ":21: task.checks.1.min: min bounds an integer field; 'product' is a string",
+    ),
 ]
 
 

@@ -229,6 +229,14 @@ def test_duplicate_key(project, capsys, file, old, new, expected):
     assert error_of(capsys, str(job), "--endpoints", str(endpoints)) == f"targen: error: {path}:{expected}"
 
 
+def test_impossible_word_bounds(project, capsys):
+    job = project / "jobs" / "ticket_intent.yaml"
+    edit(job, "{field: ticket, min_words: 8, max_words: 150}", "{field: ticket, min_words: 15, max_words: 5}")
+    assert error_of(capsys, str(job)) == (
+        f"targen: error: {job}:20: task.checks.0.max_words: max_words 5 is less than min_words 15: no value can pass"
+    )
+
+
 def test_merge_keys_are_not_duplicates(project):
     """`<<: *anchor` brings in keys the mapping may override: not a duplicate."""
     from targen_ray.spec import load_endpoints

@@ -51,6 +51,8 @@ class CheckSpec(_Frozen):
         default_factory=list, description="Fields whose whole text this must not contain (e.g. a hypothesis)."
     )
     one_of: str | None = Field(None, description="A list field whose items this value must be one of.")
+    min: int | None = Field(None, description="An integer field: at least this value.")
+    max: int | None = Field(None, description="An integer field: at most this value.")
     matches: str | None = Field(None, description="A regular expression the value must contain a match of.")
     not_matches: str | None = Field(None, description="A regular expression the value must not match anywhere.")
 
@@ -166,6 +168,15 @@ class TaskSpec(_Frozen):
                     out.append((("checks", k, key), f"check on unknown field {ref!r} {known}"))
             if check.one_of and check.one_of in self.fields and self.fields[check.one_of].type != "list":
                 out.append((("checks", k, "one_of"), f"one_of needs a list field; {check.one_of!r} is not one"))
+            for low, high in (("min_words", "max_words"), ("min", "max")):
+                least, most = getattr(check, low), getattr(check, high)
+                if least is not None and most is not None and least > most:
+                    out.append((("checks", k, high), f"{high} {most} is less than {low} {least}: no value can pass"))
+            for key in ("min", "max"):
+                field = self.fields.get(check.field)
+                if getattr(check, key) is not None and field is not None and field.type != "integer":
+                    message = f"{key} bounds an integer field; {check.field!r} is a {field.type}"
+                    out.append((("checks", k, key), message))
             for key in ("matches", "not_matches"):
                 pattern = getattr(check, key)
                 if pattern is not None:

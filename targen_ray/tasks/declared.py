@@ -46,8 +46,9 @@ def _one_line(text: str) -> str:
 
 
 def _property(name: str, f: FieldSpec, spec: TaskSpec) -> dict:
-    """One field of the step-3 schema: plain types (every provider's strict mode takes them), with what
-    the model must know in `description` (the checks reject what the types let through)."""
+    """One field of the step-3 schema: plain types and integer bounds (every provider's strict mode takes
+    them; a decoder that does not ignores them), with what the model must know in `description` (the
+    checks reject what the types let through)."""
     hints = [f.description.strip()] if f.description.strip() else []
     if f.type == "span":
         hints.append(f"Copied word for word from {f.in_}.")
@@ -60,9 +61,16 @@ def _property(name: str, f: FieldSpec, spec: TaskSpec) -> dict:
             hints.append(f"At most {check.max_words} words.")
         if check.one_of:
             hints.append(f"One of the items of {check.one_of}.")
+        if check.min is not None:
+            hints.append(f"At least {check.min}.")
+        if check.max is not None:
+            hints.append(f"At most {check.max}.")
     prop = {"string": {"type": "string"}, "span": {"type": "string"}, "integer": {"type": "integer"}}.get(
         f.type, {"type": "array", "items": {"type": "string"}}
     )
+    least = [c.min for c in spec.checks if c.field == name and c.min is not None]
+    most = [c.max for c in spec.checks if c.field == name and c.max is not None]
+    prop = {**prop, **({"minimum": max(least)} if least else {}), **({"maximum": min(most)} if most else {})}
     if f.choices:
         prop = {**prop, "enum": list(f.choices)}
     return {**prop, "description": " ".join(hints)} if hints else prop
@@ -126,6 +134,10 @@ class _Compiled:
         words = len(normalise(text).split())
         if c.non_empty and (not value if isinstance(value, list) else words == 0):
             return "non_empty: empty"
+        if c.min is not None and value < c.min:
+            return f"min: {value} is less than {c.min}"
+        if c.max is not None and value > c.max:
+            return f"max: {value} is more than {c.max}"
         if c.min_words and words < c.min_words:
             return f"min_words: {words} words, fewer than {c.min_words}"
         if c.max_words and words > c.max_words:
