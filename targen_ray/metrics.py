@@ -58,7 +58,7 @@ def attempt(job: str, stage: str, endpoint, outcome: str, response=None) -> None
     if response is not None:
         found["input_tokens"].inc(response.input_tokens, tags)
         found["output_tokens"].inc(response.output_tokens, tags)
-        usd = endpoint.spec.price.usd(response.input_tokens, response.output_tokens)
+        usd = response.usd(endpoint.spec.price)
         if usd:
             found["usd"].inc(usd, tags)
 

@@ -16,7 +16,7 @@ from .errors import FatalError, ProviderError, RateLimited
 from .health import AdaptiveLimit, Breaker
 from .limits import BudgetClient, Pacer
 from .providers import Provider, Request, Response, build_provider
-from .providers.base import estimate_tokens
+from .providers.base import TOKENS, estimate_tokens
 from .spec import EndpointSpec
 
 
@@ -50,15 +50,8 @@ class Usage:
         """One attempt; a batch request is its own ledger entry (`NAME/batch`), priced at the batch rate."""
         entry = self.by_endpoint.setdefault(
             f"{endpoint.name}/batch" if batch else endpoint.name,
-            {
-                "model": endpoint.spec.model,
-                "requests": 0,
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "usd": 0.0,
-                "rate_limited": 0,
-                "errors": 0,
-            },
+            {"model": endpoint.spec.model, "requests": 0, **dict.fromkeys(TOKENS, 0), "usd": 0.0}
+            | {"rate_limited": 0, "errors": 0},
         )
         entry["requests"] += 1
         if outcome == "rate_limited":
@@ -66,10 +59,9 @@ class Usage:
         elif outcome == "error":
             entry["errors"] += 1
         if response is not None:
-            entry["input_tokens"] += response.input_tokens
-            entry["output_tokens"] += response.output_tokens
-            price = endpoint.spec.batch_price if batch else endpoint.spec.price
-            entry["usd"] += price.usd(response.input_tokens, response.output_tokens)
+            for k in TOKENS:
+                entry[k] += getattr(response, k)
+            entry["usd"] += response.usd(endpoint.spec.batch_price if batch else endpoint.spec.price)
 
     def total(self, key: str) -> float:
         return sum(e[key] for e in self.by_endpoint.values())
@@ -199,7 +191,7 @@ class Pool:
         if endpoint.pacer is not None:
             endpoint.pacer.settle(estimate, actual)
         if self.budget is not None:
-            self.budget.settle(reserved_usd, endpoint.spec.price.usd(*actual))
+            self.budget.settle(reserved_usd, response.usd(endpoint.spec.price) if response else 0.0)
 
     async def aclose(self) -> None:
         for e in self.endpoints:

@@ -105,7 +105,7 @@ async def _try(name: str, spec: EndpointSpec, out: dict) -> str:
                 return f"refused ({str(e)[:160]})"
             out["input_tokens"] += response.input_tokens
             out["output_tokens"] += response.output_tokens
-            out["usd"] += spec.price.usd(response.input_tokens, response.output_tokens)
+            out["usd"] += response.usd(spec.price)
             answer = extract(response.text, response.reasoning)
             return "accepted" if answer == {"probe": "targen-ok"} else "ignored (the answer is not the forced JSON)"
         return "refused (rate limited on every try)"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from .dedup.encoders import BACKENDS
 from .errors import SpecError
+from .prices import Price
 from .providers.kinds import KINDS, MODES
 from .tasks.declaration import PSEUDO_LABEL, TaskSpec
 from .yamlfile import line_of, read_yaml
@@ -38,14 +39,6 @@ class GenerationParams(_Frozen):
     temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int = Field(4096, gt=0, description="Ceiling on output tokens per request; steps ask for less.")
-
-
-class Price(_Frozen):
-    input: float = Field(0.0, ge=0, description="USD per million input tokens.")
-    output: float = Field(0.0, ge=0, description="USD per million output tokens.")
-
-    def usd(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input + output_tokens * self.output) / 1e6
 
 
 class BatchSpec(_Frozen):
@@ -89,7 +82,7 @@ class EndpointSpec(_Frozen):
     otpm: float | None = Field(
         None, gt=0, description="Output tokens per minute, where the provider limits them apart."
     )
-    price: Price = Field(default_factory=lambda: Price(), description="USD per million tokens.")
+    price: Price = Field(default_factory=lambda: Price(), description="USD per million tokens, by kind of token.")
     weight: float = Field(1.0, gt=0, description="Share of a step's traffic relative to the pool's other endpoints.")
     timeout_s: float = Field(120, gt=0, description="Per-request timeout in seconds.")
     model_path: str | None = Field(
@@ -127,7 +120,7 @@ class EndpointSpec(_Frozen):
 
     @property
     def batch_price(self) -> Price:
-        return Price(input=self.price.input * self.batch.discount, output=self.price.output * self.batch.discount)
+        return self.price.scaled(self.batch.discount)
 
 
 class EndpointsFile(_Frozen):

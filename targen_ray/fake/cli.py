@@ -96,6 +96,13 @@ def add_arguments(fake: argparse.ArgumentParser) -> None:
         metavar="N",
         help="seed the fault draws: the n-th request to arrive always gets the same fault (default: random)",
     )
+    usage = fake.add_argument_group("usage details", "What the usage reports beyond input and output tokens.")
+    for name, what in (
+        ("cached-share", "share of prompt tokens reported read from the prompt cache"),
+        ("cache-write-share", "share of prompt tokens reported written to the cache (Anthropic reports them)"),
+        ("reasoning-share", "reasoning tokens added per output token of the answer (OpenAI reports them)"),
+    ):
+        usage.add_argument(f"--{name}", type=float, default=0.0, metavar="R", help=what)
     fake.add_argument("--rpm", type=int, help="requests per minute allowed per key (429 beyond)")
     fake.add_argument("--tpm", type=int, help="tokens per minute allowed per key (429 beyond)")
     fake.add_argument("--window-s", type=float, default=10.0, help="sliding window the limits are enforced over")
@@ -124,6 +131,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
     from .content import ContentConfig
     from .ratelimit import Limits
     from .server import FakeConfig, serve
+    from .wire import UsageReport
 
     try:
         config = FakeConfig(
@@ -148,6 +156,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
             slow_ms=args.slow_ms,
             fault_seed=args.fault_seed,
             batch=BatchConfig(args.batch_delay_s, args.batch_error_rate, args.batch_expire_rate),
+            usage=UsageReport(args.cached_share, args.cache_write_share, args.reasoning_share),
         )
     except ValueError as e:
         raise SpecError(f"fake-server: {e}") from None

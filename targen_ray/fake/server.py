@@ -26,7 +26,18 @@ from ..providers.kinds import MODES
 from .batches import BatchConfig, Batches
 from .content import ContentConfig, UnknownStep, answer, fallible, tokens
 from .ratelimit import Limits, SlidingWindow
-from .wire import Answer, Call, FakeError, anthropic_body, anthropic_call, openai_body, openai_call, refusal
+from .rehearsal import SERVER
+from .wire import (
+    Answer,
+    Call,
+    FakeError,
+    UsageReport,
+    anthropic_body,
+    anthropic_call,
+    openai_body,
+    openai_call,
+    refusal,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class FakeConfig:
     rate_limit_wait_s: tuple[float, float] = (0.2, 1.0)  # retry-after of an injected 429, uniform
     fault_seed: int | None = None  # fixes which faults the n-th request to arrive gets
     batch: BatchConfig = field(default_factory=BatchConfig)  # the Batch APIs: delay, failed and expired lines
+    usage: UsageReport = field(default_factory=UsageReport)  # cached, cache-written and reasoning tokens reported
 
     def __post_init__(self):
         for name, rate in self.fault_rates().items():
@@ -105,7 +117,7 @@ class FakeServer:
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/v1/messages", self.anthropic_messages)
         Batches(self, self.config.batch).routes(app)
-        app.router.add_get("/health", lambda _: web.json_response({"ok": True}))
+        app.router.add_get("/health", lambda _: web.json_response({"ok": True, "server": SERVER}))
         app.router.add_get(
             "/stats",
             lambda _: web.json_response(
@@ -222,7 +234,7 @@ class FakeServer:
         except UnknownStep as e:
             raise FakeError(call.api, 400, "invalid_request_error", str(e)) from None
         self.stats[f"{call.api}.{call.schema_name}"] += 1
-        return Answer(result, tokens(call.input_text), tokens(json.dumps(result)), {})
+        return self.config.usage.answer(result, tokens(call.input_text), tokens(json.dumps(result)))
 
     async def openai_chat(self, request: web.Request) -> web.Response:
         arrived = time.time()  # before the body is read: the window counts arrivals, not handling

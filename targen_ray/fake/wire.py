@@ -29,10 +29,43 @@ class Call:
 @dataclass
 class Answer:
     result: dict
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int  # every prompt token
+    output_tokens: int  # the answer's and the reasoning's
     headers: dict
     fault: str | None = None  # "malformed" or "bad_content": how the response must be broken on the wire
+    cached_tokens: int = 0  # prompt tokens read from the prompt cache
+    cache_write_tokens: int = 0  # prompt tokens written to it (Anthropic reports them; OpenAI bills none)
+    reasoning_tokens: int = 0  # output tokens spent reasoning (OpenAI reports them; Anthropic counts them in)
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """The usage details the fake reports, as shares: of the prompt tokens read from and written to the
+    provider's prompt cache, and reasoning tokens added to an answer's own output tokens."""
+
+    cached_share: float = 0.0
+    cache_write_share: float = 0.0
+    reasoning_share: float = 0.0
+
+    def __post_init__(self):
+        for name, share in vars(self).items():
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {share}")
+        if self.cached_share + self.cache_write_share > 1.0:
+            raise ValueError("cached_share and cache_write_share add up to more than 1")
+
+    def answer(self, result: dict, prompt_tokens: int, answer_tokens: int) -> Answer:
+        """An answer with these shares of its tokens reported as cached, written and reasoning."""
+        reasoning = int(answer_tokens * self.reasoning_share)
+        return Answer(
+            result,
+            prompt_tokens,
+            answer_tokens + reasoning,
+            {},
+            cached_tokens=int(prompt_tokens * self.cached_share),
+            cache_write_tokens=int(prompt_tokens * self.cache_write_share),
+            reasoning_tokens=reasoning,
+        )
 
 
 class FakeError(Exception):
@@ -116,10 +149,12 @@ def openai_body(call: Call, out: Answer, model: str, rng: random.Random, in_pros
         "choices": [
             {"index": 0, "message": message, "finish_reason": "tool_calls" if "tool_calls" in message else "stop"}
         ],
-        "usage": {
+        "usage": {  # prompt_tokens counts the cached ones, completion_tokens the reasoning ones (as OpenAI's do)
             "prompt_tokens": out.input_tokens,
             "completion_tokens": out.output_tokens,
             "total_tokens": out.input_tokens + out.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": out.cached_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": out.reasoning_tokens, "audio_tokens": 0},
         },
     }
 
@@ -179,7 +214,12 @@ def anthropic_body(call: Call, out: Answer, model: str, in_prose: bool = False) 
         "content": content,
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": {"input_tokens": out.input_tokens, "output_tokens": out.output_tokens},
+        "usage": {  # input_tokens leaves out the tokens read from and written to the cache (as Anthropic's does)
+            "input_tokens": out.input_tokens - out.cached_tokens - out.cache_write_tokens,
+            "cache_read_input_tokens": out.cached_tokens,
+            "cache_creation_input_tokens": out.cache_write_tokens,
+            "output_tokens": out.output_tokens,
+        },
     }
 
 

@@ -75,10 +75,16 @@ def to_response(resp, rate=None, request: Request | None = None) -> Response:
     text = json.dumps(tool.input) if tool else "".join(getattr(b, "text", "") for b in resp.content)
     thinking = "".join(getattr(b, "thinking", "") or "" for b in resp.content if b.type == "thinking")
     usage = getattr(resp, "usage", None)
+    # Anthropic's input_tokens leaves out the tokens read from and written to the prompt cache: added back,
+    # so that input tokens mean every prompt token for every provider.
+    read = (getattr(usage, "cache_read_input_tokens", None) or 0) if usage else 0
+    written = (getattr(usage, "cache_creation_input_tokens", None) or 0) if usage else 0
     out = Response(
         text=text,
-        input_tokens=usage.input_tokens if usage else 0,
+        input_tokens=usage.input_tokens + read + written if usage else 0,
         output_tokens=usage.output_tokens if usage else 0,
+        cached_input_tokens=read,
+        cache_write_tokens=written,
         rate=rate,
         finish_reason="length" if resp.stop_reason == "max_tokens" else resp.stop_reason,
         reasoning=thinking or None,

@@ -16,6 +16,7 @@ from ..errors import AuthError, FatalError, ProviderError, RateLimited
 from .kinds import KINDS, load
 
 if TYPE_CHECKING:
+    from ..prices import Price
     from ..spec import EndpointSpec
 
 
@@ -42,14 +43,26 @@ class RateInfo:
 @dataclass(frozen=True)
 class Response:
     text: str
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int  # every prompt token, cached and cache-written ones included (whatever the API counts)
+    output_tokens: int  # reasoning tokens included
     rate: RateInfo | None = None
     finish_reason: str | None = None  # "length": cut off at max_tokens; "empty": the server sent no choice
     refusal: str | None = None  # the model declined (OpenAI's `refusal`)
     reasoning: str | None = None  # what a reasoning parser split off (vLLM's `reasoning_content`)
     usage_estimated: bool = False  # the server sent no usage: tokens are estimated from the text
+    # Where the provider reports them: input tokens read from and written to its prompt cache, billed at
+    # their own rates, and output tokens the model spent reasoning.
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
+    def usd(self, price: Price) -> float:
+        """What this response cost at `price`, each kind of token at its rate."""
+        return price.usd(self.input_tokens, self.output_tokens, self.cached_input_tokens, self.cache_write_tokens)
+
+
+# A response's token counts, as the ledger and the rows' token columns keep them
+TOKENS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
 
 TOOL_DESCRIPTION = "Record the answer in this structure."
 

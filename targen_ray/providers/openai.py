@@ -97,13 +97,18 @@ def to_response(resp, rate=None, request: Request | None = None) -> Response:
     calls = getattr(message, "tool_calls", None) or []
     text = calls[0].function.arguments if calls else (message.content or "")
     reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
+    usage = resp.usage
+    prompt = getattr(usage, "prompt_tokens_details", None)  # servers other than OpenAI's may send neither
+    completion = getattr(usage, "completion_tokens_details", None)
     out = Response(
         text=text,
-        input_tokens=resp.usage.prompt_tokens if resp.usage else 0,
-        output_tokens=resp.usage.completion_tokens if resp.usage else 0,
+        input_tokens=usage.prompt_tokens if usage else 0,
+        output_tokens=usage.completion_tokens if usage else 0,
         rate=rate,
         finish_reason=choice.finish_reason,
         refusal=getattr(message, "refusal", None),
         reasoning=reasoning if isinstance(reasoning, str) else None,
+        cached_input_tokens=getattr(prompt, "cached_tokens", None) or 0,  # counted in prompt_tokens
+        reasoning_tokens=getattr(completion, "reasoning_tokens", None) or 0,  # counted in completion_tokens
     )
-    return out if resp.usage else estimated(out, request)
+    return out if usage else estimated(out, request)
