@@ -8,6 +8,14 @@ import time
 from collections import Counter, deque
 from typing import NamedTuple
 
+UNANIMOUS = 8  # a small stage is judged by this many first rows
+
+
+def judged_after(window: int) -> int:
+    """The fewest rows of a stage the error-rate breaker judges it by: its first UNANIMOUS (a window, if
+    smaller). Fewer failures than that say nothing yet about the setup, only about those rows."""
+    return min(UNANIMOUS, window)
+
 
 class Breaker:
     """Takes an endpoint out after a streak of failures (5xx, timeouts) and lets one probe back in."""
@@ -87,8 +95,8 @@ class ErrorRate:
     `unanimous` rows all failed for one reason (a judge that answers prose, a server refusing the
     schema): waiting for 100 rows would let a small job burn every round on the same failure."""
 
-    def __init__(self, limit: float, window: int, unanimous: int = 8):
-        self.limit, self.recent, self.unanimous = limit, deque(maxlen=window), min(unanimous, window)
+    def __init__(self, limit: float, window: int):
+        self.limit, self.recent, self.unanimous = limit, deque(maxlen=window), judged_after(window)
         self.seen = 0  # rows so far, beyond the window too
         self.first: Counter = Counter()  # reason -> count among the stage's first `unanimous` rows
 

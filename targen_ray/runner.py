@@ -21,6 +21,7 @@ from .dedup import decision as dedup
 from .errors import BudgetStop, RunError, StageFailed
 from .estimate import estimate
 from .execute import Parts, Stage, cancel_superseded, execute
+from .health import judged_after
 from .ids import stable_id
 from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
@@ -44,6 +45,7 @@ class Runner:
         self.estimate = estimate(job, limit)
         self.wall_s: Counter = Counter()  # seconds per stage (and the split), for rows/s in summary.json
         self.embedded_live = 0  # rows stage 5 embedded while step 4 was writing them, not yet reported
+        self.dry_tries = 0  # rows tried by the rounds since one last kept a row
 
     def _stage(self, step: str, inputs: pa.Table | list[str], round_id: str) -> None:
         """One step over a round's rows: its one stage, or each judge of step 4's panel then the vote."""
@@ -127,6 +129,28 @@ class Runner:
         done = self.run_dir.iter_parts(self.run_dir.stage_dir("seeds"), round_id, ["id", "seeds"])
         return items.unique(done, "seeds", "seed", self.spec.name).rename_columns(["parent", "position", "seed_id"])
 
+    def _rows(self, where: str, round_id: str) -> int:
+        return sum(t.num_rows for t in self.run_dir.iter_parts(where, round_id, ["id"]))
+
+    def _stalled(self, round_no: int) -> str | None:
+        """Why to send no further round: this one kept no row, and the rounds since one last kept a row
+        tried as many rows as the breaker judges a stage by. Fewer failures are not yet a verdict (a
+        small run whose first two step-2 answers were both unusable makes its rows a round later)."""
+        round_id = f"r{round_no}"
+        if self._rows(self.run_dir.stage_dir("correct"), round_id):
+            self.dry_tries = 0
+            return None
+        # The round's tries are the rows of its first step that kept none: the step that stopped it.
+        dry = next(s for s in ("seeds", "generate", "correct") if not self._rows(self.run_dir.stage_dir(s), round_id))
+        self.dry_tries += self._rows(self.run_dir.rejects(dry), round_id)
+        judged = judged_after(self.spec.stop_window)
+        said = f"round {round_no} kept no row after {self.dry_tries} tries (the breaker judges a stage after {judged})"
+        if self.dry_tries < judged:
+            print(f"[round {round_no}] {said}: another round", file=sys.stderr)
+            return None
+        print(f"[round {round_no}] {said}; no more rounds", file=sys.stderr)
+        return said
+
     def execute(self) -> dict:
         started, corrected = time.time(), self.run_dir.stage_dir("correct")
         contexts = self.contexts()
@@ -154,13 +178,8 @@ class Runner:
                 yield_ = sum(t.num_rows for t in kept) / max(len(todo), 1)
                 done = _without(self.run_dir.iter_parts(corrected, columns=LABEL_COLUMNS), gone)
                 need = plan.shortfall(self.quotas, sum(map(_label_counts, done), Counter()))
-                made = sum(t.num_rows for t in self.run_dir.iter_parts(corrected, round_id, ["id"]))
-                if need and not made:
-                    # Every row of the round was rejected: another round would pay for the same failures.
-                    stalled = f"round {round_no} kept no row: every one was rejected"
-                    print(f"[round {round_no}] {stalled}; no more rounds", file=sys.stderr)
-                    break
-                if not need:
+                stalled = self._stalled(round_no) if need else None
+                if stalled or not need:
                     break
         except BudgetStop as e:  # keep, dedup and split everything paid for so far
             stopped = str(e)

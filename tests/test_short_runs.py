@@ -5,6 +5,7 @@ reason; a run cut short by its budget keeps status 3; publish refuses a short ru
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 import yaml
@@ -64,6 +65,64 @@ def test_a_judge_answering_prose_ends_the_run_in_its_first_round(prose_judge, tm
     assert main(["publish", str(run_dir), str(dest)]) == 2
     refused = capsys.readouterr().err.strip().splitlines()
     assert len(refused) == 1 and "the run is not complete" in refused[0] and not dest.exists()
+
+
+def _job(tmp_path, **changes) -> str:
+    """BoolQ with stage 5 exact only and no re-asks: an unusable answer is one failed try."""
+    spec = {**yaml.safe_load(exact_dedup_only(BOOLQ, tmp_path).read_text()), "parse_retries": 0, **changes}
+    job = tmp_path / "boolq.yaml"
+    job.write_text(yaml.safe_dump(spec))
+    return str(job)
+
+
+def test_a_round_that_kept_no_row_after_a_few_tries_is_followed_by_another(ray_session, tmp_path, capsys, monkeypatch):
+    """At --limit 4, step 2 sends two requests: both answered unusably (as a small model on
+    llama-cpp-python's server did), round 0 keeps no row after 2 tries, fewer than the breaker judges
+    a stage by; the next round's answers are fine and the quotas are met."""
+    # --fault-seed 22 at a 25% share: the 1st request (step 1) is answered, the 2nd and 3rd (round 0's
+    # step 2) are not, the 4th on are (each a 25% draw, never more than 3 bad in a row).
+    server = FakeProcess(tmp_path, "--bad-content-rate", "0.25", "--fault-seed", "22")
+    try:
+        endpoints = server.endpoints(judge="openai", structured="json_schema")  # no probe: draws in a known order
+        run_dir = tmp_path / "run"
+        code, err = run_cli(
+            capsys,
+            monkeypatch,
+            _job(tmp_path),
+            "--endpoints",
+            str(endpoints),
+            "--limit",
+            "4",
+            "--run-dir",
+            str(run_dir),
+        )
+        log = json.loads(urllib.request.urlopen(f"{server.url}/log").read())
+    finally:
+        server.stop()
+    first = [e.get("fault") for e in log[:3]]
+    assert [e["schema"] for e in log[:3]] == ["boolq_contexts", "boolq_seeds", "boolq_seeds"]
+    assert first == [None, "bad_content", "bad_content"]
+    assert "[round 0] round 0 kept no row after 2 tries (the breaker judges a stage after 8): another round" in err
+    summary = json.loads((run_dir / RunDir.summary_file()).read_text())
+    assert code == 0 and summary["complete"] and summary["rounds"] >= 2
+
+
+def test_rounds_that_keep_no_row_end_the_run_once_the_breaker_could_judge(prose_judge, tmp_path, capsys, monkeypatch):
+    """Step 2 on a model that answers prose: every round keeps no row. Round 0 (2 tries) and round 1
+    (5 more, each under the 8 rows the breaker judges a small stage by) go on; round 2 reaches 12 and
+    ends the run short, exit 4, saying the count. No round is paid for after that."""
+    steps = yaml.safe_load(BOOLQ.read_text())["steps"]
+    job = _job(tmp_path, steps={**steps, "seeds": {**steps["seeds"], "endpoint": "judge"}})
+    run_dir = tmp_path / "run"
+    code, err = run_cli(
+        capsys, monkeypatch, job, "--endpoints", str(prose_judge.endpoints()), "--limit", "4", "--run-dir", str(run_dir)
+    )
+    assert code == 4
+    said = "round 2 kept no row after 12 tries (the breaker judges a stage after 8)"
+    assert f"[round 2] {said}; no more rounds" in err and not any("[round 3]" in line for line in err)
+    summary = json.loads((run_dir / RunDir.summary_file()).read_text())
+    assert summary["rounds"] == 3 and not summary["complete"] and summary["short"]["why"] == said
+    assert err[-1].startswith("targen: error: splits short of their targets: train 0/")
 
 
 def test_a_budget_stop_keeps_its_own_status(fake, tmp_path, capsys, monkeypatch):
