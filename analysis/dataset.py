@@ -84,6 +84,22 @@ def from_run(run: RunDir, task: Task) -> Dataset:
     return Dataset("synthetic", frame, fields, _stored_embeddings(run, ids), len(ids))
 
 
+def final_rows(run: RunDir, columns: list[pl.Expr], schema: dict) -> pl.DataFrame:
+    """The run's train and test splits as `columns` (a split with no rows: `schema`), each row with its
+    `split`: what `targen evaluate`'s answer baselines train and score on."""
+    frames = []
+    for split in ("train", "test"):
+        paths = run.files(run.final(split))
+        frame = scan(run, paths).select(columns).collect() if paths else pl.DataFrame(schema=schema)
+        frames.append(frame.with_columns(split=pl.lit(split)))
+    return pl.concat(frames)
+
+
+def joined(fields: tuple[str, ...]) -> pl.Expr:
+    """A row's `fields` as one text, a line each (none: the empty text)."""
+    return pl.concat_str([pl.col(f) for f in fields], separator="\n") if fields else pl.lit("")
+
+
 def scan(run: RunDir, paths: list[str]) -> pl.LazyFrame:
     if run.local:
         return pl.scan_parquet(paths)

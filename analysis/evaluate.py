@@ -14,12 +14,16 @@ Models (`--model`), for a task with labels:
   finetune   the packaged MiniLM with a classification head, fine-tuned for a bounded number of steps
              as a Ray Train job across the cluster's CPU nodes (finetune.py)
 A task whose answer is copied out of a field (ReCoRD's entity, a declared span) gets the span
-baseline (spans.py): logistic regression over each candidate answer's features, the best per row.
+baseline (spans.py): logistic regression over each candidate answer's features, the best per row. A
+task whose answer is one of its row's options (a declared `one_of` a list field) is multiple choice,
+scored by accuracy as SuperGLUE scores COPA, with the same family of baseline over its options
+(choices.py).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +37,7 @@ from targen_ray.errors import SpecError
 from targen_ray.store import RunDir
 from targen_ray.tasks import Task
 
-from . import dataset, pairings, scores, spans
+from . import choices, dataset, pairings, scores, spans
 from .dataset import Dataset
 from .difficulty import CS, serialise
 
@@ -43,6 +47,23 @@ MODELS = {
     "finetune": "all-MiniLM-L6-v2 with a linear head, fine-tuned on Ray Train (one worker per CPU node)",
 }
 MAX_ITER = 2000
+
+
+@dataclass(frozen=True)
+class Answered:
+    """How a task without labels is scored: by the baseline of the shape its answer has (a Task field)."""
+
+    shape: str  # the Task field that says a task has this shape
+    model: str  # metrics.json's `model`
+    scored_as: str
+    family: str
+    evaluate: Callable[[RunDir, Task, list], list[dict]]
+
+
+ANSWERED = (
+    Answered("span_answer", "span", "extractive answers (exact match, token F1)", spans.FAMILY, spans.evaluate),
+    Answered("choice_answer", "choice", "multiple choice (accuracy)", choices.FAMILY, choices.evaluate),
+)
 
 
 @dataclass
@@ -58,8 +79,8 @@ class Rows:
 
 def evaluate(run_dir: str, reference: list = (), model: str | None = None, steps: int | None = None) -> dict:
     """Train and score every pairing the run (and reference) allow; returns metrics.json's `evaluation`.
-    `model`: one of MODELS for a task with labels (default tfidf); a span task has the span baseline
-    only. `steps`: finetune's optimiser steps per worker (default finetune.STEPS)."""
+    `model`: one of MODELS for a task with labels (default tfidf); a task without labels has the baseline
+    of its answer's shape only (ANSWERED). `steps`: finetune's optimiser steps per worker (default finetune.STEPS)."""
     if model is not None and model not in MODELS:
         raise SpecError(f"--model {model!r}: one of {', '.join(MODELS)}")
     started = time.monotonic()
@@ -67,24 +88,28 @@ def evaluate(run_dir: str, reference: list = (), model: str | None = None, steps
     task = dataset.run_task(run)
     reference = files(reference)
     if len(task.label_names) < 2:
-        if task.span_answer is None:
+        kind = next((k for k in ANSWERED if getattr(task, k.shape) is not None), None)
+        if kind is None:
             raise SpecError(
-                f"{run}: task {task.name} has no labels and no answer copied out of a field: nothing to score"
+                f"{run}: task {task.name} has no labels, no answer copied out of a field and no answer "
+                "one_of a list of options: nothing to score"
             )
         if model is not None:
             raise SpecError(
-                f"--model {model}: task {task.name} has no labels; its answer is a span, whose one "
-                "model is the span baseline (leave --model out)"
+                f"--model {model}: task {task.name} has no labels; it is scored as {kind.scored_as}, whose one "
+                f"model is the {kind.model} baseline (leave --model out)"
             )
-        pairs, family, model = spans.evaluate(run, task, reference), spans.FAMILY, "span"
+        pairs, family, model, scored_as = kind.evaluate(run, task, reference), kind.family, kind.model, kind.scored_as
     else:
         model = model or "tfidf"
         if model == "finetune":
             check_cluster()
             ensure_ray(log_to_driver=False)
         pairs, family = _classified(_sides(run, task, reference, model), task, model, steps), MODELS[model]
+        scored_as = "classification"
     return {
         "model": model,
+        "scored_as": scored_as,
         "family": family,
         "source_sha256": run.final_digest(),
         "pairs": pairs,

@@ -39,25 +39,21 @@ SCHEMA = {"source": pl.String, "question": pl.String, "candidates": pl.List(pl.S
 def evaluate(run: RunDir, task: Task, reference: list[Path]) -> list[dict]:
     """Every pairing (pairings.PAIRINGS) the run and reference allow."""
     shape = task.span_answer
-    synthetic = pl.concat([_from_run(run, shape, task, split) for split in ("train", "test")])
+    synthetic = dataset.final_rows(run, _columns(shape, task), SCHEMA)
     ref = _from_files(reference, shape) if reference else None
     answered = pl.col("gold").list.len() > 0  # a test split may come without answers
     named = pairings.sides(synthetic.filter(answered), None if ref is None else ref.filter(answered))
     return [_pair(named[a], named[b]) for a, tested in pairings.wanted(named) for b in tested]
 
 
-def _from_run(run: RunDir, shape: SpanAnswer, task: Task, split: str) -> pl.DataFrame:
-    """A split's rows as source, question, candidates (null: none listed), gold and split."""
-    asked = [pl.col(q) for q in shape.question]
-    columns = [
+def _columns(shape: SpanAnswer, task: Task) -> list[pl.Expr]:
+    """A final split's rows as source, question, candidates (null: none listed) and gold."""
+    return [
         pl.col(shape.source).alias("source"),
-        (pl.concat_str(asked, separator="\n") if asked else pl.lit("")).alias("question"),
+        dataset.joined(shape.question).alias("question"),
         (pl.col(shape.candidates) if shape.candidates else pl.lit(None, pl.List(pl.String))).alias("candidates"),
         _gold(task.record_schema.field(shape.field).type, pl.col(shape.field)).alias("gold"),
     ]
-    paths = run.files(run.final(split))
-    frame = dataset.scan(run, paths).select(columns).collect() if paths else pl.DataFrame(schema=SCHEMA)
-    return frame.with_columns(split=pl.lit(split))
 
 
 def _gold(kind: pa.DataType, column: pl.Expr) -> pl.Expr:

@@ -28,6 +28,7 @@ from targen_ray.cli import main
 from targen_ray.dedup.reference import read_rows, split_of
 from targen_ray.errors import SpecError
 from targen_ray.runner import run
+from targen_ray.scaffold import STARTER
 from targen_ray.store import RunDir
 
 ROWS = 400
@@ -52,6 +53,49 @@ def extractive(ray_session, fake, tmp_path_factory):
     folder = tmp_path_factory.mktemp("extractive")
     run_dir = folder / "run"
     run(job_mod.load(exact_dedup_only(MANUALS, folder), fake.endpoints()), str(run_dir), limit=ROWS, in_driver=True)
+    return run_dir
+
+
+QUIZ = {  # COPA's shape as a declaration: no labels, options in a list field, an answer one_of them
+    "name": "quiz",
+    "seed_field": "passage",
+    "seed_noun": "passage",
+    "fields": {
+        "passage": {"type": "string"},
+        "question": {"type": "string", "description": "A question about the passage."},
+        "options": {"type": "list", "description": "Four names from the passage, the answer among them."},
+        "answer": {"type": "string", "description": "The option that answers the question."},
+    },
+    "answer": "answer",
+    "checks": [{"field": "question", "min_words": 3}, {"field": "answer", "one_of": "options"}],
+    "card": {"task_categories": ["multiple-choice"]},
+}
+QUIZ_PROMPTS = {
+    "generate.j2": "Task: {{ description }}\n\nPassage:\n{{ seed }}\n\nWrite a question about the passage, "
+    'four names from it as options, and the option that answers the question. Set "label" to "{{ label }}".',
+    "correct.j2": "Task: {{ description }}\n\nPassage:\n{{ instance.passage }}\n\nQuestion: {{ instance.question }}"
+    "\n\nOptions: {{ instance.options | join(' / ') }}\n\nProposed answer: {{ instance.answer }}\n\nAnswer "
+    'with one of the options, exactly as written. Set "label" to "{{ label }}".',
+}
+
+
+@pytest.fixture(scope="module")
+def multiple_choice(ray_session, fake, tmp_path_factory):
+    """A fake run of a declared multiple-choice task (the fake's options are names of its passage)."""
+    folder = tmp_path_factory.mktemp("choice")
+    prompts = folder / "prompts"
+    prompts.mkdir()
+    for name in ("contexts.j2", "seeds.j2"):
+        shutil.copy(STARTER / name, prompts / name)
+    for name, text in QUIZ_PROMPTS.items():
+        (prompts / name).write_text(text)
+    spec = {**yaml.safe_load(MANUALS.read_text()), "name": "quiz", "task": QUIZ, "prompts": str(prompts)}
+    spec |= {"splits": {"train": 120, "validation": 20, "test": 40}, "dedup": {"near": False}}
+    # The fake's judge answers with any name of the passage, a third of them no option: rejects, not a stop.
+    spec["stop_error_rate"] = 0.6
+    (folder / "quiz.yaml").write_text(yaml.safe_dump(spec))
+    run_dir = folder / "run"
+    run(job_mod.load(folder / "quiz.yaml", fake.endpoints()), str(run_dir), in_driver=True)
     return run_dir
 
 
@@ -251,6 +295,36 @@ def test_a_squad_json_reference_is_read_as_a_row_per_question(extractive, tmp_pa
     (tmp_path / "broken.json").write_text(json.dumps({"data": [{"title": "no paragraphs"}]}))
     with pytest.raises(SpecError, match=r"broken.json: not SQuAD's layout"):
         api.evaluate(str(extractive), [str(tmp_path / "broken.json")])
+
+
+def test_a_declared_multiple_choice_task_is_scored_by_accuracy(multiple_choice, tmp_path, capsys):
+    """Options in a list field and an answer one_of them: scored as SuperGLUE scores COPA, by accuracy,
+    with a baseline that picks one option per row. Chance by hand from the test rows; then answers planted
+    in the first option of every train row and of a known share of test rows, so the accuracy is that
+    share, counted by hand."""
+    assert main(["evaluate", str(multiple_choice)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("scored as multiple choice (accuracy): logistic regression over each option's")
+    metrics = json.loads((multiple_choice / RunDir.report() / "metrics.json").read_text())  # checked against its schema
+    own = _own(metrics["evaluation"])
+    assert metrics["evaluation"]["model"] == "choice" and own["available"] and set(own["scores"]) == {"accuracy"}
+    rows = {s: pq.read_table(multiple_choice / RunDir.final(s)).to_pylist() for s in ("train", "test")}
+    assert (own["train_rows"], own["test_rows"]) == (len(rows["train"]), len(rows["test"])) == (120, 40)
+    assert all(r["answer"] in r["options"] and len(r["options"]) > 1 for r in rows["train"] + rows["test"])
+    assert own["chance"] == pytest.approx(np.mean([1 / len(r["options"]) for r in rows["test"]]), abs=1e-4)
+    accuracy = own["scores"]["accuracy"]
+    assert accuracy["low"] <= accuracy["value"] <= accuracy["high"]
+
+    copy = _copy(multiple_choice, tmp_path / "planted")
+    for split in ("train", "test"):
+        for path in sorted((copy / RunDir.final(split)).glob("*.parquet")):
+            t = pq.read_table(path)
+            options = t["options"].to_pylist()
+            planted = [o[0] if split == "train" or k % 4 else o[-1] for k, o in enumerate(options)]
+            pq.write_table(t.set_column(t.schema.get_field_index("answer"), "answer", pa.array(planted)), path)
+    test = pq.read_table(copy / RunDir.final("test")).to_pylist()
+    by_hand = round(float(np.mean([r["answer"] == r["options"][0] for r in test])), 4)  # about 3 in 4
+    assert 0.7 <= by_hand <= 0.8 and _own(api.evaluate(str(copy)))["scores"]["accuracy"]["value"] == by_hand
 
 
 @pytest.mark.parametrize(

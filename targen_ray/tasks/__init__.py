@@ -39,6 +39,17 @@ class SpanAnswer:
 
 
 @dataclass(frozen=True)
+class ChoiceAnswer:
+    """Where a multiple-choice task's answer comes from, for `targen evaluate`: `field` holds one item of
+    the row's `options` (a list field; a declared `one_of` check), the one that the `question` fields
+    (the passage, the question itself) ask for."""
+
+    field: str
+    options: str
+    question: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     label_names: tuple[str, ...]  # Hugging Face `super_glue` ClassLabel names, label 0 first
@@ -71,6 +82,7 @@ class Task:
     # answer): `targen evaluate` scores such questions whole too (exact match), and resamples them whole.
     question_fields: tuple[str, ...] = ()
     span_answer: SpanAnswer | None = None  # a task without labels whose answer is copied out of a field
+    choice_answer: ChoiceAnswer | None = None  # a task without labels whose answer is one of its options
     # The published card: Hugging Face task categories, languages, tags; `benchmark` names the dataset
     # whose fields and types the output keeps ("super_glue" for the built-in tasks).
     task_categories: tuple[str, ...] = ("text-classification",)

@@ -8,11 +8,12 @@ Every check's reason starts with `field.check:` so rejects/ says which declared 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pyarrow as pa
 
-from . import SpanAnswer, Task
+from . import ChoiceAnswer, SpanAnswer, Task
 from .declaration import PSEUDO_LABEL, FieldSpec, TaskSpec
 
 QUOTES = "\"'“”‘’`"
@@ -65,6 +66,12 @@ def _property(name: str, f: FieldSpec, spec: TaskSpec) -> dict:
             hints.append(f"At least {check.min}.")
         if check.max is not None:
             hints.append(f"At most {check.max}.")
+        # JSON-quoted, so a rehearsal server reads the expression back exactly. Not the schema's `pattern`:
+        # decoders take a subset of regular expressions (llama-cpp-python's grammar asserts ^...$ and no
+        # lookaround), and a pattern they refuse would fail every request of the step.
+        for key, says in (("matches", "Must match"), ("not_matches", "Must not match")):
+            if getattr(check, key) is not None:
+                hints.append(f"{says} the regular expression {json.dumps(getattr(check, key))}.")
     prop = {"string": {"type": "string"}, "span": {"type": "string"}, "integer": {"type": "integer"}}.get(
         f.type, {"type": "array", "items": {"type": "string"}}
     )
@@ -207,6 +214,8 @@ def compile_task(spec: TaskSpec, record: bool = True) -> Task:
     text = tuple(n for n, f in spec.fields.items() if f.type == "string" and f.text is not False)
     span = judged is not None and judged.type == "span"  # the text fields besides its source ask for it
     asked = tuple(n for n in text if span and n != judged.in_)
+    chosen = judged is not None and judged.type == "string"  # multiple choice: a one_of check names its options
+    options = next((c.one_of for c in spec.checks if chosen and c.field == answer and c.one_of), None)
     return Task(
         name=spec.name,
         label_names=tuple(spec.label_names) or (PSEUDO_LABEL,),
@@ -235,5 +244,6 @@ def compile_task(spec: TaskSpec, record: bool = True) -> Task:
         hf_config=spec.card.config,
         guidance=spec.guidance,
         span_answer=SpanAnswer(field=answer, source=judged.in_, question=asked) if span else None,
+        choice_answer=ChoiceAnswer(answer, options, tuple(n for n in text if n != answer)) if options else None,
         declaration=spec.model_dump(mode="json", by_alias=True, exclude_defaults=True) if record else None,
     )
