@@ -247,8 +247,11 @@ def _finish(planned: api.Planned, analyze: bool = True) -> int:
     """Run it with the terminal kept for targen's own lines, report where the dataset is (and analyse
     it), and turn known failures into one line and an exit status."""
     from .errors import RunDirError, RunError
+    from .fake.rehearsal import note
     from .terminal import quiet
 
+    if rehearsal := note(planned.job):
+        print(f"targen: {rehearsal}", file=sys.stderr)
     run_dir = planned.run_dir
     try:
         with quiet(RunDir(run_dir)) as log:  # Ray's and the libraries' lines go to the run dir's log
@@ -315,7 +318,6 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     result = api.evaluate(args.run_dir, args.reference, args.model, args.out, args.steps)
-    print(f"scored as {result['scored_as']}: {result['family']}")
     for p in result["pairs"]:
         got = ", ".join(f"{k} {s['value']} [{s['low']}, {s['high']}]" for k, s in p.get("scores", {}).items())
         print(f"{p['train']} -> {p['test']}: {got or p['reason']} (chance {p['chance']})")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -23,9 +24,10 @@ from targen_ray import plan
 from targen_ray.cli import main
 from targen_ray.publish import publish
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS
+from targen_ray.spec import SPLITS, load_job
 from targen_ray.split import LINEAGE
 from targen_ray.store import RunDir
+from targen_ray.tasks import resolve
 
 LIMIT = 30
 EXAMPLES = ["ticket_intent", "claim_evidence", "manual_qa"]
@@ -233,3 +235,64 @@ def test_template_reads_a_field_the_task_does_not_have(project, capsys):
     assert err == (
         f"targen: error: {correct}:5: instance.customer: the task has no such field (fields: ticket, product)"
     )
+
+
+# -- what a rehearsal on the fake passes: integer bounds, regular expressions ------------------------------
+
+REHEARSED = [
+    {"field": "ticket", "matches": r"\?$"},  # a required end
+    {"field": "ticket", "matches": r"^(What|Why|How)\b"},  # a required start
+    {"field": "ticket", "not_matches": r"(?i)\bthe\b"},  # a forbidden word
+    {"field": "product", "matches": r"^[a-z ]+$"},  # a character class over the whole field
+    {"field": "grade", "min": 3, "max": 12},
+]
+
+
+def rehearsal_job(folder: Path, checks: list[dict]) -> Path:
+    """ticket_intent with an integer field `grade` and `checks` added, its prompts beside it (stage 5
+    exact only: not what these tests are about)."""
+    shutil.copytree(ROOT / "prompts" / "ticket_intent", folder / "prompts")
+    spec = yaml.safe_load((ROOT / "jobs" / "ticket_intent.yaml").read_text())
+    spec.update(prompts="prompts", dedup={"near": False})
+    spec["task"]["fields"]["grade"] = {"type": "integer", "description": "The school grade of the customer's child."}
+    spec["task"]["checks"] += checks
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_integer_bounds_are_a_check_and_in_the_schema(tmp_path):
+    task = resolve(load_job(rehearsal_job(tmp_path, REHEARSED)).task)
+    grade = task.instance_schema["properties"]["grade"]
+    assert (grade["type"], grade["minimum"], grade["maximum"]) == ("integer", 3, 12)
+    row = {"ticket": "What went wrong with my order of a lamp last week?", "product": "a lamp"}
+    assert task.check({**row, "grade": 2}) == "grade.min: 2 is less than 3"
+    assert task.check({**row, "grade": 13}) == "grade.max: 13 is more than 12"
+    assert task.check({**row, "grade": 12}) is None
+
+
+def test_a_rehearsal_passes_regex_and_integer_checks(ray_session, fake, tmp_path, capsys):
+    """The fake reads the expressions and bounds off the step-3 schema and writes rows that pass them."""
+    job, run_dir = rehearsal_job(tmp_path, REHEARSED), tmp_path / "run"
+    argv = ["run", str(job), "--endpoints", str(fake.endpoints()), "--limit", "8", "--run-dir", str(run_dir)]
+    assert main([*argv, "--in-driver", "--no-analyze"]) == 0
+    assert "cannot satisfy" not in capsys.readouterr().err
+    task = resolve(load_job(job).task)
+    rows = [r for records in split_rows(run_dir).values() for r in records]
+    assert len(rows) == 8
+    for r in rows:
+        assert r["ticket"].endswith("?") and re.match(r"(What|Why|How) ", r["ticket"]), r["ticket"]
+        assert " the " not in f" {r['ticket'].lower()} " and re.fullmatch("[a-z ]+", r["product"]), r
+        assert 3 <= r["grade"] <= 12 and task.check({k: r[k] for k in task.instance_fields}) is None
+
+
+def test_a_rehearsal_names_the_checks_the_fake_cannot_pass(ray_session, fake, tmp_path, capsys):
+    job, run_dir = rehearsal_job(tmp_path, [{"field": "product", "matches": "(?<=foo)bar"}]), tmp_path / "run"
+    argv = ["run", str(job), "--endpoints", str(fake.endpoints()), "--limit", "4", "--run-dir", str(run_dir)]
+    assert main([*argv, "--in-driver", "--no-analyze"]) == 4
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "targen: rehearsal: the fake provider cannot satisfy product.matches '(?<=foo)bar'; its rows failing "
+        "them go to rejects/"
+    )
+    rejects = pq.read_table(run_dir / RunDir.rejects("generate"))["error"].to_pylist()
+    assert rejects and all("product.matches: no match of '(?<=foo)bar'" in e for e in rejects)

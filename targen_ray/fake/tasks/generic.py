@@ -1,7 +1,8 @@
 """Answers for any declared task, with no code of its own: what to write comes from the request alone.
 
-The step-3 schema names the fields and their types, and its descriptions say the rest (the target
-label, "Copied word for word from X", "One of the items of X", word bounds); the seed is the fake's own
+The step-3 schema names the fields, their types and an integer's bounds, and its descriptions say the
+rest (the target label, "Copied word for word from X", "One of the items of X", word bounds, regular
+expressions a text must or must not match: `patterns`); the seed is the fake's own
 generic paragraph, whose names it recognises in any prompt. Every text the fake writes carries a
 signature word of the label it really has (or, with no labels, of the answer's name), so its judge
 reads the truth off any step-4 prompt that shows the instance: a planted wrong label
@@ -15,7 +16,9 @@ from __future__ import annotations
 import random
 import re
 import zlib
+from types import SimpleNamespace
 
+from ..patterns import failing, fit, rules
 from ..prompt import verdict
 from ..words import FEATURES, FILLER, NOUNS, PEOPLE, PLACES
 
@@ -90,7 +93,7 @@ def _sentence(rng: random.Random, names: list[str], sig: str, k: int, prop: dict
         words += f"and {slots['b']} noted it too in {slots['place']} that year".split()
     if most and len(words) > int(most):
         words = [w for w in words if w != "the"][: int(most) - 1] + [sig + "."]
-    return " ".join(words)
+    return fit(" ".join(words), rules(prop), int(most) if most else None)
 
 
 def generate(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
@@ -120,9 +123,11 @@ def generate(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
         if name in out or spans.get(name):
             continue
         if prop.get("enum"):
-            out[name] = local.choice(prop["enum"])
+            out[name] = local.choice([v for v in prop["enum"] if not failing(v, rules(prop))] or prop["enum"])
         elif prop.get("type") == "integer":
-            out[name] = local.randint(1, 5)
+            low, high = prop.get("minimum"), prop.get("maximum")
+            low = low if low is not None else 1 if high is None else high - 4
+            out[name] = local.randint(low, high if high is not None else low + 4)
         elif (items := _hint(prop, r"One of the items of (\w+)")) and out.get(items):
             out[name] = local.choice(out[items])
         else:
@@ -140,7 +145,9 @@ def generate(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
 def _violate(out: dict, props: dict, spans: dict, rng: random.Random) -> None:
     """Break one check the schema states, so rejects/ shows the declared check catching it."""
     breakable = [
-        n for n, p in props.items() if spans.get(n) or re.search(r"At (least|most) \d+ words", p.get("description", ""))
+        n
+        for n, p in props.items()
+        if spans.get(n) or re.search(r"At (least|most) \d+ words", p.get("description", "")) or _bounded(p)
     ]
     if not breakable:
         return
@@ -148,10 +155,25 @@ def _violate(out: dict, props: dict, spans: dict, rng: random.Random) -> None:
     prop = props[name]
     if spans.get(name):
         out[name] = "words that occur nowhere else"
+    elif _bounded(prop):
+        out[name] = prop["maximum"] + 1 if "maximum" in prop else prop["minimum"] - 1
     elif most := _hint(prop, r"At most (\d+) words"):
         out[name] = " ".join(["more"] * (int(most) + 5))
     else:
         out[name] = "Short."
+
+
+def _bounded(prop: dict) -> bool:
+    return prop.get("type") == "integer" and ("minimum" in prop or "maximum" in prop)
+
+
+def unmet(schema: dict) -> list[str]:
+    """The stated regular expressions an instance this writer makes still fails (`field.matches '...'`):
+    the writer run on a seed of its own, so a rehearsal can say which checks it cannot pass."""
+    rng = random.Random(0)
+    out = generate(seed(rng, "local history"), rng, SimpleNamespace(wrong_label_rate=0, violation_rate=0), schema)
+    text = {k: " ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in out.items()}
+    return [f"{n}.{r}" for n, p in schema["properties"].items() for r in failing(text.get(n, ""), rules(p))]
 
 
 def correct(prompt: str, rng: random.Random, cfg, schema: dict) -> dict:
