@@ -318,6 +318,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     result = api.evaluate(args.run_dir, args.reference, args.model, args.out, args.steps)
+    print(f"scored as {result['scored_as']}: {result['family']}")
     for p in result["pairs"]:
         got = ", ".join(f"{k} {s['value']} [{s['low']}, {s['high']}]" for k, s in p.get("scores", {}).items())
         print(f"{p['train']} -> {p['test']}: {got or p['reason']} (chance {p['chance']})")
