@@ -51,7 +51,8 @@ def rules(prop: dict) -> list[Rule]:
     for m in HINT.finditer(text):
         try:
             pattern = json.JSONDecoder().raw_decode(text, m.end())[0]
-        except json.JSONDecodeError:
+            re.compile(pattern)
+        except (json.JSONDecodeError, TypeError, re.error):  # not one the fake can read: not one it meets
             continue
         out.append(Rule(m.group(1) is None, pattern))
     return out
@@ -68,13 +69,13 @@ def fit(text: str, wanted: list[Rule], most: int | None = None) -> str:
         return text
     words = text.split()
     for keep in range(len(words), 0, -1):
-        made = attempt(" ".join(words[:keep]), wanted)
+        made = _attempt(" ".join(words[:keep]), wanted)
         if not failing(made, wanted) and (most is None or len(made.split()) <= most):
             return made
     return text
 
 
-def attempt(text: str, wanted: list[Rule]) -> str:
+def _attempt(text: str, wanted: list[Rule]) -> str:
     """Forbidden text out, required text in, forbidden text out again (what was added may hold some)."""
     for stage in (_forbid, _require, _forbid):
         for rule in wanted:
