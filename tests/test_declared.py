@@ -243,6 +243,7 @@ REHEARSED = [
     {"field": "ticket", "matches": r"\?$"},  # a required end
     {"field": "ticket", "matches": r"^(What|Why|How)\b"},  # a required start
     {"field": "ticket", "not_matches": r"(?i)\bthe\b"},  # a forbidden word
+    {"field": "ticket", "matches": r"\bplease\b"},  # a required word
     {"field": "product", "matches": r"^[a-z ]+$"},  # a character class over the whole field
     {"field": "grade", "min": 3, "max": 12},
 ]
@@ -265,7 +266,7 @@ def test_integer_bounds_are_a_check_and_in_the_schema(tmp_path):
     task = resolve(load_job(rehearsal_job(tmp_path, REHEARSED)).task)
     grade = task.instance_schema["properties"]["grade"]
     assert (grade["type"], grade["minimum"], grade["maximum"]) == ("integer", 3, 12)
-    row = {"ticket": "What went wrong with my order of a lamp last week?", "product": "a lamp"}
+    row = {"ticket": "What went wrong with my order of a lamp last week, please?", "product": "a lamp"}
     assert task.check({**row, "grade": 2}) == "grade.min: 2 is less than 3"
     assert task.check({**row, "grade": 13}) == "grade.max: 13 is more than 12"
     assert task.check({**row, "grade": 12}) is None
@@ -282,7 +283,8 @@ def test_a_rehearsal_passes_regex_and_integer_checks(ray_session, fake, tmp_path
     assert len(rows) == 8
     for r in rows:
         assert r["ticket"].endswith("?") and re.match(r"(What|Why|How) ", r["ticket"]), r["ticket"]
-        assert " the " not in f" {r['ticket'].lower()} " and re.fullmatch("[a-z ]+", r["product"]), r
+        assert " the " not in f" {r['ticket'].lower()} " and " please" in r["ticket"], r["ticket"]
+        assert re.fullmatch("[a-z ]+", r["product"]), r["product"]
         assert 3 <= r["grade"] <= 12 and task.check({k: r[k] for k in task.instance_fields}) is None
 
 

@@ -76,10 +76,14 @@ def fit(text: str, wanted: list[Rule], most: int | None = None) -> str:
 
 
 def _attempt(text: str, wanted: list[Rule]) -> str:
-    """Forbidden text out, required text in, forbidden text out again (what was added may hold some)."""
-    for stage in (_forbid, _require, _forbid):
-        for rule in wanted:
-            text = stage(text, rule)
+    """Forbidden text out, then required text in, until every rule holds (what one rule adds may break
+    another), a few rounds at most."""
+    for _ in range(3):
+        for stage in (_forbid, _require):
+            for rule in wanted:
+                text = stage(text, rule)
+        if not failing(text, wanted):
+            break
     return text
 
 
@@ -122,7 +126,8 @@ def _require(text: str, rule: Rule) -> str:
     head, middle, tail = (_example(part) for part in (body[: at[0]], body[at[0] + 1 : at[-1]], body[at[-1] + 1 :]))
     if head is None or middle is None or tail is None:
         return text
-    out = f"{text} {middle}" if middle else text
+    bare = text.rstrip(PUNCT)  # a middle goes before the closing punctuation, which an end may need
+    out = f"{bare} {middle}{text[len(bare) :]}" if middle else text
     out = (f"{head} {out}" if head[-1].isalnum() else head + out) if head else out
     return (out.rstrip(PUNCT) + (" " if tail[0].isalnum() else "") + tail) if tail else out
 
