@@ -242,6 +242,12 @@ class RunDir:
         return posixpath.join("batches", step, round_id) if round_id else posixpath.join("batches", step)
 
     @staticmethod
+    def intents(stage: str, round_id: str = "", intent: str = "") -> str:
+        """A stage's intent records (execute/intents.py): one file per batch of requests a worker sent."""
+        folder = posixpath.join("intents", stage)
+        return posixpath.join(folder, f"{round_id}-{intent}.parquet") if intent else folder
+
+    @staticmethod
     def final(split: str = "") -> str:
         """The splits stage 6 wrote (one folder per split)."""
         return posixpath.join("final", split) if split else "final"

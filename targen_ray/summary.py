@@ -10,8 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import panel
+from .execute import intents
 from .job import Job
 from .plan import Quotas
+from .providers.base import TOKENS
 from .spec import SPLITS, STEPS, judge_of, step_of
 from .store import RunDir
 
@@ -24,14 +26,23 @@ def _sum(t: pa.Table | None, col: str) -> int:
     return 0 if t is None else int(pc.sum(t[col]).as_py() or 0)
 
 
-LEDGER_KEYS = ("requests", "input_tokens", "output_tokens", "usd", "rate_limited", "errors")
+LEDGER_KEYS = ("requests", *TOKENS, "usd", "rate_limited", "errors")
+USAGE = ("requests", *TOKENS)  # a stage's figures beside its USD
+UNANSWERED = {"unanswered": 0, "unanswered_usd": 0.0}  # a ledger entry's requests sent, never answered
 
 
 def _paid_tables(run: RunDir, stage: str, keys: list[str]) -> list[pa.Table]:
     """Those ledger columns (`<step>_<key>`) of every row a stage has paid for, one table per folder
-    (never the row texts)."""
+    (never the row texts); null where rows from before a column existed lack it (the usage details)."""
     columns = [f"{step_of(stage)}_{k}" for k in keys]
-    return [t.rename_columns(keys) for t in (run.read(f, columns=columns) for f in run.paid(stage)) if t is not None]
+    tables = [t for t in (run.read(f, columns=columns) for f in run.paid(stage)) if t is not None]
+    missing = pa.int64()  # the usage details' type
+    return [
+        pa.table(
+            {k: t[c] if c in t.column_names else pa.nulls(len(t), missing) for k, c in zip(keys, columns, strict=True)}
+        )
+        for t in tables
+    ]
 
 
 def paying(job: Job, run: RunDir, step: str | None = None) -> list[str]:
@@ -44,22 +55,44 @@ def paying(job: Job, run: RunDir, step: str | None = None) -> list[str]:
 
 
 def ledger(run: RunDir, stages: list[str]) -> dict[str, dict]:
-    """Per endpoint, every attempt of every row of every paying stage: the durable cost ledger."""
+    """Per endpoint, every attempt of every row of every paying stage: the durable cost ledger; beside it
+    the requests sent and never answered (`unanswered`, `unanswered_usd`: estimated, intents.py)."""
     out: dict[str, dict] = {}
+
+    def entry(endpoint: str, model: str | None) -> dict:
+        found = out.setdefault(endpoint, {"model": model, **dict.fromkeys(LEDGER_KEYS, 0)} | UNANSWERED)
+        found["model"] = found["model"] or model
+        return found
+
     for stage in stages:
         for table in _paid_tables(run, stage, ["ledger"]):
             for cell in table["ledger"].to_pylist():
                 for endpoint, used in json.loads(cell).items():
-                    entry = out.setdefault(endpoint, {"model": used["model"], **dict.fromkeys(LEDGER_KEYS, 0)})
+                    found = entry(endpoint, used["model"])
                     for k in LEDGER_KEYS:
-                        entry[k] += used[k]
+                        found[k] += used.get(k, 0)  # rows from before the usage details have none
     for probed in (run.read_json(run.structured_file()) or {}).values():  # the structured-output probes
-        entry = out.setdefault(probed["endpoint"], {"model": probed["model"], **dict.fromkeys(LEDGER_KEYS, 0)})
+        found = entry(probed["endpoint"], probed["model"])
         for k in ("requests", "input_tokens", "output_tokens", "usd", "errors"):
-            entry[k] += probed[k]
-    for entry in out.values():
-        entry["usd"] = round(entry["usd"], 6)
+            found[k] += probed[k]
+    for stage in stages:
+        for endpoint, lost in intents.unanswered(run, stage).items():
+            found = entry(endpoint, None)
+            found["unanswered"] += lost["requests"]
+            found["unanswered_usd"] += lost["usd"]
+    for found in out.values():
+        found["usd"], found["unanswered_usd"] = round(found["usd"], 6), round(found["unanswered_usd"], 6)
     return out
+
+
+def unanswered(run: RunDir, stages: list[str]) -> dict:
+    """Requests some stages sent that were never answered (their worker died), with estimated tokens and USD."""
+    return _together([e for s in stages for e in intents.unanswered(run, s).values()])
+
+
+def _together(lost: list[dict]) -> dict:
+    out = {k: sum(e[k] for e in lost) for k in ("requests", "input_tokens", "output_tokens")}
+    return {**out, "usd": round(sum(e["usd"] for e in lost), 6)}
 
 
 def probes(run: RunDir) -> dict:
@@ -69,17 +102,18 @@ def probes(run: RunDir) -> dict:
 
 
 def spent_usd(run: RunDir, stages: list[str]) -> float:
-    """What every attempt so far cost: an Arrow sum of each paying stage's USD column, no JSON parsed."""
-    return probes(run)["usd"] + sum(
-        pc.sum(t["usd"]).as_py() or 0.0 for s in stages for t in _paid_tables(run, s, ["usd"])
-    )
+    """What every attempt so far cost: an Arrow sum of each paying stage's USD column, no JSON parsed, and
+    the estimate of the requests sent and never answered (paid for all the same)."""
+    answered = sum(pc.sum(t["usd"]).as_py() or 0.0 for s in stages for t in _paid_tables(run, s, ["usd"]))
+    return probes(run)["usd"] + answered + unanswered(run, stages)["usd"]
 
 
 def _usage(run: RunDir, stages: list[str]) -> dict:
-    """Requests, tokens and USD of every row some stages paid for."""
-    paid = [t for s in stages for t in _paid_tables(run, s, ["requests", "input_tokens", "output_tokens", "usd"])]
-    usage = {k: sum(_sum(t, k) for t in paid) for k in ("requests", "input_tokens", "output_tokens")}
-    return {**usage, "usd": round(sum(pc.sum(t["usd"]).as_py() or 0.0 for t in paid), 6)}
+    """Requests, tokens and USD of every row some stages paid for; the requests they sent unanswered."""
+    paid = [t for s in stages for t in _paid_tables(run, s, [*USAGE, "usd"])]
+    usage = {k: sum(_sum(t, k) for t in paid) for k in USAGE}
+    usd = round(sum(pc.sum(t["usd"]).as_py() or 0.0 for t in paid), 6)
+    return {**usage, "usd": usd, "unanswered": unanswered(run, stages)}
 
 
 def _stage(run: RunDir, stage: str, paying: list[str], wall_s: float | None = None) -> dict:
@@ -156,16 +190,37 @@ def build(
         "stages": stages,
         "rejects_by_reason": dict(reasons.most_common()),
         "panel": panel.figures(job, run),  # step 4's judges' agreement, when a panel votes
-        "requests": sum(s["requests"] for s in stages.values()) + probed["requests"],
-        "input_tokens": sum(s["input_tokens"] for s in stages.values()) + probed["input_tokens"],
-        "output_tokens": sum(s["output_tokens"] for s in stages.values()) + probed["output_tokens"],
-        "usd": round(sum(s["usd"] for s in stages.values()) + probed["usd"], 6),
+        **totals(stages, probed),
         "ledger": ledger(run, paying(job, run)),
         # `auto` endpoints: the mode each was probed to, what it tried, and what probing cost (in the totals)
         "structured": {name: spec.structured_mode for name, spec in job.endpoints.items()},
         "probes": run.read_json(run.structured_file()) or {},
         "wall_time_s": round(wall_s, 2),
     }
+
+
+def totals(stages: dict, probed: dict) -> dict:
+    """The run's requests, tokens and USD: its stages' and its probes'. `sent` counts the requests sent and
+    never answered too, and `spent_usd` their estimated cost: paid for, in no answer."""
+    out = {k: sum(s[k] for s in stages.values()) + probed.get(k, 0) for k in USAGE}
+    out["usd"] = round(sum(s["usd"] for s in stages.values()) + probed["usd"], 6)
+    out["unanswered"] = _together([s["unanswered"] for s in stages.values()])
+    out["sent"] = out["requests"] + out["unanswered"]["requests"]
+    out["spent_usd"] = round(out["usd"] + out["unanswered"]["usd"], 6)
+    return out
+
+
+def cost_line(summary: dict) -> str:
+    """What the run sent and spent, as `targen run` prints it at the end."""
+    lost, s = summary["unanswered"], summary
+    tokens = (
+        f"{s['input_tokens']:,} input tokens ({s['cached_input_tokens']:,} cached, {s['cache_write_tokens']:,} "
+        f"written to the cache), {s['output_tokens']:,} output ({s['reasoning_tokens']:,} reasoning)"
+    )
+    unanswered = ""
+    if lost["requests"]:  # paid for, their worker died before it could write what came back
+        unanswered = f"; {lost['requests']:,} sent and never answered, ~${lost['usd']:,.4f} estimated"
+    return f"cost: ${s['spent_usd']:,.4f} for {s['sent']:,} requests{unanswered}; {tokens}"
 
 
 def short(final: dict, rounds: int, stalled: str | None, reasons: Counter) -> dict:
@@ -216,6 +271,13 @@ def dedup_counts(run: RunDir, corrected: int) -> dict:
 
 
 def versus(estimate: dict, stages: dict) -> dict:
-    """Estimate next to actual, per step, for requests, tokens and USD."""
+    """Estimate next to actual, per step, for requests, tokens and USD; the token kinds the estimate cannot
+    know (how much the provider's cache serves, how long a model reasons) show as actual only (estimate None),
+    and the requests sent and never answered beside the requests answered."""
     keys = ("requests", "input_tokens", "output_tokens", "usd")
-    return {step: {k: {"estimate": estimate[step][k], "actual": stages[step][k]} for k in keys} for step in stages}
+    return {
+        step: {k: {"estimate": estimate[step][k], "actual": stages[step][k]} for k in keys}
+        | {k: {"estimate": None, "actual": stages[step][k]} for k in TOKENS if k not in keys}
+        | {"unanswered": {"estimate": None, "actual": stages[step]["unanswered"]["requests"]}}
+        for step in stages
+    }

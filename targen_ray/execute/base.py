@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 
 from ..errors import BudgetStop, RunError
 from ..progress import Progress, StageResult
+from . import intents
 from .inputs import Inputs
 from .sink import Sink
 from .stage import Stage
@@ -36,6 +37,7 @@ class Executor:
             fatal = batch["fatal"]
             stops = pc.filter(batch["error"], pc.equal(fatal, "error")).to_pylist()
             unadmitted += pc.sum(pc.equal(fatal, "budget")).as_py() or 0
+            intents.void(stage, batch.filter(pc.is_valid(fatal)))
             batch = batch.filter(pc.is_null(fatal)).drop_columns(["fatal"])
             failed = pc.is_valid(batch["error"])
             self.sink.write(batch.filter(pc.invert(failed)), batch.filter(failed))

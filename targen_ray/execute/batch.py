@@ -2,12 +2,12 @@
 
 Ray tasks render the rows into request lines (the prompts and request seeds an online call would send);
 the driver gathers them into batches of at most the provider's requests and bytes and submits them.
-Each batch is recorded in the run directory (`RunDir.batch_records`: a JSON record beside its rows)
-before it is created, and gets its id the moment it exists, so a driver killed while
-batches are in flight picks the same batches up when run again: nothing is submitted, or paid for,
-twice (a create whose answer was lost is looked up by its label where the provider can tell, OpenAI).
-Open batches are polled at a growing interval; an ended batch's results are joined to its rows by
-custom_id in a Ray task and checked like online answers.
+Each batch is recorded in the run directory (`RunDir.batch_records`: a JSON record beside its rows, its
+intent record: intents.py writes none for it) before it is created, and gets its id the moment it exists,
+so a driver killed while batches are in flight picks them up when run again: nothing is submitted, paid
+for twice or lost unanswered (a create whose answer was lost is looked up by its label, on OpenAI). Open
+batches are polled at a growing interval; an ended batch's results are joined to its rows by custom_id
+in a Ray task and checked like online answers.
 
 A row whose line expired, was cancelled or errored, or whose answer failed the step's checks, goes to
 retried/ with what it cost and is sent again as its next sample: in a new batch, or online

@@ -9,6 +9,7 @@ import asyncio
 from ..progress import StageResult
 from .base import Executor
 from .inputs import Inputs, blocks, finish, input_ids, pending
+from .intents import intents_of
 from .online import StepWorker
 
 
@@ -17,7 +18,7 @@ class InDriver(Executor):
         stage = self.stage
         todo = pending(stage.run_dir, stage.step, input_ids(inputs))
         if todo.num_rows:
-            worker = StepWorker(stage.job, stage.step, stage.limiters, stage.budget)
+            worker = StepWorker(stage.job, stage.step, stage.limiters, stage.budget, intents_of(stage))
             loop = asyncio.new_event_loop()
             try:
                 rows = blocks(stage.job, inputs, todo, stage.run_dir)

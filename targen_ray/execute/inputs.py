@@ -13,6 +13,7 @@ import ray
 
 from ..job import Job
 from ..store import RunDir, release_memory, row_groups
+from . import intents
 
 # A block (one Ray task) is a few batches, which an online actor answers concurrently. Smaller blocks cost
 # throughput (one-batch blocks: 0.57x on full-size ReCoRD stages here, per-task overhead); larger ones
@@ -104,10 +105,11 @@ def _unless_fresh(inputs: Inputs, todo: pa.Table) -> pa.Table | None:
 
 
 def finish(run: RunDir, step: str, round_id: str) -> None:
-    """Once a stage has answered every row: compact what it wrote."""
+    """Once a stage has answered every row: compact what it wrote, and its intent records."""
     release_memory()
     for where in (run.stage_dir(step), run.rejects(step)):
         run.compact(where, round_id)
+    intents.settle(run, step, round_id)
 
 
 def _read(files: pa.Table, fs, transform, todo: pa.Table | None) -> Iterator[pa.Table]:

@@ -12,9 +12,11 @@ from ..errors import BudgetExhausted, FatalError, ProviderError
 from ..job import Job
 from ..pool import Endpoint, Pool, Usage
 from ..progress import StageResult
+from ..providers import Request
 from ..steps import Step, step_for
 from .base import Executor
 from .inputs import Inputs, dataset, finish, input_ids, pending
+from .intents import Intents, intents_of
 from .outcome import judge, outcome_row, output_schema
 
 # Blocks an actor holds at once (inputs.BLOCK_BATCHES batches each): what Ray redoes, and pays for twice,
@@ -38,7 +40,8 @@ class Online(Executor):
         batches = -(-rows // job.spec.batch_size)
         ds = ds.map_batches(
             StepWorker,
-            fn_constructor_kwargs={"job": job, "step": step, "limiters": stage.limiters, "budget": stage.budget},
+            fn_constructor_kwargs={"job": job, "step": step, "limiters": stage.limiters, "budget": stage.budget}
+            | {"intents": intents_of(stage)},
             batch_size=job.spec.batch_size,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(
@@ -57,23 +60,29 @@ class StepWorker:
     each endpoint bounds this actor's requests in flight, and the cluster-wide limiters pace them.
     """
 
-    def __init__(self, job: Job, step: str, limiters: dict, budget=None):
-        self.step = step_for(job, step)
+    def __init__(self, job: Job, step: str, limiters: dict, budget=None, intents: Intents | None = None):
+        self.step, self.intents = step_for(job, step), intents
         endpoints = [Endpoint(name, spec, limiters.get(name)) for name, spec in job.pool(step)]
         self.pool = Pool(endpoints, budget, labels=(job.spec.name, self.step.name))
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
+        """A batch of rows answered; its requests are counted as sent (an intent record) before any goes."""
         rows = batch.to_pylist()
-        out = await asyncio.gather(*(answer(self.step, r, self.pool) for r in rows))
-        return pa.Table.from_pylist(out, schema=output_schema(self.step, batch.schema))
+        first = [self.step.request(r, 0) for r in rows]
+        intent = await self.intents.record(rows, first) if self.intents is not None else None
+        out = await asyncio.gather(*(answer(self.step, r, self.pool, q) for r, q in zip(rows, first, strict=True)))
+        tagged = [{**o, f"{self.step.name}_intent": intent} for o in out]
+        return pa.Table.from_pylist(tagged, schema=output_schema(self.step, batch.schema))
 
 
-async def answer(step: Step, row: dict, pool: Pool) -> dict:
-    """One row through the pool: its answer tries, each judged, until one is usable or they are spent."""
+async def answer(step: Step, row: dict, pool: Pool, first: Request | None = None) -> dict:
+    """One row through the pool: its answer tries, each judged, until one is usable or they are spent.
+    `first`: its first try's request, when the caller rendered it already."""
     usage, raw, reason, endpoint, room = Usage(), "", "", None, 1
     for attempt in range(step.spec.parse_retries + 1):
         try:
-            response, endpoint = await pool.call(step.request(row, attempt, room), usage)
+            request = first if attempt == 0 and first is not None else step.request(row, attempt, room)
+            response, endpoint = await pool.call(request, usage)
         except BudgetExhausted:
             return outcome_row(step, row, None, usage, None, "", "budget exhausted", fatal="budget")
         except FatalError as e:  # no request can succeed: the stage stops on this row

@@ -11,17 +11,18 @@ import pyarrow as pa
 
 from ..pool import Usage
 from ..providers import Response
+from ..providers.base import TOKENS
 from ..steps import Step
 
 LEDGER_FIELDS = [
     ("endpoint", pa.string()),
     ("model", pa.string()),
     ("requests", pa.int32()),
-    ("input_tokens", pa.int64()),
-    ("output_tokens", pa.int64()),
+    *[(k, pa.int64()) for k in TOKENS],
     ("usd", pa.float64()),
     ("ledger", pa.string()),  # JSON: per endpoint, every attempt's requests, tokens, USD, 429s, errors
     ("raw", pa.string()),  # the last answer's text, kept for audit and for rejects
+    ("intent", pa.string()),  # the intent record that counted the row's requests as sent (intents.py)
 ]
 
 
@@ -70,11 +71,11 @@ def outcome_row(
         "endpoint": endpoint.name if endpoint else None,
         "model": endpoint.spec.model if endpoint else None,
         "requests": int(usage.total("requests")),
-        "input_tokens": int(usage.total("input_tokens")),
-        "output_tokens": int(usage.total("output_tokens")),
+        **{k: int(usage.total(k)) for k in TOKENS},
         "usd": usage.total("usd"),
         "ledger": json.dumps(usage.by_endpoint),
         "raw": raw,
+        "intent": None,  # set by the worker that sent the row (a batch's record is its intent)
     }
     fields = fields or dict.fromkeys(k for k, _ in step.fields)
     ledger = {f"{step.name}_{k}": v for k, v in meta.items()}
