@@ -271,6 +271,7 @@ def _finish(planned: api.Planned, analyze: bool = True) -> int:
         )
         return 130
     from .split import sample
+    from .summary import cost_line
     from .tasks import recorded_task
 
     run, base = RunDir(run_dir), run_dir.rstrip("/")
@@ -284,6 +285,7 @@ def _finish(planned: api.Planned, analyze: bool = True) -> int:
         f"and {d['contaminated']} contaminated rows"
     )
     print(f"summary: {base}/{run.summary_file()}")
+    print(cost_line(summary))
     print(f"log: {log} (Ray's and the libraries' own lines)")
     if analyze:
         print(f"report: {api.report_dir(run_dir)}/report.html")
