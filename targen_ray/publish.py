@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sys
 import time
 from importlib import metadata
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from . import card, gate
@@ -52,6 +54,19 @@ def _finished(run: RunDir, incomplete: bool) -> tuple[dict, dict]:
     return recorded, summary
 
 
+def checked(run_dir: str, incomplete: bool, force: bool) -> tuple[RunDir, dict, dict, dict | None, list[str]]:
+    """A finished run that may be published (`incomplete`: also one whose splits are short; `force`: also
+    one that fails its gate): the run, its run.json, summary, metrics and the gate failures overridden."""
+    run = RunDir(run_dir)
+    recorded, summary = _finished(run, incomplete)
+    metrics = run.read_json(f"{run.report()}/metrics.json")
+    failed = gate.failures(run, summary, metrics)
+    if failed and not force:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise SpecError(f"{run}: quality gate: {failed[0]}{more}; fix it, or publish anyway with --force-publish")
+    return run, recorded, summary, metrics, failed
+
+
 def publish(
     run_dir: str,
     dest: str,
@@ -63,13 +78,8 @@ def publish(
     """Publish a finished run that passes its quality gate (`incomplete`: also one whose splits are short;
     `force`: also one that fails its gate; the card and manifest say so); returns ("published" |
     "unchanged", the manifest)."""
-    run, out = RunDir(run_dir), RunDir(dest)
-    recorded, summary = _finished(run, incomplete)
-    metrics = run.read_json(f"{run.report()}/metrics.json")
-    failed = gate.failures(run, summary, metrics)
-    if failed and not force:
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        raise SpecError(f"{run}: quality gate: {failed[0]}{more}; fix it, or publish anyway with --force-publish")
+    out = RunDir(dest)
+    run, recorded, summary, metrics, failed = checked(run_dir, incomplete, force)
     source = run.final_digest(f"{FORMAT} superglue={superglue}")
     existing = out.read_json(MANIFEST)
     if existing is not None and existing.get("source_sha256") == source:
@@ -103,13 +113,18 @@ def publish(
         for name, lines in export_superglue(task, run).items():
             with run.fs.open_input_stream(f"{run.path}/{run.superglue()}/{name}") as f:
                 entries.append(_write(out, f"superglue/{name}", f.read(), lines, None))
-    audit = run.read_json(run.audit_file())
-    audit = audit if audit and audit["final_digest"] == run.final_digest() else None
-    readme = card.render(task, summary, files, metrics, failed, audit).encode()
-    entries.append(_write(out, "README.md", readme, None, None))
-    manifest = {**_manifest(run, recorded, summary, source, entries), "gate": {"overridden": failed}}
+    made = lineage(run, recorded, summary, failed)
+    readme = card.render(task, summary, files, metrics, failed, audit_of(run, made["run_id"]))
+    entries.append(_write(out, "README.md", readme.encode(), None, None))
+    manifest = _manifest(made, summary, source, entries)
     out.write_json(MANIFEST, manifest)  # the commit point
     return "published", manifest
+
+
+def audit_of(run: RunDir, rows_digest: str) -> dict | None:
+    """`targen audit`'s figures, when they are of these rows (`rows_digest`: `run.final_digest()`)."""
+    audit = run.read_json(run.audit_file())
+    return audit if audit and audit["final_digest"] == rows_digest else None
 
 
 def _ours(out: RunDir, path: str) -> bool:
@@ -122,29 +137,54 @@ def _write(out: RunDir, name: str, data: bytes, rows: int | None, split: str | N
     return {"path": name, "split": split, "rows": rows, "bytes": len(data), "sha256": _sha256(data)}
 
 
-def _manifest(run: RunDir, recorded: dict, summary: dict, source: str, files: list[dict]) -> dict:
-    gen = summary["generation"]
+def lineage(run: RunDir, recorded: dict, summary: dict, failed: list[str]) -> dict:
+    """Where a published dataset's rows come from: what manifest.json records, and what every Iceberg
+    snapshot's summary carries. Endpoints are provider and model only, never a key or its variable."""
+    gen, rows_digest = summary["generation"], run.final_digest()
+    task = recorded_task(recorded)
+    schema = card.hf_schema(task).to_string()  # the fields, types and Features it publishes
+    declared = {"task": task.name, "declaration": recorded.get("declaration"), "schema": schema}
+    audit = audit_of(run, rows_digest)
     finished = run.fs.get_file_info(f"{run.path}/{run.summary_file()}").mtime
+    contexts = run.fs.get_file_info(pafs.FileSelector(run.file_path(run.stage_dir("contexts")), allow_not_found=True))
+    first = min((i.mtime for i in contexts if i.type == pafs.FileType.File), default=None)
     return {
-        "format": FORMAT,
+        "run_id": rows_digest,  # sha256 of the final splits: what audits and evaluations name these rows by
         "name": summary["job"],
         "task": summary["task"],
-        "license": gen["license"],
-        "source_sha256": source,
+        "task_hash": _sha256(json.dumps(declared, sort_keys=True).encode())[:16],
         "spec_hash": summary["spec_hash"],
         "run": {k: recorded[k] for k in ("spec_hash", "prompts_hash", "limit")},
         "prompts": gen["prompts"],
         "steps": gen["steps"],
         "endpoints": gen["endpoints"],  # provider and model only: never a key or the name of its variable
+        "generated_from": _stamp(first),  # step 1's rows: the first thing a run writes
+        "generated_at": _stamp(finished),
         "splits": {s: v["rows"] for s, v in summary["splits"].items()},
+        "labels": {s: v["labels"] for s, v in summary["splits"].items()},
         "complete": summary["complete"],  # False: published with --allow-incomplete, splits short of target
+        "gate": {"verdict": "overridden" if failed else "passed", "overridden": failed},
+        "audit": audit and {k: audit["accuracy"][k] for k in ("value", "low", "high", "rows")},
+        "version": _version("targen-ray"),
+    }
+
+
+def _manifest(made: dict, summary: dict, source: str, files: list[dict]) -> dict:
+    return {
+        "format": FORMAT,
+        **made,
+        "license": summary["generation"]["license"],
+        "source_sha256": source,
         "files": files,
         "cost": {k: summary[k] for k in ("requests", "input_tokens", "output_tokens", "usd", "ledger")},
         "dedup": summary["dedup"],
         "packages": {"python": sys.version.split()[0], **{p: _version(p) for p in PACKAGES}},
-        "generated_at": finished.strftime("%Y-%m-%dT%H:%M:%SZ") if finished else None,
         "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _stamp(when) -> str | None:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
 def _version(package: str) -> str | None:
