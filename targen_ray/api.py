@@ -148,20 +148,38 @@ def report_dir(run_dir: str) -> str:
 
 
 def publish(
-    run_dir: str, dest: str, superglue=False, overwrite=False, allow_incomplete=False, force_publish=False
+    run_dir: str,
+    dest: str,
+    superglue=False,
+    overwrite=False,
+    allow_incomplete=False,
+    force_publish=False,
+    mode: str = "append",
+    create_namespace=False,
 ) -> tuple[str, dict]:
-    """Publish a finished run that passes its quality gate at `dest` (a path or s3://...): data, card,
-    manifest last."""
+    """Publish a finished run that passes its quality gate at `dest`: a path or s3://... (data, card,
+    manifest last), or iceberg://[CATALOG/]NAMESPACE.TABLE (a snapshot with the run's lineage, `mode`
+    append or overwrite)."""
+    from . import iceberg
+
+    if iceberg.is_iceberg(dest):
+        if superglue or overwrite:
+            raise SpecError(f"{'--superglue' if superglue else '--overwrite'}: not for iceberg:// (see --mode)")
+        return iceberg.publish(run_dir, dest, mode, create_namespace, allow_incomplete, force_publish)
+    if mode != "append" or create_namespace:
+        raise SpecError(f"{'--mode' if mode != 'append' else '--create-namespace'}: only for iceberg:// destinations")
     from .publish import publish as publish_run
 
     return publish_run(run_dir, dest, superglue, overwrite, allow_incomplete, force_publish)
 
 
 def verify(dest: str) -> tuple[dict, list[str]]:
-    """Re-check every file of a published dataset against its manifest: the manifest, and what is wrong."""
+    """Re-check a published dataset: every file against its manifest, or an Iceberg table's rows against
+    the runs its snapshots hold. What was checked, and what is wrong."""
+    from . import iceberg
     from .publish import verify as verify_dataset
 
-    return verify_dataset(dest)
+    return (iceberg.verify if iceberg.is_iceberg(dest) else verify_dataset)(dest)
 
 
 def init(name: str, description: str, labels=None, extractive: bool = False, root: str = ".") -> list[Path]:

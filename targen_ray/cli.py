@@ -138,11 +138,12 @@ def _parser() -> argparse.ArgumentParser:
 
     pub = command(
         "publish",
-        "publish a finished run as a dataset (Parquet, dataset card, manifest) at a path or s3://...",
-        "Write DEST/data/<split>-*.parquet, README.md (a Hugging Face dataset card) and, last, manifest.json.",
+        "publish a finished run as a dataset (Parquet, card, manifest) at a path or s3://..., or to an Iceberg table",
+        "Write DEST/data/<split>-*.parquet, README.md (a Hugging Face dataset card) and, last, manifest.json;\n"
+        "iceberg://[CATALOG/]NS.TABLE (pyiceberg's catalogs): a snapshot of the rows with the run's lineage.",
         on_run=True,
     )
-    pub.add_argument("dest", metavar="DEST", help="a local path or s3://bucket/prefix")
+    pub.add_argument("dest", metavar="DEST", help="a local path, s3://bucket/prefix or iceberg://[CATALOG/]NS.TABLE")
     pub.add_argument("--superglue", action="store_true", help="also the original SuperGLUE JSONL under superglue/")
     pub.add_argument("--overwrite", action="store_true", help="replace a different dataset already at DEST")
     pub.add_argument(
@@ -151,13 +152,16 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument(
         "--force-publish", action="store_true", help="publish a run that fails its quality gate (the card says so)"
     )
+    pub.add_argument("--mode", choices=["append", "overwrite"], default="append", help="iceberg://: add a snapshot "
+                     "of the run's rows (default), or replace the table's rows with them in one commit")
+    pub.add_argument("--create-namespace", action="store_true", help="iceberg://: create a missing namespace")
 
     ver = command(
         "verify",
         "re-check every file of a published dataset against its manifest (sha256 and row count)",
         "Read DEST/manifest.json and every file it lists; exit 1 naming each file that does not match.",
     )
-    ver.add_argument("dest", metavar="DEST", help="a local path or s3://bucket/prefix")
+    ver.add_argument("dest", metavar="DEST", help="a local path, s3://bucket/prefix or iceberg://[CATALOG/]NS.TABLE")
 
     submit_p = command(
         "submit",
@@ -329,11 +333,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    state, manifest = api.publish(
-        args.run_dir, args.dest, args.superglue, args.overwrite, args.allow_incomplete, args.force_publish
-    )
+    flags = (args.overwrite, args.allow_incomplete, args.force_publish, args.mode, args.create_namespace)
+    state, manifest = api.publish(args.run_dir, args.dest, args.superglue, *flags)
     sizes = ", ".join(f"{s} {n}" for s, n in manifest["splits"].items())
-    print(f"{state}: {args.dest.rstrip('/')} ({sizes}; {len(manifest['files'])} files)")
+    made = f"snapshot {manifest['snapshot']}" if "snapshot" in manifest else f"{len(manifest['files'])} files"
+    print(f"{state}: {args.dest.rstrip('/')} ({sizes}; {made})")
     return 0
 
 
@@ -343,7 +347,8 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"targen: error: {args.dest.rstrip('/')}/{problem}", file=sys.stderr)
     if problems:
         return 1
-    print(f"ok: {len(manifest['files'])} files of {manifest['name']} match {args.dest.rstrip('/')}/manifest.json")
+    against = manifest.get("against", f"{args.dest.rstrip('/')}/manifest.json")
+    print(f"ok: {len(manifest['files'])} files of {manifest['name']} match {against}")
     return 0
 
 
