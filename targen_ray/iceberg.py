@@ -3,9 +3,10 @@
 The catalog is pyiceberg's own configuration (`~/.pyiceberg.yaml`, `PYICEBERG_CATALOG__<NAME>__*`): SQL,
 REST, Glue, Hive, whatever pyiceberg opens. The table holds the task's published fields and types (the
 label as its class index, the int the Parquet files and Hugging Face's ClassLabel hold; the names are
-in the table's properties) and a `split` column, its identity partition. Ray Data's `write_iceberg`
-writes the rows from the run's final Parquet parts in Ray tasks on the cluster; the driver commits one
-snapshot (overwrite: a delete and an append in one commit) and sees only file metadata.
+in the table's properties) and a `split` column, its identity partition. Ray tasks on the cluster read
+the run's final Parquet parts (a task per part) and write the table's data files through Ray Data's
+Iceberg sink (what `Dataset.write_iceberg` builds); the driver commits one snapshot (overwrite: a delete
+and an append in one commit) and sees only file metadata.
 
 Every snapshot's summary carries the run's lineage (`publish.lineage`, what a folder's manifest.json
 records) as `targen.*` properties, and per split the rows and their digest (`row_digests`: independent
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,7 +30,7 @@ from . import card
 from .errors import SpecError
 from .publish import checked, lineage
 from .spec import SPLITS
-from .store import RunDir
+from .store import RunDir, row_groups
 from .tasks import Task, recorded_task
 
 SCHEME = "iceberg://"
@@ -167,23 +169,25 @@ def add(tallies: list[dict[str, dict]]) -> dict[str, dict]:
     return {s: {"rows": n, "digest": f"{d:064x}"} for s, (n, d) in sorted(out.items())}
 
 
-def _conform(batch: pa.Table, splits: dict[str, str], schema: pa.Schema) -> pa.Table:
-    """A batch of final rows as the table's: the task's fields in its types, then the split of the part
-    each row came from (`splits`: part path -> split)."""
-    fields = schema.remove(schema.get_field_index(SPLIT))
-    split = pa.array([splits[p] for p in batch["path"].to_pylist()], pa.string())
-    return batch.select(fields.names).cast(fields).append_column(schema.field(SPLIT), split)
+def _read_parts(parts: pa.Table, run_uri: str, schema: pa.Schema) -> Iterator[pa.Table]:
+    """In a Ray task: final parts (path and split), a row group at a time, as the table's rows: the
+    task's fields in its types, then the split."""
+    fs, fields = RunDir(run_uri).fs, schema.remove(schema.get_field_index(SPLIT))
+    for path, split in zip(parts["path"].to_pylist(), parts[SPLIT].to_pylist(), strict=True):
+        for rows in row_groups(path, fs, fields.names):
+            column = pa.array([split] * rows.num_rows, pa.string())
+            yield rows.cast(fields).append_column(schema.field(SPLIT), column)
 
 
 def _rows(run: RunDir, task: Task, schema: pa.Schema):
-    """The run's final splits as one Ray Dataset of the table's rows, read by Ray tasks: one read of all
-    parts (a read per split would be three pipelines to start)."""
+    """The run's final splits as a Ray Dataset of the table's rows: a Ray task per part (stage 6 wrote
+    each whole, at most a compaction's size), so that the nodes share the reading and writing even of a
+    small run, which Ray Data's Parquet reader would read in one task."""
     import ray.data
 
-    splits = {path: split for split in SPLITS for path in run.parts(run.final(split))}
-    ds = ray.data.read_parquet(list(splits), filesystem=run.fs, include_paths=True)
-    ds = ds.select_columns([*task.record_schema.names, "path"])
-    return ds.map_batches(_conform, fn_kwargs={"splits": splits, "schema": schema}, batch_format="pyarrow")
+    parts = [{"path": path, SPLIT: split} for split in SPLITS for path in run.parts(run.final(split))]
+    ds = ray.data.from_items(parts, override_num_blocks=len(parts))
+    return ds.map_batches(_read_parts, fn_kwargs={"run_uri": run.uri, "schema": schema}, batch_format="pyarrow")
 
 
 def held_runs(table) -> list[dict[str, str]]:

@@ -184,14 +184,13 @@ def test_bad_input_is_one_line_and_exit_2(lake, runs, capsys):
 def test_the_rows_are_written_by_ray_tasks_on_both_nodes(lake, ray_session, fake, tmp_path):
     job = job_mod.load(exact_dedup_only(BOOLQ, tmp_path), fake.endpoints())
     assert run(job, str(tmp_path / "run"), limit=120, in_driver=True)["complete"]
-    # The driver records which node wrote each data file: Ray Data's Iceberg sink, its write() observed by a
-    # subclass defined here (so it travels to the workers by value).
+    # Which node wrote each data file: the sink's write() observed by a subclass defined in the driver's
+    # __main__ (so it travels to the workers by value).
     script = f"""
-import os, sys
-import ray.data.dataset as dataset
-from ray.data._internal.datasource.iceberg_datasink import IcebergDatasink
+import sys
+from targen_ray import iceberg_sink
 
-class Recorded(IcebergDatasink):
+class Recorded(iceberg_sink.TalliedSink):
     def write(self, blocks, ctx):
         import ray
         result = super().write(blocks, ctx)
@@ -200,7 +199,7 @@ class Recorded(IcebergDatasink):
                 f.write(ray.get_runtime_context().get_node_id() + " " + data.file_path + "\\n")
         return result
 
-dataset.IcebergDatasink = Recorded
+iceberg_sink.TalliedSink = Recorded
 from targen_ray.cli import main
 sys.exit(main(["publish", {str(tmp_path / "run")!r}, "iceberg://lake/cluster.boolq", "--create-namespace"]))
 """
