@@ -19,7 +19,8 @@ EXAMPLES = {
     "analyze": "example:\n  targen analyze runs/boolq-fake\n  targen analyze runs/boolq-fake --reference val.jsonl",
     "evaluate": "example:\n  targen evaluate runs/boolq-fake\n"
     "  targen evaluate runs/boolq-fake --reference train.jsonl val.jsonl --model embedding",
-    "publish": "example:\n  targen publish runs/boolq-fake s3://my-bucket/datasets/boolq --superglue",
+    "publish": "example:\n  targen publish runs/boolq-fake s3://my-bucket/datasets/boolq --superglue\n"
+    "  targen publish runs/boolq-fake iceberg://lake/synthetic.boolq --create-namespace",
     "verify": "example:\n  targen verify s3://my-bucket/datasets/boolq",
     "submit": "example:\n  targen submit jobs/record.yaml --endpoints jobs/endpoints/openai.yaml "
     "--run-dir s3://my-bucket/runs/record",

@@ -71,8 +71,8 @@ def parse(dest: str) -> Target:
 
 
 def _catalog(target: Target):
-    """pyiceberg's catalog of that name, its configuration read now (pyiceberg's own copy is read once,
-    when it is first imported); an unknown name or a catalog that cannot be opened is one line."""
+    """The catalog's name, configuration and pyiceberg catalog, the configuration read now (pyiceberg's
+    own copy is read once, at its import); an unknown name or a catalog that cannot be opened is one line."""
     from pyiceberg.catalog import load_catalog
     from pyiceberg.utils.config import Config
 
@@ -156,7 +156,11 @@ def row_digests(rows: pa.Table) -> dict[str, dict]:
         tally = out.setdefault(split, [0, 0])
         tally[0] += 1
         tally[1] = (tally[1] + int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")) % MOD
-    return {s: {"rows": n, "digest": f"{d:064x}"} for s, (n, d) in out.items()}
+    return {s: _tally(n, d) for s, (n, d) in out.items()}
+
+
+def _tally(rows: int, digest: int) -> dict:
+    return {"rows": rows, "digest": f"{digest:064x}"}
 
 
 def add(tallies: list[dict[str, dict]]) -> dict[str, dict]:
@@ -166,7 +170,7 @@ def add(tallies: list[dict[str, dict]]) -> dict[str, dict]:
         for split, t in tally.items():
             n, d = out.get(split, (0, 0))
             out[split] = [n + t["rows"], (d + int(t["digest"], 16)) % MOD]
-    return {s: {"rows": n, "digest": f"{d:064x}"} for s, (n, d) in sorted(out.items())}
+    return {s: _tally(n, d) for s, (n, d) in sorted(out.items())}
 
 
 def _read_parts(parts: pa.Table, run_uri: str, schema: pa.Schema) -> Iterator[pa.Table]:
@@ -269,7 +273,7 @@ def verify(dest: str) -> tuple[dict, list[str]]:
         raise SpecError(f"{dest}: no snapshot targen published holds the table's rows: nothing to check against")
     problems, tallies, files = _read_back(table)
     expected, found = add([json.loads(r[ROWS]) for r in runs]), add(tallies)
-    none = {"rows": 0, "digest": f"{0:064x}"}
+    none = _tally(0, 0)
     for split in sorted(set(expected) | set(found)):
         want, got = expected.get(split, none), found.get(split, none)
         if want != got:
@@ -278,7 +282,8 @@ def verify(dest: str) -> tuple[dict, list[str]]:
                 f"{want['rows']:,}, digest {want['digest'][:12]}…"
             )
     checked_ = {"name": runs[0][f"{PREFIX}name"], "files": files, "runs": [r[f"{PREFIX}run-id"] for r in runs]}
-    return {**checked_, "against": f"{dest} (the lineage of {len(runs)} snapshots)"}, problems
+    held = f"{len(runs)} run{'s' if len(runs) > 1 else ''}"
+    return {**checked_, "against": f"{dest}: the rows of the {held} its snapshots record"}, problems
 
 
 def _read_back(table) -> tuple[list[str], list[dict], list[str]]:

@@ -139,7 +139,7 @@ def test_same_run_adds_nothing_another_appends_overwrite_replaces(lake, runs, ca
     runs_ = [s.summary.get("targen.run-id") for s in table.snapshots()]
     assert runs_[:2] == [RunDir(first).final_digest(), RunDir(second).final_digest()]
     assert main(["verify", dest]) == 0
-    assert f"match {dest} (the lineage of 1 snapshots)" in capsys.readouterr().out
+    assert f"match {dest}: the rows of the 1 run its snapshots record" in capsys.readouterr().out
 
 
 def test_verify_catches_a_tampered_data_file(lake, runs, capsys):
