@@ -9,13 +9,15 @@ intent id. A written row with that tag settles its row of the record; a row of a
 settles was sent and never answered: `unanswered`, priced at its estimate (the prompt's estimated tokens
 and max_tokens of output: what the budget reserves for a request), at the dearest endpoint of the pool.
 
-One record per batch, written before the batch's first request and off the event loop (a local file
-renamed into place, or one object PUT), never one write per request: the request path is unchanged.
-The price of that: of a batch a worker was sending when it died, every row counts as one request sent,
-though rows still waiting for a slot under the endpoint's concurrency were not, and retries in flight
-are not counted. Rows the driver took back unsent (no budget left, or a fatal error) are voided by a
-record of their own. A stage's end replaces its round's records by one holding only what was never
-answered (and a crash half-way leaves duplicates that reading removes), so a long run keeps few files.
+One record per batch (the job's batch_size), written before the batch's first request and off the
+event loop (a local file renamed into place, or one object PUT), never one write per request. The price
+of that: of the batches a worker was sending when it died, every row counts as one request sent, though
+rows still waiting for a slot were not (a worker lets a batch in only once fewer rows than its slots are
+in progress, online.Admission: so under one batch per worker; 64 counted where the fake logged 51 with
+a worker actor killed), and retries in flight are not counted. Rows the driver took back
+unsent (no budget left, or a fatal error) are voided by a record of their own. A stage's end replaces
+its round's records by one holding only what was never answered (and a crash half-way leaves
+duplicates that reading removes), so a long run keeps few files.
 
 Batch executors write none: a provider batch's record (batch.py) is written before the batch is created
 and the batch is collected, by a later run if need be, so its requests are never lost unanswered.

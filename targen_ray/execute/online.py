@@ -61,18 +61,56 @@ class StepWorker:
     """
 
     def __init__(self, job: Job, step: str, limiters: dict, budget=None, intents: Intents | None = None):
-        self.step, self.intents = step_for(job, step), intents
+        self.step, self.intents, self.batch_size = step_for(job, step), intents, job.spec.batch_size
         endpoints = [Endpoint(name, spec, limiters.get(name)) for name, spec in job.pool(step)]
         self.pool = Pool(endpoints, budget, labels=(job.spec.name, self.step.name))
+        self.admission = Admission(lambda: sum(int(e.concurrency.limit) for e in endpoints))
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
-        """A batch of rows answered; its requests are counted as sent (an intent record) before any goes."""
-        rows = batch.to_pylist()
+        """Rows answered, a batch of the job's `batch_size` at a time (a block, in the driver, is several)."""
+        rows, size = batch.to_pylist(), self.batch_size
+        out = await asyncio.gather(*(self._send(rows[i : i + size]) for i in range(0, len(rows), size)))
+        return pa.Table.from_pylist([r for part in out for r in part], schema=output_schema(self.step, batch.schema))
+
+    async def _send(self, rows: list[dict]) -> list[dict]:
+        """One batch, once this worker has room for it: its requests counted as sent (an intent record)
+        before any goes, each row tagged with the record."""
+        await self.admission.enter(len(rows))
         first = [self.step.request(r, 0) for r in rows]
-        intent = await self.intents.record(rows, first) if self.intents is not None else None
-        out = await asyncio.gather(*(answer(self.step, r, self.pool, q) for r, q in zip(rows, first, strict=True)))
-        tagged = [{**o, f"{self.step.name}_intent": intent} for o in out]
-        return pa.Table.from_pylist(tagged, schema=output_schema(self.step, batch.schema))
+        try:
+            intent = await self.intents.record(rows, first) if self.intents is not None else None
+        except BaseException:
+            await self.admission.leave(len(rows))
+            raise
+
+        async def one(row: dict, request: Request) -> dict:
+            try:
+                return {**await answer(self.step, row, self.pool, request), f"{self.step.name}_intent": intent}
+            finally:
+                await self.admission.leave(1)
+
+        return await asyncio.gather(*(one(r, q) for r, q in zip(rows, first, strict=True)))
+
+
+class Admission:
+    """The rows a worker is answering, kept near what its endpoints may have in flight: a batch comes in
+    once fewer rows than that are in progress. So its intent records cover at most one batch more than
+    can be on the wire (what a dead worker's records count as sent that was not), and a slot freed as a
+    batch comes in waits only while the batch's record is written; rows past the slots wait as before."""
+
+    def __init__(self, capacity):
+        self.capacity, self.rows = capacity, 0
+        self._changed = asyncio.Condition()
+
+    async def enter(self, n: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.rows < self.capacity())
+            self.rows += n
+
+    async def leave(self, n: int) -> None:
+        async with self._changed:
+            self.rows -= n
+            self._changed.notify_all()
 
 
 async def answer(step: Step, row: dict, pool: Pool, first: Request | None = None) -> dict:
