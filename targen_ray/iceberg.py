@@ -147,12 +147,16 @@ def _plain(type_: pa.DataType) -> str:
 
 
 def row_digests(rows: pa.Table) -> dict[str, dict]:
-    """Per split: the rows and the sum of each row's sha256 (its fields as sorted JSON), modulo 2**256,
-    as hex. What publish records of a run and what verify computes of a table, the same way."""
+    """Per split: the rows and the sum of each row's sha256, modulo 2**256, as hex; a row is hashed as
+    polars encodes it to JSON (its fields in the table's order). What publish records of a run and what
+    verify computes of a table, the same way. Encoding in polars, not Python's json module, because
+    `to_pylist` and `json.dumps` took 110 µs a ReCoRD row, ten times the Parquet write."""
+    import polars as pl
+
     fields = [n for n in rows.column_names if n != SPLIT]
+    texts = pl.from_arrow(rows.select(fields)).select(pl.struct(fields).struct.json_encode()).to_series()
     out: dict[str, list[int]] = {}
-    for split, row in zip(rows[SPLIT].to_pylist(), rows.select(fields).to_pylist(), strict=True):
-        text = json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    for split, text in zip(rows[SPLIT].to_pylist(), texts.to_list(), strict=True):
         tally = out.setdefault(split, [0, 0])
         tally[0] += 1
         tally[1] = (tally[1] + int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")) % MOD
