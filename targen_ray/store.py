@@ -216,6 +216,11 @@ class RunDir:
         found = [i.base_name for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.Directory]
         return [f"correct{JUDGE_MARK}{judge}" for judge in sorted(found)]
 
+    def batch_stages(self) -> list[str]:
+        """The stages that submitted batches to a provider in this run directory (a dropped judge's too)."""
+        selector = pafs.FileSelector(self._p(self.batch_records("")), allow_not_found=True)
+        return sorted(i.base_name for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.Directory)
+
     @staticmethod
     def rejects(step: str) -> str:
         """The rows a step could not use, with why."""
@@ -317,9 +322,15 @@ class RunDir:
         """The structured-output modes `auto` endpoints were probed to (probe.py), and what probing cost."""
         return "structured.json"
 
-    def records(self, folder: str) -> dict[str, dict]:
-        """The JSON records of a folder (batch records), by their name in the run directory."""
-        names = [f"{folder}/{p.rsplit('/', 1)[-1]}" for p in self.files(folder) if p.endswith(".json")]
+    def records(self, folder: str, recursive: bool = False) -> dict[str, dict]:
+        """The JSON records of a folder (batch records; with `recursive`, of its subfolders too, as every
+        round's of a stage), by their name in the run directory."""
+        base = self._p(folder)
+        names = [
+            posixpath.join(folder, posixpath.relpath(p, base))
+            for p in self.files(folder, recursive)
+            if p.endswith(".json")
+        ]
         return {name: record for name in names if (record := self.read_json(name)) is not None}
 
     def superseded_batch_records(self, step: str) -> dict[str, dict]:

@@ -32,10 +32,18 @@ UNANSWERED = {"unanswered": 0, "unanswered_usd": 0.0}  # a ledger entry's reques
 
 
 def _paid_tables(run: RunDir, stage: str, keys: list[str]) -> list[pa.Table]:
-    """Those ledger columns (`<step>_<key>`) of every row a stage has paid for, one table per folder
-    (never the row texts); null where rows from before a column existed lack it (the usage details)."""
+    """Those ledger columns (`<step>_<key>`) of every row a stage has paid for, a table per row group
+    (never the row texts); null where rows from before a column existed lack it (the usage details).
+    Rows without a USD column paid nothing: a panel's decided rows, which step 4's folders also hold
+    (a `--force` between one judge and a panel leaves both kinds in superseded/correct)."""
     columns = [f"{step_of(stage)}_{k}" for k in keys]
-    tables = [t for t in (run.read(f, columns=columns) for f in run.paid(stage)) if t is not None]
+    usd = f"{step_of(stage)}_usd"
+    tables = [
+        t
+        for f in run.paid(stage)
+        for t in run.iter_parts(f, columns=list(dict.fromkeys([*columns, usd])))
+        if usd in t.column_names
+    ]
     missing = pa.int64()  # the usage details' type
     return [
         pa.table(
@@ -47,10 +55,11 @@ def _paid_tables(run: RunDir, stage: str, keys: list[str]) -> list[pa.Table]:
 
 def paying(job: Job, run: RunDir, step: str | None = None) -> list[str]:
     """The stages whose paid rows a step's cost counts (every step's: None): the job's, and for step 4
-    any panel judge a `--force` dropped, whose answers stay in the run directory, paid for."""
+    every judge whose answers the run directory holds: a panel judge a `--force` dropped (its folder
+    stays), and the single judge a panel replaced (its rows are in step 4's superseded folder)."""
     stages = [s for st in ([step] if step else STEPS) for s in job.stages(st)]
     if step in (None, "correct"):
-        stages += [s for s in run.judge_stages() if s not in stages]
+        stages += [s for s in ["correct", *run.judge_stages()] if s not in stages]
     return stages
 
 

@@ -239,6 +239,39 @@ def test_force_cancels_the_batches_the_old_job_left_in_flight(ray_session, tmp_p
         fake.stop()
 
 
+def test_force_cancels_the_batches_of_a_judge_dropped_from_the_panel(ray_session, tmp_path, monkeypatch):
+    """A panel judge's batch is in flight when `--force correct` drops the panel for one judge: the dropped
+    judge's folders stay where they are (its answers were paid for), and its batch, which nothing will
+    collect, is cancelled once."""
+    monkeypatch.setenv("FAKE_API_KEY", "sk-test")
+    fake = FakeProcess(tmp_path, "--batch-delay-s", "600")
+    try:
+        eps = fake.batch_endpoints(POLL, POLL)
+        path = exact_dedup_only(BOOLQ, tmp_path)
+        spec = yaml.safe_load(path.read_text())
+        spec["steps"]["correct"] = {"panel": ["judge_batch", "writer_batch"], "max_tokens": 200}
+        path.write_text(yaml.safe_dump(spec))
+        run_dir = RunDir(tmp_path / "run")
+        old = job_mod.load(path, eps)
+        run_dir.claim(identity(old, 12))
+        client = OpenAIBatch("writer_batch", old.endpoints["writer_batch"])
+        line = client.line("fake-writer", "row0-0", STEP_CLASSES["generate"](old).request(SAMPLE_ROW, 0))
+        flying = client.submit(pa.chunked_array([[line]]), "targen-dropped-judge")
+        record = RunDir.batch_records("correct@writer_batch", "r0") + "/00000.json"
+        run_dir.write_json(record, {"batch_id": flying, "endpoint": "writer_batch", "collected": False})
+
+        spec["steps"]["correct"] = {"endpoint": "writer", "max_tokens": 200}  # one online judge now
+        path.write_text(yaml.safe_dump(spec))
+        summary = run(job_mod.load(path, eps), str(run_dir), limit=12, force=["correct"], in_driver=True)
+        assert summary["complete"] and summary["panel"] is None
+        assert client.status(flying).state == "cancelled" and fake.stats()["openai.batches_cancelled"] == 1
+        assert run_dir.read_json(record)["cancel"] == "cancelled"
+        run(job_mod.load(path, eps), str(run_dir), limit=12, in_driver=True)  # resumed: cancelled once
+        assert fake.stats()["openai.batches_cancelled"] == 1
+    finally:
+        fake.stop()
+
+
 def test_a_create_whose_answer_was_lost_is_found_by_its_label(tmp_path, monkeypatch):
     """The driver died during the create call: the record has no batch id. The next run adopts the batch
     OpenAI made under the record's label, and drops a record whose batch was never made (its rows are

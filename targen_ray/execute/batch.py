@@ -63,28 +63,39 @@ def refuse_batches_in_flight(run: RunDir, step: str, round_id: str) -> None:
         )
 
 
+def _orphaned_batch_records(job: Job, run: RunDir) -> dict[str, tuple[str, dict]]:
+    """The batch records nothing will collect, by name, with their stage: those `--force` moved aside
+    (the single judge a panel replaced among them), and every one of a panel judge a `--force` dropped
+    (its folders stay where they were)."""
+    found = {}
+    for stage in dict.fromkeys([*job.paying_stages, "correct", *run.batch_stages()]):
+        found |= {name: (stage, r) for name, r in run.superseded_batch_records(stage).items()}
+        if stage not in job.paying_stages and stage != "correct":
+            found |= {name: (stage, r) for name, r in run.records(run.batch_records(stage), recursive=True).items()}
+    return found
+
+
 def cancel_superseded(job: Job, run: RunDir) -> None:
-    """Cancel the batches still in flight of stages `--force` superseded: their rows belong to the old job
-    and nothing will collect them. Each is tried once (the record says so); a failed cancel is one line,
-    and the run goes on. Lines a batch finished before its cancel are billed but not in the ledger.
-    The endpoint is looked up in the whole endpoints file: the redo may have moved the step off it."""
+    """Cancel the batches still in flight of stages `--force` superseded or dropped: their rows belong to
+    the old job and nothing will collect them. Each is tried once (the record says so); a failed cancel
+    is one line, and the run goes on. Lines a batch finished before its cancel are billed but not in the
+    ledger. The endpoint is looked up in the whole endpoints file: the redo may have moved the step off it."""
     endpoints = None
-    for step in job.paying_stages:
-        for name, record in run.superseded_batch_records(step).items():
-            if record["collected"] or not record["batch_id"] or "cancel" in record:
-                continue
-            endpoint, batch_id = record["endpoint"], record["batch_id"]
-            endpoints = endpoints or load_endpoints(job.endpoints_path)
-            try:
-                if endpoint not in endpoints or not KINDS[endpoints[endpoint].provider].batch:
-                    raise RunError(f"no endpoint {endpoint!r} with a Batch API in {job.endpoints_path}")
-                client = build_batch_client(endpoint, endpoints[endpoint])
-                provider_call(endpoint, lambda c=client, b=batch_id: c.cancel(b))
-                outcome = "cancelled"
-            except (RunError, FatalError) as e:
-                outcome = f"not cancelled ({e}): cancel it with the provider if its results are not wanted"
-            run.write_json(name, {**record, "cancel": outcome})
-            print(f"[redo] batch {batch_id} of superseded step {step}: {outcome}", file=sys.stderr, flush=True)
+    for name, (stage, record) in _orphaned_batch_records(job, run).items():
+        if record["collected"] or not record["batch_id"] or "cancel" in record:
+            continue
+        endpoint, batch_id = record["endpoint"], record["batch_id"]
+        endpoints = endpoints or load_endpoints(job.endpoints_path)
+        try:
+            if endpoint not in endpoints or not KINDS[endpoints[endpoint].provider].batch:
+                raise RunError(f"no endpoint {endpoint!r} with a Batch API in {job.endpoints_path}")
+            client = build_batch_client(endpoint, endpoints[endpoint])
+            provider_call(endpoint, lambda c=client, b=batch_id: c.cancel(b))
+            outcome = "cancelled"
+        except (RunError, FatalError) as e:
+            outcome = f"not cancelled ({e}): cancel it with the provider if its results are not wanted"
+        run.write_json(name, {**record, "cancel": outcome})
+        print(f"[redo] batch {batch_id} of {stage}, no longer this job's: {outcome}", file=sys.stderr, flush=True)
 
 
 class Batch(Executor):
