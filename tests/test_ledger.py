@@ -56,13 +56,16 @@ def test_requests_in_flight_on_a_killed_driver_are_counted_once(ray_session, tmp
         while not _generations(fake):
             assert proc.poll() is None and time.monotonic() < deadline, "step 3 never started"
             time.sleep(0.05)
-        first, seen = time.monotonic(), 0
+        seen = 0
         while (n := _generations(fake)) != seen:  # the block's requests arrive within milliseconds
             seen = n
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray, step 3's answers not yet back
         proc.wait()
-        assert time.monotonic() - first < 1.4, "the kill came after the first answers"
+        # What the test needs: no answer of step 3 was written (an answer received but not written is
+        # unanswered too, as far as the run directory knows), whatever the time the kill took.
+        rd = RunDir(run_dir)
+        assert rd.read(rd.stage_dir("generate")) is None and rd.read(rd.rejects("generate")) is None
         time.sleep(0.5)
         lost = _generations(fake)
 
@@ -78,7 +81,7 @@ def test_requests_in_flight_on_a_killed_driver_are_counted_once(ray_session, tmp
         estimate = price.usd(unanswered["input_tokens"], unanswered["output_tokens"])
         assert unanswered["usd"] == pytest.approx(estimate, abs=1e-6)  # kept to 6 decimals
         assert summary["spent_usd"] == pytest.approx(summary["usd"] + unanswered["usd"])
-        rd = RunDir(run_dir)  # what the budget starts a stage from counts them too
+        # what the budget starts a stage from counts them too
         assert spent_usd(rd, paying(job, rd)) == pytest.approx(summary["spent_usd"], abs=1e-6)
         # The estimate is of the same requests: near what their resent twins really took in.
         generate = summary["stages"]["generate"]
