@@ -42,6 +42,15 @@ def batch_job(folder: Path) -> Path:
     return path
 
 
+def panel_job(folder: Path, correct: dict) -> Path:
+    """A BoolQ job file (stage 5 exact only) whose step 4 is `correct`: a panel, or one judge."""
+    path = exact_dedup_only(BOOLQ, folder)
+    spec = yaml.safe_load(path.read_text())
+    spec["steps"]["correct"] = {**correct, "max_tokens": 200}
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
 def records(run_dir: Path) -> list[dict]:
     paths = [p for step in STEPS for p in (run_dir / RunDir.batch_records(step)).rglob("*.json")]
     return [json.loads(p.read_text()) for p in sorted(paths)]
@@ -247,10 +256,7 @@ def test_force_cancels_the_batches_of_a_judge_dropped_from_the_panel(ray_session
     fake = FakeProcess(tmp_path, "--batch-delay-s", "600")
     try:
         eps = fake.batch_endpoints(POLL, POLL)
-        path = exact_dedup_only(BOOLQ, tmp_path)
-        spec = yaml.safe_load(path.read_text())
-        spec["steps"]["correct"] = {"panel": ["judge_batch", "writer_batch"], "max_tokens": 200}
-        path.write_text(yaml.safe_dump(spec))
+        path = panel_job(tmp_path, {"panel": ["judge_batch", "writer_batch"]})
         run_dir = RunDir(tmp_path / "run")
         old = job_mod.load(path, eps)
         run_dir.claim(identity(old, 12))
@@ -260,8 +266,7 @@ def test_force_cancels_the_batches_of_a_judge_dropped_from_the_panel(ray_session
         record = RunDir.batch_records("correct@writer_batch", "r0") + "/00000.json"
         run_dir.write_json(record, {"batch_id": flying, "endpoint": "writer_batch", "collected": False})
 
-        spec["steps"]["correct"] = {"endpoint": "writer", "max_tokens": 200}  # one online judge now
-        path.write_text(yaml.safe_dump(spec))
+        path = panel_job(tmp_path, {"endpoint": "writer"})  # one online judge now
         summary = run(job_mod.load(path, eps), str(run_dir), limit=12, force=["correct"], in_driver=True)
         assert summary["complete"] and summary["panel"] is None
         assert client.status(flying).state == "cancelled" and fake.stats()["openai.batches_cancelled"] == 1
@@ -316,10 +321,7 @@ def test_a_panel_of_batch_judges_sends_each_row_to_each_once(ray_session, tmp_pa
     fake = FakeProcess(tmp_path, "--batch-delay-s", "0.5")
     try:
         eps = fake.batch_endpoints(POLL, POLL)
-        path = exact_dedup_only(BOOLQ, tmp_path)
-        spec = yaml.safe_load(path.read_text())
-        spec["steps"]["correct"] = {"panel": ["judge_batch", "writer_batch"], "max_tokens": 200}
-        path.write_text(yaml.safe_dump(spec))
+        path = panel_job(tmp_path, {"panel": ["judge_batch", "writer_batch"]})
         summary = run(job_mod.load(path, eps), str(tmp_path / "run"), limit=20, in_driver=True)
         assert summary["complete"] and summary["panel"]["judges"] == ["judge_batch", "writer_batch"]
         made = [e for e in fake.log() if e["api"].endswith(".batch") and e["schema"] == "boolq_correct"]
