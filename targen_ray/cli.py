@@ -153,8 +153,13 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument(
         "--force-publish", action="store_true", help="publish a run that fails its quality gate (the card says so)"
     )
-    pub.add_argument("--mode", choices=["append", "overwrite"], default="append", help="iceberg://: add a snapshot "
-                     "of the run's rows (default), or replace the table's rows with them in one commit")
+    pub.add_argument(
+        "--mode",
+        choices=["append", "overwrite"],
+        default="append",
+        help="iceberg://: add a snapshot "
+        "of the run's rows (default), or replace the table's rows with them in one commit",
+    )
     pub.add_argument("--create-namespace", action="store_true", help="iceberg://: create a missing namespace")
 
     ver = command(

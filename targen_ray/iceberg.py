@@ -9,7 +9,7 @@ Iceberg sink (what `Dataset.write_iceberg` builds); the driver commits one snaps
 and an append in one commit) and sees only file metadata.
 
 Every snapshot's summary carries the run's lineage (`publish.lineage`, what a folder's manifest.json
-records) as `targen.*` properties, and per split the rows and their digest (`row_digests`: independent
+records) as `targen.*` properties, and per split the rows and their digest (row_tally.py: independent
 of row order and of files, so an engine's compaction keeps it). A table's current rows are the runs of
 the snapshots from the current one back to the last overwrite: publishing one of them again adds
 nothing, and `targen verify` reads the rows back and checks them against those runs.
@@ -17,7 +17,6 @@ nothing, and `targen verify` reads the rows back and checks them against those r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -29,16 +28,14 @@ import pyarrow as pa
 from . import card
 from .errors import SpecError
 from .publish import checked, lineage
+from .row_tally import ROWS, SPLIT, add, entry, row_digests
 from .spec import SPLITS
 from .store import RunDir, row_groups
 from .tasks import Task, recorded_task
 
 SCHEME = "iceberg://"
-SPLIT = "split"
 MODES = ("append", "overwrite")
 PREFIX = "targen."
-ROWS = f"{PREFIX}rows"  # per split: the rows a snapshot added and their digest (iceberg_sink.py)
-MOD = 2**256  # row digests add up modulo this: a multiset hash, so order and files do not matter
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
@@ -64,9 +61,7 @@ def parse(dest: str) -> Target:
     catalog, _, name = dest.removeprefix(SCHEME).rpartition("/")
     parts = name.split(".")
     if len(parts) < 2 or not all(NAME.fullmatch(p) for p in [*parts, *([catalog] if catalog else [])]):
-        raise SpecError(
-            f"{dest}: expected iceberg://[CATALOG/]NAMESPACE.TABLE (names of letters, digits, _ and -)"
-        )
+        raise SpecError(f"{dest}: expected iceberg://[CATALOG/]NAMESPACE.TABLE (names of letters, digits, _ and -)")
     return Target(dest, catalog or None, tuple(parts[:-1]), parts[-1])
 
 
@@ -144,37 +139,6 @@ def _open(target: Target, task: Task, create_namespace: bool):
 def _plain(type_: pa.DataType) -> str:
     """A type as both sides spell it: pyiceberg reads strings and lists back as their large kinds."""
     return str(type_).replace("large_", "").replace("element: ", "item: ")
-
-
-def row_digests(rows: pa.Table) -> dict[str, dict]:
-    """Per split: the rows and the sum of each row's sha256, modulo 2**256, as hex; a row is hashed as
-    polars encodes it to JSON (its fields in the table's order). What publish records of a run and what
-    verify computes of a table, the same way. Encoding in polars, not Python's json module, because
-    `to_pylist` and `json.dumps` took 110 µs a ReCoRD row, ten times the Parquet write."""
-    import polars as pl
-
-    fields = [n for n in rows.column_names if n != SPLIT]
-    texts = pl.from_arrow(rows.select(fields)).select(pl.struct(fields).struct.json_encode()).to_series()
-    out: dict[str, list[int]] = {}
-    for split, text in zip(rows[SPLIT].to_pylist(), texts.to_list(), strict=True):
-        tally = out.setdefault(split, [0, 0])
-        tally[0] += 1
-        tally[1] = (tally[1] + int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")) % MOD
-    return {s: _tally(n, d) for s, (n, d) in out.items()}
-
-
-def _tally(rows: int, digest: int) -> dict:
-    return {"rows": rows, "digest": f"{digest:064x}"}
-
-
-def add(tallies: list[dict[str, dict]]) -> dict[str, dict]:
-    """Row digests of several parts (or runs) as one."""
-    out: dict[str, list[int]] = {}
-    for tally in tallies:
-        for split, t in tally.items():
-            n, d = out.get(split, (0, 0))
-            out[split] = [n + t["rows"], (d + int(t["digest"], 16)) % MOD]
-    return {s: _tally(n, d) for s, (n, d) in sorted(out.items())}
 
 
 def _read_parts(parts: pa.Table, run_uri: str, schema: pa.Schema) -> Iterator[pa.Table]:
@@ -277,7 +241,7 @@ def verify(dest: str) -> tuple[dict, list[str]]:
         raise SpecError(f"{dest}: no snapshot targen published holds the table's rows: nothing to check against")
     problems, tallies, files = _read_back(table)
     expected, found = add([json.loads(r[ROWS]) for r in runs]), add(tallies)
-    none = _tally(0, 0)
+    none = entry(0, 0)
     for split in sorted(set(expected) | set(found)):
         want, got = expected.get(split, none), found.get(split, none)
         if want != got:

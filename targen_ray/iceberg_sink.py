@@ -16,12 +16,12 @@ import pyarrow as pa
 from ray.data._internal.datasource.iceberg_datasink import IcebergDatasink, IcebergWriteResult
 from ray.data.block import Block, BlockAccessor
 
-from .iceberg import ROWS, add, row_digests
+from .row_tally import ROWS, add, row_digests
 
 
 @dataclass
 class TalliedResult(IcebergWriteResult):
-    tally: dict = field(default_factory=dict)  # per split: rows and their digest (iceberg.row_digests)
+    tally: dict = field(default_factory=dict)  # per split: rows and their digest (row_tally.row_digests)
 
 
 class TalliedSink(IcebergDatasink):
