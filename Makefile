@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/dedup_overlap.py
 	$(BIN)/python benchmarks/near_dup_search.py
 	$(BIN)/python benchmarks/evaluate_models.py --models tfidf embedding finetune
+	$(BIN)/python benchmarks/iceberg_publish.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
