@@ -223,7 +223,7 @@ def test_fault_matrix_run_fills_its_quotas(ray_session, tmp_path):
             time.sleep(0.1)
         assert fake.stats()["hanging"] == 0
         with urllib.request.urlopen(f"{fake.url}/health", timeout=5) as r:
-            assert json.load(r) == {"ok": True}
+            assert json.load(r)["ok"] is True  # the fake still serves
     finally:
         fake.stop()
 
