@@ -89,7 +89,7 @@ def test_the_demo_run_is_quiet_and_ends_with_samples_and_paths(tmp_path):
     assert ray_lines == [], ray_lines
     assert all(line.startswith(("[", "targen: ")) for line in done.stderr.splitlines()), done.stderr
     out = done.stdout.splitlines()
-    assert [line.split(":")[0] for line in out[-5:]] == ["dataset", "dedup", "summary", "log", "report"], out
+    assert [line.split(":")[0] for line in out[-6:]] == ["dataset", "dedup", "summary", "cost", "log", "report"], out
     made = sum(s["rows"] for s in summary["splits"].values())
     assert sum(line.startswith("sample ") for line in out) == min(3, made)
     assert RAY_LINE.search((run_dir / RunDir.log_file()).read_text())  # what Ray said is kept, not lost

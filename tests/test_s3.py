@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from conftest import BOOLQ
+import yaml
+from conftest import BOOLQ, ROOT, driver
 from harness.process import FakeProcess, free_port
 
 from analysis.analyze import analyze
@@ -69,10 +70,19 @@ def _files(fs, prefix: str) -> list[str]:
 def test_run_dir_on_s3_resumes_and_compacts(ray_session, s3, tmp_path):
     fake = FakeProcess(tmp_path)
     try:
-        job = job_mod.load(BOOLQ, fake.endpoints(writer="openai", judge="openai"))
-        job = dataclasses.replace(job, spec=job.spec.model_copy(update={"batch_size": 4}))
+        endpoints = fake.endpoints(writer="openai", judge="openai")
         uri = "s3://targen-runs/boolq/a"
-        summary = run(job, uri, limit=40)
+        # Through Ray Data's actors, as its own driver: its Ray's workers write the intent records to the
+        # bucket, and see its address and keys in their environment, as a cluster's nodes would.
+        spec = yaml.safe_load(BOOLQ.read_text())
+        spec.update(batch_size=4, prompts=str((BOOLQ.parent / spec["prompts"]).resolve()))
+        job_file = tmp_path / "boolq.yaml"
+        job_file.write_text(yaml.safe_dump(spec))
+        cmd, env = driver(endpoints, 40, uri, job_file, "--no-analyze")
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        job = job_mod.load(job_file, endpoints)
+        summary = json.loads(s3.open_input_stream(f"targen-runs/boolq/a/{RunDir.summary_file()}").read())
         assert summary["complete"] and summary["rows"]["counts_add_up"]
         files = _files(s3, "targen-runs/boolq/a")
         assert RUN_FILE in files and RunDir.summary_file() in files
