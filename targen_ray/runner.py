@@ -27,7 +27,7 @@ from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
 from .spec import STEPS
 from .steps.contexts import PER_CALL
-from .store import RunDir
+from .store import RunDir, stamp
 
 LABEL_COLUMNS = ["id", "split", "final_label"]
 
@@ -290,7 +290,7 @@ def retry_rejects(
     moved = {}
     for step in stages_of(job, steps):
         moved[step] = sum(t.num_rows for t in folder.iter_parts(folder.rejects(step), columns=["id"]))
-        folder.move(folder.rejects(step), folder.retried(step), time.strftime("%Y%m%dT%H%M%S"))
+        folder.move(folder.rejects(step), folder.retried(step), stamp())
     print(f"[retry] sending again: {', '.join(f'{n} {s}' for s, n in moved.items())} rejected rows", file=sys.stderr)
     job = probe.resolve(job, folder)
     ensure_ray(log_to_driver)

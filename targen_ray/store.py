@@ -82,7 +82,7 @@ class RunDir:
                         f"{self} holds a run of a different job ({diff}); use a new --run-dir, "
                         "or --force STAGES to redo stages with the new one"
                     )
-                self._supersede(redo, time.strftime("%Y%m%dT%H%M%S"))
+                self._supersede(redo, stamp())
             if not same or (files and found.get("files") != files):
                 self.fs.create_dir(self.path, recursive=True)
                 self.write_json(RUN_FILE, {**identity, "files": files or {}})
@@ -484,6 +484,13 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type) for f in schema
     ]
     return pa.Table.from_arrays(cols, schema=schema)
+
+
+def stamp() -> str:
+    """A prefix for one move's files (`RunDir.move`), unique to it and in time order: two runs within a
+    second each move a part their fresh numbering named the same (r0-part-00000), and a second's
+    resolution let the later move overwrite the earlier one's, paid for."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}{time.time_ns() % 10**9:09d}"
 
 
 def _is_part(path: str, round_id: str) -> bool:

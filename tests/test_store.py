@@ -112,7 +112,8 @@ def test_two_redos_within_a_second_keep_what_each_moved_aside(tmp_path):
     """What `--force` moves to superseded/ is paid for: a second redo right after the first (a fast run)
     must not move its rows over the first one's, whose names would be the same to the second."""
     run = _run(tmp_path, parts=1)
-    for n, prompts in enumerate(["p2", "p3"]):
-        assert RunDir(tmp_path / "run").claim({**IDENTITY, "prompts_hash": prompts}, redo=["generate"]) == "redo"
-        run.write_part(RunDir.stage_dir("generate"), "r0", pa.table({"id": [f"again{n}"], "x": [n]}))
+    for n, prompts in enumerate(["p2", "p3"]):  # each a run of its own: its parts are numbered afresh
+        again = RunDir(tmp_path / "run")
+        assert again.claim({**IDENTITY, "prompts_hash": prompts}, redo=["generate"]) == "redo"
+        again.write_part(RunDir.stage_dir("generate"), "r0", pa.table({"id": [f"again{n}"], "x": [n]}))
     assert sorted(run.read(RunDir.superseded("generate"))["id"].to_pylist()) == ["0a", "0b", "again0"]
