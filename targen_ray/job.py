@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import socket
 from dataclasses import dataclass
@@ -25,6 +27,22 @@ class Job:
     prompts: PromptSet
     path: str
     endpoints_path: str = ""
+
+    def identity(self, limit: int | None) -> dict:
+        """What makes a run directory this run: the same job spec, the same prompts and the same --limit."""
+        prompts = json.dumps(self.prompts.sources, sort_keys=True).encode()
+        return {
+            "job": self.spec.name,
+            "task": self.task.name,
+            "declaration": self.task.declaration,  # an inline task: publish and analysis rebuild it from here
+            # Stage 5 and a panel's vote are decided afresh from stored rows, and the license and gate only
+            # concern the published dataset: changing them continues the run.
+            "spec_hash": self.spec.spec_hash(
+                exclude={"dedup": True, "license": True, "gate": True, "steps": {"correct": {"vote"}}}
+            ),
+            "prompts_hash": hashlib.sha256(prompts).hexdigest()[:16],
+            "limit": limit,
+        }
 
     @functools.cached_property
     def task(self) -> Task:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 import sys
 import time
@@ -214,23 +212,6 @@ def _label_counts(table: pa.Table) -> Counter:
     )
 
 
-def identity(job: Job, limit: int | None) -> dict:
-    """What makes a run directory this run: the same job spec, the same prompts and the same --limit."""
-    prompts = json.dumps(job.prompts.sources, sort_keys=True).encode()
-    return {
-        "job": job.spec.name,
-        "task": job.task.name,
-        "declaration": job.task.declaration,  # an inline task: publish and analysis rebuild it from here
-        # Stage 5 and a panel's vote are decided afresh from stored rows, and the license and gate only
-        # concern the published dataset: changing them continues the run.
-        "spec_hash": job.spec.spec_hash(
-            exclude={"dedup": True, "license": True, "gate": True, "steps": {"correct": {"vote"}}}
-        ),
-        "prompts_hash": hashlib.sha256(prompts).hexdigest()[:16],
-        "limit": limit,
-    }
-
-
 def later_stages(stages: list[str]) -> list[str]:
     """The stages to redo when `stages` change: the earliest named and every one after it."""
     unknown = sorted(set(stages) - set(STEPS))
@@ -260,7 +241,7 @@ def run(
     check_reachable(job)
     folder = RunDir(run_dir)
     redo = later_stages(list(force))
-    state = folder.claim(identity(job, limit), files, stages_of(job, redo))
+    state = folder.claim(job.identity(limit), files, stages_of(job, redo))
     if state == "resume":
         print(
             f"[resume] continuing the run in {folder}" + (" (spec unchanged: --force ignored)" if redo else ""),
@@ -286,7 +267,7 @@ def retry_rejects(
     check_cluster()
     check_reachable(job)
     folder = RunDir(run_dir)
-    folder.claim(identity(job, limit))
+    folder.claim(job.identity(limit))
     moved = {}
     for step in stages_of(job, steps):
         moved[step] = sum(t.num_rows for t in folder.iter_parts(folder.rejects(step), columns=["id"]))

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from .errors import SpecError
 from .job import load
-from .runner import identity
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 EXCLUDES = [".git", ".venv", "runs", "**/__pycache__", "*.egg-info", ".pytest_cache"]
@@ -46,7 +45,7 @@ def submission(job_file: str, endpoints: str | None, run_dir: str | None, limit:
     (keys are checked by the driver on the cluster, where they are)."""
     job = load(job_file, endpoints, check_keys=False)
     run_dir = run_dir or f"~/targen-runs/{job.spec.name}"
-    key = json.dumps({**identity(job, limit), "run_dir": run_dir}, sort_keys=True)
+    key = json.dumps({**job.identity(limit), "run_dir": run_dir}, sort_keys=True)
     sub_id = f"targen-{job.spec.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     args = ["targen", "run", _uploaded(job.path), "--endpoints", _uploaded(job.endpoints_path), "--run-dir", run_dir]
     args += ["--limit", str(limit)] if limit else []

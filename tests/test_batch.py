@@ -20,10 +20,10 @@ from harness.process import FAKE_PRICES, FakeProcess
 from targen_ray import job as job_mod
 from targen_ray.cli import main
 from targen_ray.errors import RunError, SpecError
-from targen_ray.execute import Stage
-from targen_ray.execute.batch import Batch, cancel_superseded, refuse_batches_in_flight
+from targen_ray.execute import Stage, cancel_superseded, refuse_batches_in_flight
+from targen_ray.execute.batch import Batch
 from targen_ray.providers.batch import AnthropicBatch, OpenAIBatch, joined
-from targen_ray.runner import identity, run
+from targen_ray.runner import run
 from targen_ray.spec import STEPS
 from targen_ray.steps import STEP_CLASSES
 from targen_ray.store import RunDir
@@ -208,7 +208,7 @@ def test_force_cancels_the_batches_the_old_job_left_in_flight(ray_session, tmp_p
         eps = fake.batch_endpoints(POLL, POLL)
         old = job_mod.load(batch_job(tmp_path), eps)
         run_dir = RunDir(tmp_path / "run")
-        run_dir.claim(identity(old, 12))
+        run_dir.claim(old.identity(12))
         in_flight = {}
         for step, name, client in [
             ("generate", "writer_batch", OpenAIBatch),
@@ -259,7 +259,7 @@ def test_force_cancels_the_batches_of_a_judge_dropped_from_the_panel(ray_session
         path = panel_job(tmp_path, {"panel": ["judge_batch", "writer_batch"]})
         run_dir = RunDir(tmp_path / "run")
         old = job_mod.load(path, eps)
-        run_dir.claim(identity(old, 12))
+        run_dir.claim(old.identity(12))
         client = OpenAIBatch("writer_batch", old.endpoints["writer_batch"])
         line = client.line("fake-writer", "row0-0", STEP_CLASSES["generate"](old).request(SAMPLE_ROW, 0))
         flying = client.submit(pa.chunked_array([[line]]), "targen-dropped-judge")

@@ -27,16 +27,17 @@ def test_steps_are_descriptions_that_send_nothing():
 
 
 def test_the_run_directory_layout_is_named_in_store_alone():
-    """Folder and file names of a run directory appear as literals in store.py only: everything else,
-    tests and benchmarks included, asks RunDir for them."""
+    """Folder and file names of a run directory appear as literals in store/layout.py only: everything
+    else, tests and benchmarks included, asks RunDir for them."""
     root = Path(__file__).resolve().parents[1]
     literal = re.compile(
         r"""(?<!"")["'/](0[1-6]_\w+|(rejects|retried|batches|superseded|final|logs)/|(summary|run|structured)\.json)"""
     )
     found = []
     for path in sorted(p for d in ("targen_ray", "analysis", "tests", "benchmarks") for p in (root / d).rglob("*.py")):
-        # store.py names the layout; the fake server's paths are the providers' HTTP routes; this file
-        if path == root / "targen_ray" / "store.py" or "fake" in path.parts or path == Path(__file__).resolve():
+        # layout.py names the layout; the fake server's paths are the providers' HTTP routes; this file
+        layout = root / "targen_ray" / "store" / "layout.py"
+        if path == layout or "fake" in path.parts or path == Path(__file__).resolve():
             continue
         found += [
             f"{path.relative_to(root)}:{n}"

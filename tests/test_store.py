@@ -9,9 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from targen_ray import store
 from targen_ray.errors import RunDirError
-from targen_ray.store import RUN_FILE, RunDir
+from targen_ray.store import RUN_FILE, RunDir, files
 
 IDENTITY = {"job": "j", "spec_hash": "h1", "prompts_hash": "p1", "limit": None}
 
@@ -42,7 +41,7 @@ def test_compaction_merges_a_finished_stage(tmp_path):
 
 def test_a_large_part_is_written_and_compacted_in_bounded_row_groups(tmp_path, monkeypatch):
     """Readers go a row group at a time, so a part as large as a batch's results is not one group."""
-    monkeypatch.setattr(store, "ROW_GROUP_BYTES", 4_000)
+    monkeypatch.setattr(files, "ROW_GROUP_BYTES", 4_000)
     run = RunDir(tmp_path / "run")
     run.claim(IDENTITY)
     for i in range(2):

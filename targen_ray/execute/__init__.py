@@ -7,9 +7,13 @@ writes through one sink (sink.py). Another way (a streaming or a priority tier) 
 
 from __future__ import annotations
 
+from ..errors import RunError
 from ..progress import StageResult
+from ..store import RunDir
+from ..store.batch_records import uncollected
 from .base import Executor
-from .batch import Batch, cancel_superseded, refuse_batches_in_flight
+from .batch import Batch
+from .cancel import cancel_superseded
 from .driver import InDriver
 from .inputs import Inputs, Parts
 from .online import Online
@@ -25,9 +29,22 @@ def executor_for(stage: Stage) -> Executor:
     return InDriver(stage) if stage.in_driver else Online(stage)
 
 
+def refuse_batches_in_flight(run: RunDir, step: str, round_id: str) -> None:
+    """Before a step runs other than in batches: batches an earlier run submitted for it must not be in
+    flight, or their rows would be paid for twice (the endpoint was switched from batch to online mid-run)."""
+    flying = uncollected(run, step, round_id)
+    if flying:
+        raise RunError(
+            f"step {step}: {len(flying)} batch(es) an earlier run submitted to endpoint {flying[0]['endpoint']!r} "
+            f"are in flight ({run}/{run.batch_records(step, round_id)}); put the step back on that "
+            "endpoint to collect them, or delete that folder to send their rows online (the batches are paid "
+            "for either way)"
+        )
+
+
 def execute(stage: Stage, inputs: Inputs) -> StageResult:
     """Every input row of `stage` answered once: kept, rejected, or sent again until it is one of those."""
     return executor_for(stage).run(inputs)
 
 
-__all__ = ["Parts", "Stage", "cancel_superseded", "execute", "executor_for"]
+__all__ = ["Parts", "Stage", "cancel_superseded", "execute", "executor_for", "refuse_batches_in_flight"]

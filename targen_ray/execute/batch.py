@@ -34,9 +34,9 @@ from ..progress import StageResult, spend
 from ..providers.base import estimate_tokens
 from ..providers.batch import BatchClient, BatchStatus, Line, build_batch_client
 from ..providers.kinds import KINDS, load
-from ..spec import load_endpoints, step_of
+from ..spec import step_of
 from ..steps import step_for
-from ..store import RunDir
+from ..store.batch_records import BatchRecords
 from .base import Executor
 from .inputs import Inputs, dataset, finish, input_ids, pending
 from .online import Online
@@ -50,68 +50,21 @@ RESULT_TASKS = 2  # ended batches joined at once: each task holds a whole batch'
 RESULT_ROWS = 2_000  # rows a result task holds as Python objects at once
 
 
-def refuse_batches_in_flight(run: RunDir, step: str, round_id: str) -> None:
-    """Before a step runs other than in batches: batches an earlier run submitted for it must not be in
-    flight, or their rows would be paid for twice (the endpoint was switched from batch to online mid-run)."""
-    folder = run.batch_records(step, round_id)
-    flying = [r for r in run.records(folder).values() if not r["collected"]]
-    if flying:
-        raise RunError(
-            f"step {step}: {len(flying)} batch(es) an earlier run submitted to endpoint {flying[0]['endpoint']!r} are "
-            f"in flight ({run}/{folder}); put the step back on that endpoint to collect them, or delete that folder "
-            "to send their rows online (the batches are paid for either way)"
-        )
-
-
-def _orphaned_batch_records(job: Job, run: RunDir) -> dict[str, tuple[str, dict]]:
-    """The batch records nothing will collect, by name, with their stage: those `--force` moved aside
-    (the single judge a panel replaced among them), and every one of a panel judge a `--force` dropped
-    (its folders stay where they were)."""
-    found = {}
-    for stage in dict.fromkeys([*job.paying_stages, "correct", *run.batch_stages()]):
-        found |= {name: (stage, r) for name, r in run.superseded_batch_records(stage).items()}
-        if stage not in job.paying_stages and stage != "correct":
-            found |= {name: (stage, r) for name, r in run.records(run.batch_records(stage), recursive=True).items()}
-    return found
-
-
-def cancel_superseded(job: Job, run: RunDir) -> None:
-    """Cancel the batches still in flight of stages `--force` superseded or dropped: their rows belong to
-    the old job and nothing will collect them. Each is tried once (the record says so); a failed cancel
-    is one line, and the run goes on. Lines a batch finished before its cancel are billed but not in the
-    ledger. The endpoint is looked up in the whole endpoints file: the redo may have moved the step off it."""
-    endpoints = None
-    for name, (stage, record) in _orphaned_batch_records(job, run).items():
-        if record["collected"] or not record["batch_id"] or "cancel" in record:
-            continue
-        endpoint, batch_id = record["endpoint"], record["batch_id"]
-        endpoints = endpoints or load_endpoints(job.endpoints_path)
-        try:
-            if endpoint not in endpoints or not KINDS[endpoints[endpoint].provider].batch:
-                raise RunError(f"no endpoint {endpoint!r} with a Batch API in {job.endpoints_path}")
-            client = build_batch_client(endpoint, endpoints[endpoint])
-            provider_call(endpoint, lambda c=client, b=batch_id: c.cancel(b))
-            outcome = "cancelled"
-        except (RunError, FatalError) as e:
-            outcome = f"not cancelled ({e}): cancel it with the provider if its results are not wanted"
-        run.write_json(name, {**record, "cancel": outcome})
-        print(f"[redo] batch {batch_id} of {stage}, no longer this job's: {outcome}", file=sys.stderr, flush=True)
-
-
 class Batch(Executor):
     def __init__(self, stage: Stage):
         super().__init__(stage)
         self.job, self.step, self.run_dir, self.budget = stage.job, stage.step, stage.run_dir, stage.budget
         self.name, self.spec = self.job.batch_endpoint(self.step)
         self.client: BatchClient = build_batch_client(self.name, self.spec)
-        self.folder = self.run_dir.batch_records(self.step, stage.round_id)
+        self.batches = BatchRecords(self.run_dir, self.step, stage.round_id)
         self.spent_before = stage.spent_before
         self.stopped: str | None = None  # why no more batches are submitted (the budget)
         self.poll_s = self.spec.batch.poll_s
-        self.records: dict[str, dict] = {}  # by rows file
+        self.records = self.batches.records  # by rows file
         self._load()
         if self.budget is not None:  # what batches of an earlier run may yet cost is held against the budget
-            ray.get(self.budget.sync.remote(self.spent_before, sum(self.records[p]["est_usd"] for p in self.open())))
+            held = sum(self.records[p]["est_usd"] for p in self.batches.open())
+            ray.get(self.budget.sync.remote(self.spent_before, held))
 
     def run(self, inputs: Inputs) -> StageResult:
         """Every input row answered, kept or rejected: rows not in a batch yet are submitted, open batches
@@ -119,7 +72,7 @@ class Batch(Executor):
         ids = input_ids(inputs)
         while True:
             todo = pending(self.run_dir, self.step, ids)
-            todo = todo.filter(pc.invert(pc.is_in(todo["id"], self.in_flight())))
+            todo = todo.filter(pc.invert(pc.is_in(todo["id"], self.batches.in_flight())))
             if todo.num_rows and self.stopped is None:
                 again = pc.greater(todo["sample"], 0)
                 if self.spec.batch.retry == "online" and pc.any(again).as_py():
@@ -128,7 +81,7 @@ class Batch(Executor):
                     todo = todo.filter(pc.invert(again))
                 if todo.num_rows:
                     self.submit(dataset(self.job, inputs, todo, self.run_dir))
-            if not self.open():
+            if not self.batches.open():
                 break
             self.wait()
         finish(self.run_dir, self.step, self.stage.round_id)
@@ -141,34 +94,19 @@ class Batch(Executor):
         """Read the records of this stage's batches. A record without a batch id is a create whose answer
         was lost (the driver died, the connection dropped): the provider is asked for a batch with its label
         (OpenAI can tell); when there is none, the record and its rows file go, and the rows are sent again."""
-        for path in self.run_dir.files(self.folder):
-            if not path.endswith(".parquet"):
-                continue
-            record = self.run_dir.read_json(f"{self.folder}/{_base(path)}.json")
+        for path, record in self.batches.stored():
             if record is not None and record["batch_id"] is None:
                 found = provider_call(self.name, lambda r=record: self.client.find(r["label"], r["submitted_at"]))
                 record = {**record, "batch_id": found, "status": "submitted"} if found else None
                 if found:
-                    self._save(path, record)
+                    self.batches.save(path, record)
             if record is None:
-                self.run_dir.delete([path, self.run_dir.file_path(f"{self.folder}/{_base(path)}.json")])
+                self.batches.drop(path)
             else:
                 self.records[path] = record
-        flying = len(self.open())
+        flying = len(self.batches.open())
         if flying:
             print(f"[{self._label()}] picking up {flying} batches in flight", file=sys.stderr, flush=True)
-
-    def _save(self, path: str, record: dict) -> None:
-        self.records[path] = record
-        self.run_dir.write_json(f"{self.folder}/{_base(path)}.json", record)
-
-    def open(self) -> list[str]:
-        return [p for p, r in self.records.items() if not r["collected"]]
-
-    def in_flight(self) -> pa.Array:
-        """Ids of the rows in batches not collected yet: they are not sent again."""
-        ids = [pq.read_table(p, columns=["id"], filesystem=self.run_dir.fs)["id"] for p in self.open()]
-        return pa.chunked_array(ids, pa.string()).combine_chunks() if ids else pa.array([], pa.string())
 
     # -- submitting ------------------------------------------------------------------------------------
     def submit(self, ds: ray.data.Dataset) -> None:
@@ -196,9 +134,7 @@ class Batch(Executor):
         if self.budget is not None and not ray.get(self.budget.reserve.remote(est)):
             self.stopped = f"budget_usd {self.job.spec.budget_usd} reached: batches of step {self.step} not submitted"
             return False
-        number = max((int(_base(p)) for p in self.records), default=-1) + 1
-        name = f"{self.folder}/{number:05d}.parquet"
-        self.run_dir.write_table(name, table.drop_columns(["line", "est_usd"]))
+        path, number = self.batches.write_rows(table.drop_columns(["line", "est_usd"]))
         # The record is written before the create and gets the batch id the moment it exists. The label, unique
         # to this run directory, lets a later run find a batch whose create answer never arrived.
         run_key = stable_id(self.job.spec.name, self.run_dir.uri)[:8]
@@ -216,9 +152,9 @@ class Batch(Executor):
             "errored": 0,
             "collected": False,
         }
-        self._save(self.run_dir.file_path(name), record)
+        self.batches.save(path, record)
         batch_id = provider_call(self.name, lambda: self.client.submit(table["line"], record["label"]), create=True)
-        self._save(self.run_dir.file_path(name), {**record, "batch_id": batch_id, "status": "submitted"})
+        self.batches.save(path, {**record, "batch_id": batch_id, "status": "submitted"})
         self.poll_s = self.spec.batch.poll_s
         self._progress()
         return True
@@ -228,7 +164,7 @@ class Batch(Executor):
         """Poll the open batches, at a growing interval, until some have ended; collect those."""
         while True:
             ended = []
-            for path in self.open():
+            for path in self.batches.open():
                 record = self.records[path]
                 status: BatchStatus = provider_call(self.name, lambda r=record: self.client.status(r["batch_id"]))
                 record.update(status=status.state, succeeded=status.succeeded, errored=status.errored)
@@ -265,7 +201,7 @@ class Batch(Executor):
             if self.budget is not None:  # the batch's reservation becomes what it cost
                 cost = sum(pc.sum(t[f"{step_of(self.step)}_usd"]).as_py() or 0.0 for t in (kept, rejected, retried))
                 self.budget.reserve.remote(0.0, (self.records[path]["est_usd"], cost))
-            self._save(path, {**self.records[path], "collected": True})
+            self.batches.save(path, {**self.records[path], "collected": True})
             self.sink.check()
         self._progress()
 
@@ -370,8 +306,4 @@ def provider_call(name: str, call, create: bool = False):
     raise AssertionError("unreachable")
 
 
-def _base(path: str) -> str:
-    return path.rsplit("/", 1)[-1].split(".")[0]
-
-
-__all__ = ["Batch", "cancel_superseded", "refuse_batches_in_flight"]
+__all__ = ["Batch", "provider_call"]
