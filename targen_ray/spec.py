@@ -9,12 +9,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
-from .dedup.encoders import BACKENDS
 from .errors import SpecError
 from .prices import Price
 from .providers.kinds import KINDS, MODES
 from .tasks.declaration import PSEUDO_LABEL, TaskSpec
 from .yamlfile import line_of, read_yaml
+
+# The embedding model's runtimes (dedup/encoders.py), the default first. openvino: at the precision OpenVINO
+# picks for the CPU (bfloat16 where it has bf16 instructions, float32 elsewhere): ~3.6x torch here, at cosine
+# >= 0.9999 to it, and stage 5's precision and recall; see BENCHMARKS.md.
+BACKENDS = ("openvino", "openvino-f32", "openvino-int8", "onnx", "onnx-int8", "torch")
 
 SPLITS = ("train", "validation", "test")
 STEPS = ("contexts", "seeds", "generate", "correct")

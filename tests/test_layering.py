@@ -26,6 +26,30 @@ def test_steps_are_descriptions_that_send_nothing():
     assert done.stdout.strip() == "[]"
 
 
+def test_the_configuration_loads_without_the_engine():
+    """A job's and an endpoint's configuration (spec.py) is read and checked without the engine: no Ray,
+    no stage, no run directory, no embedding model, no fake."""
+    engine = ("dedup", "execute", "limits", "pool", "store", "runner", "steps", "fake")
+    probe = "import sys, targen_ray.spec\n"
+    probe += f"names = ('ray', *('targen_ray.' + m for m in {engine!r}))\n"
+    probe += "print(sorted(m for m in names if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_only_the_fake_server_command_imports_the_fake():
+    """The fake provider serves tests and benchmarks: the package uses it for `targen fake-server` and to
+    say which checks a rehearsal on it cannot pass (cli.py), nowhere else."""
+    package = Path(__file__).resolve().parents[1] / "targen_ray"
+    found = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if "fake" not in path.relative_to(package).parts[:1]
+        and re.search(r"from \.+fake\b|targen_ray\.fake\b", path.read_text())
+    ]
+    assert found == ["cli.py"]
+
+
 def test_the_run_directory_layout_is_named_in_store_alone():
     """Folder and file names of a run directory appear as literals in store/layout.py only: everything
     else, tests and benchmarks included, asks RunDir for them."""

@@ -5,7 +5,7 @@ cosine), mean-pooled over the first MAX_TOKENS word pieces, as sentence-transfor
 The ONNX and OpenVINO runtimes run a graph exported here from the packaged weights, once per machine
 and model version, into a local cache (never a hub download): as exported (OpenVINO computes it in
 bfloat16 on CPUs that have bf16 instructions unless told f32), int8 by ONNX Runtime's dynamic
-quantisation, or by NNCF's post-training quantisation calibrated on fixed text the fake writes.
+quantisation, or by NNCF's post-training quantisation calibrated on fixed text (calibration.jsonl.gz).
 benchmarks/embed_backends.py measures each against torch (speed, cosine, stage 5's precision and
 recall); BACKENDS[0] is the default.
 """
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import gzip
 import importlib.metadata
+import json
 import os
 import shutil
 import tempfile
@@ -24,12 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..spec import BACKENDS
+
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 ENCODE_BATCH = 64
-# openvino: at the precision OpenVINO picks for the CPU (bfloat16 where it has bf16 instructions, float32
-# elsewhere): ~3.6x torch here, at cosine >= 0.9999 to it, and stage 5's precision and recall; see BENCHMARKS.md.
-BACKENDS = ("openvino", "openvino-f32", "openvino-int8", "onnx", "onnx-int8", "torch")
 
 
 def model_path() -> str:
@@ -165,20 +166,13 @@ def _onnx_int8(out: Path) -> None:
     quantize_dynamic(str(_onnx()), str(out), weight_type=QuantType.QInt8)
 
 
-def calibration_texts(n: int = 300) -> list[str]:
-    """Fixed text for int8 calibration: rows the fake writes for BoolQ and ReCoRD under a seed no
-    benchmark or test measures with, joined as stage 5 joins them."""
-    import pyarrow as pa
-
-    from ..fake.duplicates import planted
-    from ..tasks import get_task
-    from .text import texts
-
-    out = []
-    for task in ("boolq", "record"):
-        rows, _ = planted(task, n // 2, 0, seed=7919)
-        out += texts(pa.array([r["instance"] for r in rows]), get_task(task).text_fields)
-    return out
+def calibration_texts() -> list[str]:
+    """Fixed text for int8 calibration, shipped with the package: 300 rows of BoolQ's and ReCoRD's shapes
+    (about 245-word passages with their questions), joined as stage 5 joins them. Made once from the fake
+    provider's rows under a seed no benchmark or test measures with; a fixed set keeps an export the same
+    on every machine."""
+    with gzip.open(Path(__file__).with_name("calibration.jsonl.gz"), "rt") as f:
+        return [json.loads(line) for line in f]
 
 
 def _openvino_int8(out: Path) -> None:
