@@ -21,7 +21,7 @@ import yaml
 from full_size import drive
 from harness.process import FakeProcess
 
-from targen_ray.spec import STEPS
+from targen_ray.config import STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYS = {"overlapped": {"overlap": True}, "after": {"overlap": False}, "no embeddings": {"near": False}}

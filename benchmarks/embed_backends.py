@@ -16,13 +16,13 @@ import numpy as np
 import pyarrow as pa
 from dedup_quality import scores
 
+from targen_ray.config import DedupSpec
 from targen_ray.dedup import encoders
 from targen_ray.dedup.decision import duplicate_groups
 from targen_ray.dedup.minhash import signatures
 from targen_ray.dedup.text import text_fields, texts
 from targen_ray.fake.duplicates import planted
 from targen_ray.items import digests
-from targen_ray.spec import DedupSpec
 from targen_ray.tasks import get_task
 
 

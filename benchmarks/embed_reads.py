@@ -34,10 +34,10 @@ def embed_once(run_dir: str, scratch: str, embed_rows: int, read_tasks: int | No
     import pyarrow as pa
     import ray
 
+    from targen_ray.config import DedupSpec
     from targen_ray.dedup import embed
     from targen_ray.dedup.decision import features
     from targen_ray.dedup.text import text_fields
-    from targen_ray.spec import DedupSpec
     from targen_ray.tasks import recorded_task
 
     run, out = RunDir(run_dir), RunDir(scratch)

@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import ray
 
+from targen_ray.config import DedupSpec
 from targen_ray.dedup import embed, encoders
 from targen_ray.fake.tasks import modules
-from targen_ray.spec import DedupSpec
 
 
 def texts(task: str, n: int) -> list[str]:

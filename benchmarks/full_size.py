@@ -31,7 +31,7 @@ from harness.process import FakeProcess, MemoryPeak
 
 from targen_ray import job as job_mod
 from targen_ray import plan
-from targen_ray.spec import STEPS
+from targen_ray.config import STEPS
 from targen_ray.store import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,9 +23,9 @@ from harness.process import FakeProcess, with_panel
 
 from targen_ray import job as job_mod
 from targen_ray.cluster import ensure_ray
+from targen_ray.config import SPLITS
 from targen_ray.fake.tasks.boolq import truth_of
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS
 from targen_ray.store import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -42,8 +42,8 @@ from harness.load import LoadWorker
 from harness.process import FakeProcess, free_port, peak_window
 from harness.starve import busy_loops
 
+from targen_ray.config import EndpointSpec
 from targen_ray.limits import LimiterActor, Share, limiters_for
-from targen_ray.spec import EndpointSpec
 
 RPM, TPM, ACTORS = 3000, 450_000, 8
 

@@ -25,8 +25,8 @@ import ray
 from harness.load import LoadWorker, seed_request
 from harness.process import FakeProcess, free_port
 
+from targen_ray.config import EndpointSpec
 from targen_ray.limits import limiters_for
-from targen_ray.spec import EndpointSpec
 
 
 async def bare(url: str, n: int, concurrency: int) -> tuple[float, float]:

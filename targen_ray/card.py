@@ -9,7 +9,7 @@ import json
 import pyarrow as pa
 import yaml
 
-from .spec import SPLITS
+from .config import SPLITS
 from .tasks import Task
 
 SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]

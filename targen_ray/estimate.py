@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 from . import plan
+from .config import STEPS, step_of
+from .config.kinds import KINDS
 from .job import Job
 from .providers.base import estimate_tokens
-from .providers.kinds import KINDS
-from .spec import STEPS, step_of
 from .steps.base import SYSTEM
 from .steps.contexts import PER_CALL
 

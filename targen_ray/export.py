@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .spec import SPLITS
+from .config import SPLITS
 from .store import RunDir
 from .tasks import Task
 

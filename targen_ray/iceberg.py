@@ -26,10 +26,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow as pa
 
 from . import card
+from .config import SPLITS
 from .errors import SpecError
 from .publish import checked, lineage
 from .row_tally import ROWS, SPLIT, add, entry, row_digests
-from .spec import SPLITS
 from .store import RunDir, row_groups
 from .tasks import Task, recorded_task
 

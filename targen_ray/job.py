@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .config import JUDGE_MARK, STEPS, EndpointSpec, JobSpec, judge_of, load_endpoints, load_job, step_of
+from .config.kinds import KINDS
 from .dedup import reference
 from .dedup.text import text_fields
 from .errors import SpecError
 from .prompts import PromptSet
-from .providers.kinds import KINDS
-from .spec import JUDGE_MARK, STEPS, EndpointSpec, JobSpec, judge_of, load_endpoints, load_job, step_of
 from .tasks import Task, resolve
 
 

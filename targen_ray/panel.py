@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import agreement
+from .config import judge_of
 from .job import Job
-from .spec import judge_of
 from .store import RunDir
 from .tasks.declared import normalise
 

@@ -7,8 +7,8 @@ import math
 import pyarrow as pa
 
 from . import items
+from .config import SPLITS, JobSpec
 from .ids import stable_id
-from .spec import SPLITS, JobSpec
 
 Quotas = dict[tuple[str, int], int]  # (split, label index) -> rows
 MIN_YIELD = 0.2  # never plan more than 5x the missing rows in one round

@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass, field
 
 from . import metrics
+from .config import EndpointSpec
 from .errors import FatalError, ProviderError, RateLimited
 from .health import AdaptiveLimit, Breaker
 from .limits import BudgetClient, Pacer
 from .providers import Provider, Request, Response, build_provider
 from .providers.base import TOKENS, estimate_tokens
-from .spec import EndpointSpec
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import dataclasses
 import sys
 
 from .answers import extract
+from .config import EndpointSpec
+from .config.kinds import KINDS
 from .errors import AuthError, FatalError, ProviderError, RateLimited, RunError
 from .job import Job
 from .providers import Request, build_provider
-from .providers.kinds import KINDS
-from .spec import EndpointSpec
 from .store import RunDir
 
 SCHEMA = {

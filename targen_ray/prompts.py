@@ -8,8 +8,8 @@ from pathlib import Path
 import jinja2
 from jinja2 import meta
 
+from .config import STEPS
 from .errors import SpecError
-from .spec import STEPS
 
 # The variables each step's template may use; the steps in targen_ray/steps/ provide exactly these.
 VARIABLES: dict[str, frozenset[str]] = {

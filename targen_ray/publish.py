@@ -22,9 +22,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from . import card, gate
+from .config import SPLITS
 from .errors import SpecError
 from .export import export_superglue
-from .spec import SPLITS
 from .store import RUN_FILE, RunDir
 from .tasks import recorded_task
 

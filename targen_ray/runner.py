@@ -15,6 +15,7 @@ import ray
 
 from . import items, panel, plan, probe, split, summary
 from .cluster import check_cluster, ensure_ray
+from .config import STEPS
 from .dedup import decision as dedup
 from .errors import BudgetStop, RunError, StageFailed
 from .estimate import estimate
@@ -23,7 +24,6 @@ from .health import judged_after
 from .ids import stable_id
 from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
-from .spec import STEPS
 from .steps.contexts import PER_CALL
 from .store import RunDir, stamp
 

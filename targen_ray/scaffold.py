@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .config import STEPS
 from .errors import SpecError
-from .spec import STEPS
 
 STARTER = Path(__file__).parent / "starter"  # the prompt templates `init` copies, with comments per variable
 

@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .config import SPLITS
 from .ids import stable_id
 from .job import Job
 from .plan import Quotas
-from .spec import SPLITS
 from .store import RunDir, release_memory
 
 # Lineage kept next to the SuperGLUE fields: (output column, column in 04_corrected)

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import panel
+from .config import SPLITS, STEPS, judge_of, step_of
 from .execute import intents
 from .job import Job
 from .plan import Quotas
 from .providers.base import TOKENS
-from .spec import SPLITS, STEPS, judge_of, step_of
 from .store import RunDir
 
 

@@ -14,7 +14,7 @@ from harness.process import FakeProcess, exact_dedup_only  # noqa: F401  (tests 
 from harness.starve import busy_loops
 from ray.cluster_utils import Cluster
 
-from targen_ray.spec import SPLITS
+from targen_ray.config import SPLITS
 from targen_ray.store import RunDir
 
 # Nothing may come from a hub at run time: the Hugging Face libraries are told so before any imports them.

@@ -19,12 +19,12 @@ from harness.process import FAKE_PRICES, FakeProcess
 
 from targen_ray import job as job_mod
 from targen_ray.cli import main
+from targen_ray.config import STEPS
 from targen_ray.errors import RunError, SpecError
 from targen_ray.execute import Stage, cancel_superseded, refuse_batches_in_flight
 from targen_ray.execute.batch import Batch
 from targen_ray.providers.batch import AnthropicBatch, OpenAIBatch, joined
 from targen_ray.runner import run
-from targen_ray.spec import STEPS
 from targen_ray.steps import STEP_CLASSES
 from targen_ray.store import RunDir
 

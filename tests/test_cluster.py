@@ -23,7 +23,7 @@ from harness.process import free_port
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from targen_ray.cli import main
-from targen_ray.spec import SPLITS
+from targen_ray.config import SPLITS
 from targen_ray.store import RunDir
 from targen_ray.submit import client
 

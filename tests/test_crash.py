@@ -18,10 +18,10 @@ from harness.process import FakeProcess, session_pids
 
 from targen_ray import job as job_mod
 from targen_ray.cli import main
+from targen_ray.config import load_job
 from targen_ray.execute import inputs, online
 from targen_ray.ids import stable_id
 from targen_ray.runner import run
-from targen_ray.spec import load_job
 from targen_ray.store import RunDir
 
 pytestmark = pytest.mark.slow  # driver processes killed mid-run, then full runs to compare with

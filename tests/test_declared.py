@@ -22,9 +22,9 @@ from analysis.analyze import analyze
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.cli import main
+from targen_ray.config import SPLITS, load_job
 from targen_ray.publish import publish
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS, load_job
 from targen_ray.split import LINEAGE
 from targen_ray.store import RunDir
 from targen_ray.tasks import resolve

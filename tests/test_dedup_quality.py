@@ -14,11 +14,11 @@ import yaml
 from conftest import ROOT
 
 from targen_ray import job as job_mod
+from targen_ray.config import DedupSpec
 from targen_ray.dedup import decision as dedup
 from targen_ray.dedup import embed, encoders
 from targen_ray.dedup.text import text_fields, texts
 from targen_ray.fake.duplicates import KINDS, planted
-from targen_ray.spec import DedupSpec
 from targen_ray.store import RunDir
 from targen_ray.tasks import get_task
 

@@ -22,8 +22,8 @@ from targen_ray import card
 from targen_ray import job as job_mod
 from targen_ray.api import publish, verify
 from targen_ray.cli import main
+from targen_ray.config import SPLITS
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS
 from targen_ray.store import RUN_FILE, RunDir
 from targen_ray.tasks import get_task, recorded_task
 

@@ -27,10 +27,10 @@ def test_steps_are_descriptions_that_send_nothing():
 
 
 def test_the_configuration_loads_without_the_engine():
-    """A job's and an endpoint's configuration (spec.py) is read and checked without the engine: no Ray,
-    no stage, no run directory, no embedding model, no fake."""
-    engine = ("dedup", "execute", "limits", "pool", "store", "runner", "steps", "fake")
-    probe = "import sys, targen_ray.spec\n"
+    """What a user writes (config/: jobs, endpoints, task declarations) is read and checked without the
+    engine: no Ray, no provider, no stage, no run directory, no embedding model, no fake."""
+    engine = ("dedup", "execute", "limits", "pool", "providers", "store", "runner", "steps", "tasks", "fake")
+    probe = "import sys, targen_ray.config, targen_ray.config.prices, targen_ray.config.kinds\n"
     probe += f"names = ('ray', *('targen_ray.' + m for m in {engine!r}))\n"
     probe += "print(sorted(m for m in names if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -7,8 +7,8 @@ import ray
 from harness.load import LoadWorker
 from harness.process import FakeProcess, free_port
 
+from targen_ray.config import EndpointSpec
 from targen_ray.limits import limiters_for
-from targen_ray.spec import EndpointSpec
 
 
 def endpoint(fake: FakeProcess | None, **kw) -> EndpointSpec:

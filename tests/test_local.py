@@ -16,9 +16,9 @@ import pytest
 from conftest import BOOLQ, ROOT
 
 from targen_ray import job as job_mod
+from targen_ray.config import STEPS, EndpointSpec
 from targen_ray.providers import Request, build_provider
 from targen_ray.runner import run
-from targen_ray.spec import STEPS, EndpointSpec
 from targen_ray.steps.generate import GenerateStep
 from targen_ray.store import RunDir
 

@@ -19,10 +19,10 @@ from harness.process import FakeProcess
 from targen_ray import job as job_mod
 from targen_ray import plan
 from targen_ray.cli import main
+from targen_ray.config import SPLITS
 from targen_ray.dedup import embed
 from targen_ray.fake.tasks.boolq import truth_of
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS
 from targen_ray.store import RunDir
 
 LINEAGE = [

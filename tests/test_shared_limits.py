@@ -21,9 +21,9 @@ from harness.load import LoadWorker
 from harness.process import FakeProcess
 
 from targen_ray import job as job_mod
+from targen_ray.config import EndpointSpec
 from targen_ray.limits import limiters_for
 from targen_ray.runner import run
-from targen_ray.spec import EndpointSpec
 
 RPM, WINDOW = 2400, "10"  # 400 requests per 10 s window, per key
 

@@ -239,7 +239,7 @@ def test_impossible_word_bounds(project, capsys):
 
 def test_merge_keys_are_not_duplicates(project):
     """`<<: *anchor` brings in keys the mapping may override: not a duplicate."""
-    from targen_ray.spec import load_endpoints
+    from targen_ray.config import load_endpoints
 
     path = project / "jobs" / "endpoints" / "openai.yaml"
     edit(path, "  writer:\n", "  writer: &writer\n")

@@ -16,6 +16,7 @@ from openai.types.chat import ChatCompletion
 
 from targen_ray import job as job_mod
 from targen_ray import probe
+from targen_ray.config import EndpointSpec
 from targen_ray.errors import ProviderError
 from targen_ray.execute.online import answer
 from targen_ray.pool import Endpoint, Pool, Usage
@@ -23,7 +24,6 @@ from targen_ray.providers import Response, build_provider
 from targen_ray.providers.anthropic import to_response as message_response
 from targen_ray.providers.openai import to_response as chat_response
 from targen_ray.runner import run
-from targen_ray.spec import EndpointSpec
 from targen_ray.steps.generate import GenerateStep
 from targen_ray.store import RunDir
 

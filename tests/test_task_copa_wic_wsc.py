@@ -13,12 +13,12 @@ from conftest import ROOT
 from analysis.dataset import from_file
 from targen_ray import job as job_mod
 from targen_ray import plan
+from targen_ray.config import SPLITS
 from targen_ray.export import export_superglue
 from targen_ray.fake.tasks import copa as fake_copa
 from targen_ray.fake.tasks import wic as fake_wic
 from targen_ray.fake.tasks import wsc as fake_wsc
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS
 from targen_ray.split import LINEAGE
 from targen_ray.store import RunDir
 from targen_ray.tasks import get_task

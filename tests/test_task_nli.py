@@ -17,11 +17,11 @@ from conftest import ROOT
 
 from targen_ray import job as job_mod
 from targen_ray import plan
+from targen_ray.config import SPLITS, load_job
 from targen_ray.export import export_superglue
 from targen_ray.fake.tasks import nli as fake_nli
 from targen_ray.prompts import PromptSet
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS, load_job
 from targen_ray.split import LINEAGE
 from targen_ray.store import RunDir
 from targen_ray.tasks import get_task

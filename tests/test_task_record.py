@@ -13,12 +13,12 @@ from conftest import ROOT
 
 from targen_ray import api, plan
 from targen_ray import job as job_mod
+from targen_ray.config import SPLITS
 from targen_ray.dedup.reference import read_rows
 from targen_ray.export import export_superglue
 from targen_ray.fake.content import ContentConfig
 from targen_ray.fake.tasks import record as fake_record
 from targen_ray.runner import run
-from targen_ray.spec import SPLITS
 from targen_ray.split import LINEAGE
 from targen_ray.steps.correct import CorrectStep
 from targen_ray.steps.generate import GenerateStep

@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
+from ..config import DedupSpec
 from ..items import digests
 from ..job import Job
-from ..spec import DedupSpec
 from ..store import RunDir
 from . import reference
 from .embed import BLOCK_ROWS, embed, embed_parts, vectors

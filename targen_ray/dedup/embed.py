@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
-from ..spec import DedupSpec
+from ..config import DedupSpec
 from ..store import RunDir, row_group_rows
 from . import encoders
 from .encoders import DIM

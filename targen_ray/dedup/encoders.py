@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec import BACKENDS
+from ..config import BACKENDS
 
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)

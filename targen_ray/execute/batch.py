@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
+from ..config import step_of
+from ..config.kinds import KINDS, load
 from ..errors import BudgetStop, FatalError, ProviderError, RunError
 from ..ids import stable_id
 from ..job import Job
@@ -33,8 +35,6 @@ from ..pool import Endpoint, RetryPolicy, Usage
 from ..progress import StageResult, spend
 from ..providers.base import estimate_tokens
 from ..providers.batch import BatchClient, BatchStatus, Line, build_batch_client
-from ..providers.kinds import KINDS, load
-from ..spec import step_of
 from ..steps import step_for
 from ..store.batch_records import BatchRecords
 from .base import Executor

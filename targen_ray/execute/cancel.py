@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from ..config import load_endpoints
+from ..config.kinds import KINDS
 from ..errors import FatalError, RunError
 from ..job import Job
 from ..providers.batch import build_batch_client
-from ..providers.kinds import KINDS
-from ..spec import load_endpoints
 from ..store import RunDir
 from ..store.batch_records import orphaned
 from .batch import provider_call

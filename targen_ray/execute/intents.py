@@ -33,9 +33,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..config import EndpointSpec, step_of
 from ..providers import Request
 from ..providers.base import estimate_tokens
-from ..spec import EndpointSpec, step_of
 from ..store import RunDir
 from .stage import Stage
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 from .. import metrics
+from ..config import step_of
 from ..errors import RunError, StageFailed
 from ..health import ErrorRate, Trip
 from ..progress import StageResult
-from ..spec import step_of
 from ..store import RunDir
 from .stage import Stage
 

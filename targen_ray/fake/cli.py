@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..config.kinds import MODES
 from ..errors import SpecError
-from ..providers.kinds import MODES
 
 
 def add_arguments(fake: argparse.ArgumentParser) -> None:

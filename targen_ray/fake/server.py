@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from ..providers.kinds import MODES
+from ..config.kinds import MODES
 from .batches import BatchConfig, Batches
 from .content import ContentConfig, UnknownStep, answer, fallible, tokens
 from .ratelimit import Limits, SlidingWindow

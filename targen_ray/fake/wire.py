@@ -22,7 +22,7 @@ class Call:
     prompt: str  # the user turn
     input_text: str  # everything the model reads, for token counts
     seed: int | None
-    mode: str = "json_schema"  # how the request asks for JSON (providers/kinds.py MODES)
+    mode: str = "json_schema"  # how the request asks for JSON (config/kinds.py MODES)
     model: str = ""
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import ray
 
 from .. import metrics
-from ..providers.kinds import KINDS
+from ..config.kinds import KINDS
 from .limiter import IDLE_S, Budget, Lease, Limiter
 
 NAMESPACE = "targen"

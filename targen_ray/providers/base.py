@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
+from ..config.kinds import KINDS, load
 from ..errors import AuthError, FatalError, ProviderError, RateLimited
-from .kinds import KINDS, load
 
 if TYPE_CHECKING:
-    from ..prices import Price
-    from ..spec import EndpointSpec
+    from ..config import EndpointSpec
+    from ..config.prices import Price
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class Provider(ABC):
 
 
 def build_provider(name: str, spec: EndpointSpec) -> Provider:
-    """The online client of the endpoint's kind (providers/kinds.py), built on first use."""
+    """The online client of the endpoint's kind (config/kinds.py), built on first use."""
     return load(KINDS[spec.provider].online)(name, spec)
 
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..config import EndpointSpec
+from ..config.kinds import KINDS, load
 from ..errors import ProviderError
-from ..spec import EndpointSpec
 from .anthropic import message_body
 from .anthropic import to_response as message_response
 from .base import UNREADABLE, Request, Response, api_key, status_error
-from .kinds import KINDS, load
 from .openai import chat_body
 from .openai import to_response as chat_response
 
@@ -230,5 +230,5 @@ def joined(lines: pa.ChunkedArray, sep: bytes, head: bytes = b"", tail: bytes = 
 
 
 def build_batch_client(name: str, spec: EndpointSpec) -> BatchClient:
-    """The batch client of the endpoint's kind (providers/kinds.py)."""
+    """The batch client of the endpoint's kind (config/kinds.py)."""
     return load(KINDS[spec.provider].batch)(name, spec)

@@ -9,9 +9,9 @@ import json
 import math
 import secrets
 
+from ..config import SPLITS
 from ..errors import SpecError
 from ..ids import stable_id
-from ..spec import SPLITS
 from ..store import RUN_FILE, RunDir
 from ..tasks import Task, recorded_task
 

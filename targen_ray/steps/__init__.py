@@ -1,7 +1,7 @@
 """The four TarGEN steps, one class each."""
 
+from ..config import step_of
 from ..job import Job
-from ..spec import step_of
 from .base import Step
 from .contexts import ContextsStep
 from .correct import CorrectStep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 
-from ..spec import JUDGE_MARK, judge_of
+from ..config import JUDGE_MARK, judge_of
 from .files import Files
 
 RUN_FILE = "run.json"

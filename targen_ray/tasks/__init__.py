@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from ..yamlfile import read_yaml
+from ..config.files import read_yaml
 
 if TYPE_CHECKING:
-    from .declaration import TaskSpec
+    from ..config.task import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class Task:
 @functools.cache
 def _registry() -> dict[str, Task]:
     """Every task shipped in this package: a YAML declaration each, or a module naming its tasks in `TASKS`."""
-    from .declaration import TaskSpec
+    from ..config.task import TaskSpec
     from .declared import compile_task
 
     found = {}
@@ -151,7 +151,7 @@ def resolve(task: str | TaskSpec) -> Task:
 def recorded_task(recorded: dict) -> Task:
     """The task of a run from its run.json: the declaration it recorded, else the shipped task by name."""
     if recorded.get("declaration"):
-        from .declaration import TaskSpec
+        from ..config.task import TaskSpec
         from .declared import compile_task
 
         return compile_task(TaskSpec.model_validate(recorded["declaration"]))

@@ -13,8 +13,8 @@ import re
 
 import pyarrow as pa
 
+from ..config.task import PSEUDO_LABEL, FieldSpec, TaskSpec
 from . import ChoiceAnswer, SpanAnswer, Task
-from .declaration import PSEUDO_LABEL, FieldSpec, TaskSpec
 
 QUOTES = "\"'“”‘’`"
 SPAN_TYPE = pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int32()))])

