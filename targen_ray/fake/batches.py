@@ -15,10 +15,10 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from aiohttp import web
 
+from .batch_wire import anthropic_batch, anthropic_line, openai_line
 from .wire import Call, FakeError, anthropic_body, anthropic_call, openai_body, openai_call
 
 OPENAI_LIMITS = (50_000, 200_000_000)  # requests, bytes of one input file
@@ -253,8 +253,8 @@ class Batches:
                 "request_counts": {"total": n, "completed": int(n * share), "failed": 0},
             }
         counts = self._counts(batch)
-        output = [self._openai_line(r) for r in batch.results if r["fate"] == "succeeded"]
-        errors = [self._openai_line(r) for r in batch.results if r["fate"] != "succeeded"]
+        output = [openai_line(r) for r in batch.results if r["fate"] == "succeeded"]
+        errors = [openai_line(r) for r in batch.results if r["fate"] != "succeeded"]
         return {
             **out,
             "status": "cancelled" if batch.cancelled_at else "expired" if counts["expired"] else "completed",
@@ -266,32 +266,6 @@ class Batches:
             "output_file_id": self._result_file(f"{batch_id}-output", output),
             "error_file_id": self._result_file(f"{batch_id}-errors", errors),
         }
-
-    @staticmethod
-    def _openai_line(result: dict) -> dict:
-        line = {
-            "id": f"batch_req_{uuid.uuid4().hex[:12]}",
-            "custom_id": result["custom_id"],
-            "response": None,
-            "error": None,
-        }
-        if result["fate"] == "succeeded":
-            line["response"] = {"status_code": 200, "request_id": uuid.uuid4().hex, "body": result["body"]}
-        elif result["fate"] == "errored":
-            error = {
-                "message": result.get("message", "injected server error"),
-                "type": "server_error",
-                "code": "server_error",
-            }
-            line["response"] = {"status_code": 500, "request_id": uuid.uuid4().hex, "body": {"error": error}}
-        elif result["fate"] == "cancelled":
-            line["error"] = {"code": "batch_cancelled", "message": "This request was cancelled with its batch."}
-        else:
-            line["error"] = {
-                "code": "batch_expired",
-                "message": "This request could not be executed before the completion window expired.",
-            }
-        return line
 
     def _result_file(self, name: str, lines: list[dict]) -> str | None:
         """A result file, made once per batch (so its id stays the same on every retrieve)."""
@@ -320,44 +294,12 @@ class Batches:
 
     def _anthropic(self, batch_id: str) -> dict:
         batch = self._batch("anthropic", batch_id)
-        ended = batch.results is not None
-        counts = self._counts(batch)
-        return {
-            "id": batch_id,
-            "type": "message_batch",
-            "processing_status": "ended" if ended else "in_progress",
-            "request_counts": {
-                "processing": 0 if ended else len(batch.lines),
-                "succeeded": counts["succeeded"],
-                "errored": counts["errored"],
-                "canceled": counts["cancelled"],
-                "expired": counts["expired"],
-            },
-            "created_at": _rfc3339(batch.created),
-            "expires_at": _rfc3339(batch.created + 86_400),
-            "ended_at": _rfc3339(time.time()) if ended else None,
-            "archived_at": None,
-            "cancel_initiated_at": _rfc3339(batch.cancelled_at) if batch.cancelled_at else None,
-            "results_url": f"{batch.base_url}/v1/messages/batches/{batch_id}/results" if ended else None,
-        }
+        return anthropic_batch(batch_id, batch, self._counts(batch))
 
     async def anthropic_results(self, request: web.Request) -> web.Response:
         self._key("anthropic", request)
         batch = self._batch("anthropic", request.match_info["id"])
         if batch.results is None:
             raise FakeError("anthropic", 400, "invalid_request_error", "the batch has not ended")
-        out = []
-        for r in batch.results:
-            if r["fate"] == "succeeded":
-                result = {"type": "succeeded", "message": r["body"]}
-            elif r["fate"] == "errored":
-                error = {"type": "api_error", "message": r.get("message", "injected server error")}
-                result = {"type": "errored", "error": {"type": "error", "error": error}}
-            else:
-                result = {"type": {"cancelled": "canceled"}.get(r["fate"], r["fate"])}
-            out.append(json.dumps({"custom_id": r["custom_id"], "result": result}) + "\n")
+        out = [anthropic_line(r) for r in batch.results]
         return web.Response(text="".join(out), content_type="application/binary")
-
-
-def _rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
