@@ -80,6 +80,7 @@ def test_keep_rule_drops_from_the_smaller_split_then_keeps_the_uncorrected_row(r
         assert dropped[original]["similarity"] == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.slow  # the embedding model over 200 rows and the reference (~20 s)
 def test_rows_near_or_sharing_a_long_ngram_with_a_reference_row_are_dropped(ray_session, tmp_path):
     rows, _ = planted("boolq", 200, 1)
     rows = rows[:200]

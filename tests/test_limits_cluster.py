@@ -36,6 +36,7 @@ def test_limit_holds_across_four_actors(ray_session, tmp_path):
         fake.stop()
 
 
+@pytest.mark.slow  # 32 requests against 10 per 4 s: ~15 s by design
 def test_retry_after_pauses_every_worker_and_headers_fix_the_limit(ray_session, tmp_path):
     fake = FakeProcess(tmp_path, "--rpm", "150", "--window-s", "4")  # 10 per 4 s; we claim 10x that
     try:
