@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 
-from targen_ray.store import RunDir
+from targen_ray.engine.store import RunDir
 
 from . import dataset, difficulty, entities, labels, lexical, plots, report, semantic
 from .dataset import Dataset

@@ -16,9 +16,9 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
-from targen_ray.dedup.reference import read_rows, split_of
-from targen_ray.store import RunDir
-from targen_ray.tasks import ChoiceAnswer, Task
+from targen_ray.engine.dedup.reference import read_rows, split_of
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks import ChoiceAnswer, Task
 
 from . import dataset, pairings, scores
 

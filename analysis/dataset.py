@@ -14,12 +14,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from targen_ray.config import SPLITS, DedupSpec
-from targen_ray.dedup.embed import unit_rows, vectors
-from targen_ray.dedup.reference import read_rows, split_of
-from targen_ray.dedup.text import row_text, text_fields
+from targen_ray.engine.dedup.embed import unit_rows, vectors
+from targen_ray.engine.dedup.reference import read_rows, split_of
+from targen_ray.engine.dedup.text import row_text, text_fields
+from targen_ray.engine.store import RUN_FILE, RunDir
+from targen_ray.engine.tasks import Task, recorded_task
 from targen_ray.errors import SpecError
-from targen_ray.store import RUN_FILE, RunDir
-from targen_ray.tasks import Task, recorded_task
 
 
 @dataclass

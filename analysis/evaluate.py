@@ -31,11 +31,11 @@ import polars as pl
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
-from targen_ray.cluster import check_cluster, ensure_ray
-from targen_ray.dedup.reference import files
+from targen_ray.engine.cluster import check_cluster, ensure_ray
+from targen_ray.engine.dedup.reference import files
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks import Task
 from targen_ray.errors import SpecError
-from targen_ray.store import RunDir
-from targen_ray.tasks import Task
 
 from . import choices, dataset, pairings, scores, spans
 from .dataset import Dataset

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from targen_ray.store import RunDir
+from targen_ray.engine.store import RunDir
 
 PAIRS = (("target", "initial"), ("initial", "final"), ("target", "final"))
 

@@ -16,9 +16,9 @@ import pyarrow as pa
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
 
-from targen_ray.dedup.reference import read_rows, split_of
-from targen_ray.store import RunDir
-from targen_ray.tasks import SpanAnswer, Task
+from targen_ray.engine.dedup.reference import read_rows, split_of
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks import SpanAnswer, Task
 
 from . import dataset, pairings, scores
 

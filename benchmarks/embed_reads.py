@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.process import MemoryPeak, session_pids
 
-from targen_ray.store import RUN_FILE, RunDir
+from targen_ray.engine.store import RUN_FILE, RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,10 +35,10 @@ def embed_once(run_dir: str, scratch: str, embed_rows: int, read_tasks: int | No
     import ray
 
     from targen_ray.config import DedupSpec
-    from targen_ray.dedup import embed
-    from targen_ray.dedup.decision import features
-    from targen_ray.dedup.text import text_fields
-    from targen_ray.tasks import recorded_task
+    from targen_ray.engine.dedup import embed
+    from targen_ray.engine.dedup.decision import features
+    from targen_ray.engine.dedup.text import text_fields
+    from targen_ray.engine.tasks import recorded_task
 
     run, out = RunDir(run_dir), RunDir(scratch)
     ids = pa.concat_tables(run.iter_parts(RunDir.stage_dir("correct"), columns=["id"]))["id"].combine_chunks()
@@ -103,7 +103,7 @@ def main() -> None:
         tasks, scratch = args.child
         embed_once(args.run_dir, scratch, args.embed, None if tasks == "None" else int(tasks))
         return
-    from targen_ray.dedup.embed import READ_TASKS
+    from targen_ray.engine.dedup.embed import READ_TASKS
 
     for read_tasks in (READ_TASKS, None):
         print(json.dumps(measure(args.run_dir, args.embed, read_tasks)), flush=True)

@@ -23,7 +23,7 @@ import pyarrow as pa
 import ray
 
 from targen_ray.config import DedupSpec
-from targen_ray.dedup import embed, encoders
+from targen_ray.engine.dedup import embed, encoders
 from targen_ray.fake.tasks import modules
 
 

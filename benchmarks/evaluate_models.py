@@ -26,7 +26,7 @@ import yaml
 from harness.process import FakeProcess, MemoryPeak
 
 from analysis.dataset import run_task
-from targen_ray.store import RUN_FILE, RunDir
+from targen_ray.engine.store import RUN_FILE, RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def make_run(tmp: Path, run_dir: Path, name: str, exact_only: bool) -> None:
 
 def measured(args: list[str], env: dict | None = None) -> dict:
     """`targen ARGS` as its own process: wall time and peak PSS (of it and anything it starts)."""
-    cmd = [sys.executable, "-m", "targen_ray.cli", *args]
+    cmd = [sys.executable, "-m", "targen_ray", *args]
     started = time.monotonic()
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True, stdout=subprocess.PIPE, text=True

@@ -18,8 +18,8 @@ from pathlib import Path
 import ray
 from harness.process import FakeProcess
 
-from targen_ray import job as job_mod
-from targen_ray.runner import run
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]
 

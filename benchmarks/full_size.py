@@ -29,10 +29,10 @@ from pathlib import Path
 
 from harness.process import FakeProcess, MemoryPeak
 
-from targen_ray import job as job_mod
-from targen_ray import plan
 from targen_ray.config import STEPS
-from targen_ray.store import RunDir
+from targen_ray.engine import job as job_mod
+from targen_ray.engine import plan
+from targen_ray.engine.store import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def measure(job_name: str, fraction: float, tmp: Path) -> dict:
 
 def drive(job_file: Path, endpoints: Path, run_dir: Path, limit: int | None) -> tuple[float, MemoryPeak, dict]:
     """`targen run --no-analyze` as its own driver and local Ray: wall time, peak memory, summary.json."""
-    cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(job_file), "--endpoints", str(endpoints)]
+    cmd = [sys.executable, "-m", "targen_ray", "run", str(job_file), "--endpoints", str(endpoints)]
     cmd += ["--run-dir", str(run_dir), "--no-analyze", *(["--limit", str(limit)] if limit else [])]
     env = {**os.environ, "RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"}
     started = time.monotonic()
@@ -85,7 +85,7 @@ def drive(job_file: Path, endpoints: Path, run_dir: Path, limit: int | None) -> 
 
 def measure_analysis(run_dir: Path) -> dict:
     """`targen analyze RUN_DIR` as its own process: wall time and peak PSS."""
-    cmd = [sys.executable, "-m", "targen_ray.cli", "analyze", str(run_dir), "--out", str(run_dir / "report-bench")]
+    cmd = [sys.executable, "-m", "targen_ray", "analyze", str(run_dir), "--out", str(run_dir / "report-bench")]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     memory = MemoryPeak(proc.pid)

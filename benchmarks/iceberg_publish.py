@@ -32,9 +32,9 @@ from pathlib import Path
 
 from harness.process import FakeProcess, MemoryPeak, exact_dedup_only
 
-from targen_ray import job as job_mod
-from targen_ray import plan
-from targen_ray.store import RunDir
+from targen_ray.engine import job as job_mod
+from targen_ray.engine import plan
+from targen_ray.engine.store import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def make_run(job_name: str, fraction: float, tmp: Path, runs: Path) -> tuple[Pat
     job_file, fake = exact_dedup_only(shipped, tmp), FakeProcess(tmp)
     try:
         endpoints = fake.endpoints(writer="openai", judge="openai", workers=2, max_concurrency=32, timeout_s=60)
-        cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(job_file), "--endpoints", str(endpoints)]
+        cmd = [sys.executable, "-m", "targen_ray", "run", str(job_file), "--endpoints", str(endpoints)]
         cmd += ["--run-dir", str(run_dir), "--no-analyze", *(["--limit", str(limit)] if limit else [])]
         done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "FAKE_API_KEY": "sk-bench"}, capture_output=True)
     finally:
@@ -63,7 +63,7 @@ def make_run(job_name: str, fraction: float, tmp: Path, runs: Path) -> tuple[Pat
 
 def publish_cli(run_dir: Path, dest: str) -> dict:
     """`targen publish` as its own process: wall time, peak PSS of the driver and of driver + Ray."""
-    cmd = [sys.executable, "-m", "targen_ray.cli", "publish", str(run_dir), dest, "--create-namespace"]
+    cmd = [sys.executable, "-m", "targen_ray", "publish", str(run_dir), dest, "--create-namespace"]
     cmd = cmd if dest.startswith("iceberg://") else cmd[:-1]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -88,7 +88,7 @@ def publish_in_ray(run_dir: Path, lake: Path, repeat: int) -> list[dict]:
 def inside(run_dir: Path, lake: Path, repeat: int) -> None:
     import ray
 
-    from targen_ray import api
+    from targen_ray.interface import api
 
     ray.init(include_dashboard=False, log_to_driver=False)
     out = []

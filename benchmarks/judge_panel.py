@@ -21,12 +21,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from harness.process import FakeProcess, with_panel
 
-from targen_ray import job as job_mod
-from targen_ray.cluster import ensure_ray
 from targen_ray.config import SPLITS
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.cluster import ensure_ray
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RunDir
 from targen_ray.fake.tasks.boolq import truth_of
-from targen_ray.runner import run
-from targen_ray.store import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 JUDGES = {"judge_a": "judge-a", "judge_b": "judge-b", "judge_c": "judge-c"}

@@ -43,7 +43,7 @@ from harness.process import FakeProcess, free_port, peak_window
 from harness.starve import busy_loops
 
 from targen_ray.config import EndpointSpec
-from targen_ray.limits import LimiterActor, Share, limiters_for
+from targen_ray.engine.limits import LimiterActor, Share, limiters_for
 
 RPM, TPM, ACTORS = 3000, 450_000, 8
 

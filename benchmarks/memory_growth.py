@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 from harness.process import FakeProcess, MemoryPeak
 
-from targen_ray.store import RunDir
+from targen_ray.engine.store import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "jobs" / "record.yaml"
@@ -43,7 +43,7 @@ def peaks(fake: FakeProcess, rows: int, folder: Path) -> MemoryPeak:
     job.write_text(yaml.safe_dump(spec))
     endpoints = fake.endpoints(writer="openai", judge="openai", max_concurrency=32)
     run_dir = folder / "run"
-    cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(job), "--endpoints", str(endpoints)]
+    cmd = [sys.executable, "-m", "targen_ray", "run", str(job), "--endpoints", str(endpoints)]
     cmd += ["--limit", str(rows), "--run-dir", str(run_dir), "--no-analyze"]
     env = {**os.environ, "RAY_ADDRESS": "", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "FAKE_API_KEY": KEY}
     proc = subprocess.Popen(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness.process import FakeProcess, pss_kib, session_pids
 
-from targen_ray.store import RunDir
+from targen_ray.engine.store import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY_PROCESSES = ("raylet", "gcs_server", "dashboard", "log_monitor", "runtime_env", "monitor.py")
@@ -61,7 +61,7 @@ def main() -> None:
         fake = FakeProcess(Path(tmp))
         try:
             endpoints = fake.endpoints(writer="openai", judge="openai", workers=2, max_concurrency=32, timeout_s=60)
-            cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(ROOT / "jobs" / f"{args.job}.yaml")]
+            cmd = [sys.executable, "-m", "targen_ray", "run", str(ROOT / "jobs" / f"{args.job}.yaml")]
             cmd += ["--endpoints", str(endpoints), "--run-dir", f"{tmp}/run"]
             cmd += ["--limit", str(args.limit)] if args.limit else []
             env = {**os.environ, "RAY_ADDRESS": "", "FAKE_API_KEY": "sk-bench"}

@@ -17,7 +17,7 @@ import time
 import faiss
 import numpy as np
 
-from targen_ray.dedup.search import near_pairs
+from targen_ray.engine.dedup.search import near_pairs
 
 
 def unit(x: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from harness.load import LoadWorker, seed_request
 from harness.process import FakeProcess, free_port
 
 from targen_ray.config import EndpointSpec
-from targen_ray.limits import limiters_for
+from targen_ray.engine.limits import limiters_for
 
 
 async def bare(url: str, n: int, concurrency: int) -> tuple[float, float]:

@@ -40,7 +40,7 @@ def measure(jobs: int, limit: int, rpm: int, folder: Path) -> dict:
         started = time.monotonic()
         drivers = [
             subprocess.Popen(
-                [sys.executable, "-m", "targen_ray.cli", "run", str(job), "--endpoints", str(endpoints)]
+                [sys.executable, "-m", "targen_ray", "run", str(job), "--endpoints", str(endpoints)]
                 + ["--limit", str(limit), "--run-dir", str(folder / f"run-{jobs}-{j}"), "--no-analyze"],
                 env=env,
                 stdout=subprocess.DEVNULL,

@@ -15,7 +15,7 @@ from harness.starve import busy_loops
 from ray.cluster_utils import Cluster
 
 from targen_ray.config import SPLITS
-from targen_ray.store import RunDir
+from targen_ray.engine.store import RunDir
 
 # Nothing may come from a hub at run time: the Hugging Face libraries are told so before any imports them.
 os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
@@ -31,7 +31,7 @@ def driver(endpoints, limit: int, run_dir, job=BOOLQ, *extra: str, **env: str) -
     cmd = [
         sys.executable,
         "-m",
-        "targen_ray.cli",
+        "targen_ray",
         "run",
         str(job),
         "--endpoints",

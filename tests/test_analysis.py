@@ -18,10 +18,10 @@ from PIL import Image
 from analysis import difficulty, entities, labels, lexical, semantic
 from analysis.analyze import schema
 from analysis.dataset import from_file
-from targen_ray.cli import main
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks import get_task
 from targen_ray.errors import SpecError
-from targen_ray.store import RunDir
-from targen_ray.tasks import get_task
+from targen_ray.interface.cli import main
 
 
 def test_distinct_n_by_hand():

@@ -17,16 +17,16 @@ import yaml
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only
 from harness.process import FAKE_PRICES, FakeProcess
 
-from targen_ray import job as job_mod
-from targen_ray.cli import main
 from targen_ray.config import STEPS
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.execute import Stage, cancel_superseded, refuse_batches_in_flight
+from targen_ray.engine.execute.batch import Batch
+from targen_ray.engine.providers.batch import AnthropicBatch, OpenAIBatch, joined
+from targen_ray.engine.runner import run
+from targen_ray.engine.steps import STEP_CLASSES
+from targen_ray.engine.store import RunDir
 from targen_ray.errors import RunError, SpecError
-from targen_ray.execute import Stage, cancel_superseded, refuse_batches_in_flight
-from targen_ray.execute.batch import Batch
-from targen_ray.providers.batch import AnthropicBatch, OpenAIBatch, joined
-from targen_ray.runner import run
-from targen_ray.steps import STEP_CLASSES
-from targen_ray.store import RunDir
+from targen_ray.interface.cli import main
 
 WRITER_PRICE, JUDGE_PRICE = FAKE_PRICES["writer"], FAKE_PRICES["judge"]
 POLL = {"poll_s": 0.3, "poll_max_s": 1}

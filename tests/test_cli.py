@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from targen_ray.cli import main
+from targen_ray.interface.cli import main
 
 COMMANDS = "run retry-rejects export analyze publish verify submit status logs stop estimate fake-server".split()
 

@@ -22,10 +22,10 @@ from conftest import FAKE_KEY, ROOT
 from harness.process import free_port
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from targen_ray.cli import main
 from targen_ray.config import SPLITS
-from targen_ray.store import RunDir
-from targen_ray.submit import client
+from targen_ray.engine.store import RunDir
+from targen_ray.interface.cli import main
+from targen_ray.interface.submit import client
 
 BIN = Path(sys.executable).parent
 LIMIT = 30

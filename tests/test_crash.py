@@ -16,13 +16,13 @@ import pytest
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only, final_ids
 from harness.process import FakeProcess, session_pids
 
-from targen_ray import job as job_mod
-from targen_ray.cli import main
 from targen_ray.config import load_job
-from targen_ray.execute import inputs, online
-from targen_ray.ids import stable_id
-from targen_ray.runner import run
-from targen_ray.store import RunDir
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.execute import inputs, online
+from targen_ray.engine.ids import stable_id
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RunDir
+from targen_ray.interface.cli import main
 
 pytestmark = pytest.mark.slow  # driver processes killed mid-run, then full runs to compare with
 
@@ -165,7 +165,7 @@ def test_sigterm_stops_cleanly_and_the_same_command_continues(ray_session, tmp_p
 
         # The same command line, in this process (on the session's Ray, which is already up).
         cmd, _ = _command(endpoints, run_dir)
-        assert cmd[1:4] == ["-m", "targen_ray.cli", "run"] and main(cmd[3:]) == 0
+        assert cmd[1:4] == ["-m", "targen_ray", "run"] and main(cmd[3:]) == 0
         summary = json.loads((run_dir / RunDir.summary_file()).read_text())
         assert summary["complete"] and summary["rows"]["counts_add_up"]
     finally:

@@ -19,15 +19,15 @@ from conftest import FAKE_KEY, ROOT
 from harness.process import FakeProcess
 
 from analysis.analyze import analyze
-from targen_ray import job as job_mod
-from targen_ray import plan
-from targen_ray.cli import main
 from targen_ray.config import SPLITS, load_job
-from targen_ray.publish import publish
-from targen_ray.runner import run
-from targen_ray.split import LINEAGE
-from targen_ray.store import RunDir
-from targen_ray.tasks import resolve
+from targen_ray.engine import job as job_mod
+from targen_ray.engine import plan
+from targen_ray.engine.publish import publish
+from targen_ray.engine.runner import run
+from targen_ray.engine.split import LINEAGE
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks import resolve
+from targen_ray.interface.cli import main
 
 LIMIT = 30
 EXAMPLES = ["ticket_intent", "claim_evidence", "manual_qa"]

@@ -12,8 +12,8 @@ import yaml
 from conftest import BOOLQ, loopback_cluster
 from harness.process import FakeProcess
 
-from targen_ray import job as job_mod
-from targen_ray import plan
+from targen_ray.engine import job as job_mod
+from targen_ray.engine import plan
 
 pytestmark = pytest.mark.slow  # a multi-node cluster
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow  # a multi-node cluster
 DRIVER = """
 import json, sys
 import ray
-from targen_ray import job, runner
+from targen_ray.engine import job, runner
 
 # Steps 1-4 from the driver: what is tested is stage 5's actors on the cluster.
 summary = runner.run(job.load(sys.argv[1], sys.argv[2]), sys.argv[3], limit=int(sys.argv[4]), in_driver=True)

@@ -13,14 +13,14 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from targen_ray import job as job_mod
 from targen_ray.config import DedupSpec
-from targen_ray.dedup import decision as dedup
-from targen_ray.dedup import embed, encoders
-from targen_ray.dedup.text import text_fields, texts
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.dedup import decision as dedup
+from targen_ray.engine.dedup import embed, encoders
+from targen_ray.engine.dedup.text import text_fields, texts
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks import get_task
 from targen_ray.fake.duplicates import KINDS, planted
-from targen_ray.store import RunDir
-from targen_ray.tasks import get_task
 
 FLOOR = 0.9  # the target for both, on the planted set
 SIZES = {"train": 100, "validation": 10, "test": 10}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from targen_ray.dedup.search import components, near_pairs
+from targen_ray.engine.dedup.search import components, near_pairs
 
 
 def _unit(x):

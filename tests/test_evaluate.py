@@ -22,14 +22,14 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from analysis import scores
 from analysis.dataset import run_task
 from analysis.evaluate import evaluate
-from targen_ray import api
-from targen_ray import job as job_mod
-from targen_ray.cli import main
-from targen_ray.dedup.reference import read_rows, split_of
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.dedup.reference import read_rows, split_of
+from targen_ray.engine.runner import run
+from targen_ray.engine.scaffold import STARTER
+from targen_ray.engine.store import RunDir
 from targen_ray.errors import SpecError
-from targen_ray.runner import run
-from targen_ray.scaffold import STARTER
-from targen_ray.store import RunDir
+from targen_ray.interface import api
+from targen_ray.interface.cli import main
 
 ROWS = 400
 TICKETS = ROOT / "jobs" / "ticket_intent.yaml"

@@ -12,9 +12,9 @@ import pytest
 from conftest import BOOLQ, ROOT, exact_dedup_only, loopback_cluster
 from harness.process import FakeProcess
 
-from targen_ray import job as job_mod
-from targen_ray.runner import run
-from targen_ray.store import RunDir
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RunDir
 
 pytestmark = pytest.mark.slow  # a two-node cluster and a Ray Train job
 
@@ -35,7 +35,7 @@ def test_the_fine_tune_is_a_ray_train_job_across_both_nodes(ray_session, cluster
         assert run(job, str(tmp_path / "run"), limit=120, in_driver=True)["complete"]
     finally:
         fake.stop()
-    cmd = [sys.executable, "-m", "targen_ray.cli", "evaluate", str(tmp_path / "run"), "--model", "finetune"]
+    cmd = [sys.executable, "-m", "targen_ray", "evaluate", str(tmp_path / "run"), "--model", "finetune"]
     done = subprocess.run([*cmd, "--steps", "8"], env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / RunDir.report() / "metrics.json").read_text())

@@ -10,13 +10,13 @@ import pytest
 import ray
 from conftest import BOOLQ
 
-from targen_ray import job as job_mod
-from targen_ray.execute import Stage, executor_for
-from targen_ray.execute.driver import InDriver
-from targen_ray.execute.inputs import Parts, dataset, pending
-from targen_ray.execute.online import Online
-from targen_ray.steps.contexts import PER_CALL
-from targen_ray.store import RunDir
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.execute import Stage, executor_for
+from targen_ray.engine.execute.driver import InDriver
+from targen_ray.engine.execute.inputs import Parts, dataset, pending
+from targen_ray.engine.execute.online import Online
+from targen_ray.engine.steps.contexts import PER_CALL
+from targen_ray.engine.store import RunDir
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import sys
 import pytest
 from conftest import ROOT
 
-from targen_ray import job as job_mod
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.steps import STEP_CLASSES
 from targen_ray.fake import prompt as fake_prompt
 from targen_ray.fake.content import ContentConfig, answer
-from targen_ray.steps import STEP_CLASSES
 
 JOBS = sorted(p.stem for p in (ROOT / "jobs").glob("*.yaml"))
 EXACT = ContentConfig(wrong_label_rate=0.0, duplicate_rate=0.0)

@@ -16,17 +16,17 @@ from conftest import BOOLQ, FAKE_KEY
 from harness.load import SEEDS_SCHEMA, seed_request
 from harness.process import FakeProcess
 
-from targen_ray import job as job_mod
-from targen_ray import plan
-from targen_ray.cli import main
 from targen_ray.config import SPLITS, STEPS, EndpointSpec, load_job
+from targen_ray.engine import job as job_mod
+from targen_ray.engine import plan
+from targen_ray.engine.execute.online import answer
+from targen_ray.engine.pool import Endpoint, Pool, RetryPolicy
+from targen_ray.engine.providers import build_provider
+from targen_ray.engine.steps.generate import GenerateStep
+from targen_ray.engine.store import RunDir
 from targen_ray.errors import ProviderError, RateLimited
-from targen_ray.execute.online import answer
 from targen_ray.fake.server import FakeConfig, FakeServer
-from targen_ray.pool import Endpoint, Pool, RetryPolicy
-from targen_ray.providers import build_provider
-from targen_ray.steps.generate import GenerateStep
-from targen_ray.store import RunDir
+from targen_ray.interface.cli import main
 
 FAULTS = ("rate_limit", "error", "unavailable", "hang", "malformed", "bad_content", "slow")
 APIS = ("openai", "anthropic")

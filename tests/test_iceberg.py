@@ -18,14 +18,14 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import BOOLQ, FAKE_KEY, ROOT, exact_dedup_only, loopback_cluster
 
-from targen_ray import card
-from targen_ray import job as job_mod
-from targen_ray.api import publish, verify
-from targen_ray.cli import main
 from targen_ray.config import SPLITS
-from targen_ray.runner import run
-from targen_ray.store import RUN_FILE, RunDir
-from targen_ray.tasks import get_task, recorded_task
+from targen_ray.engine import card
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RUN_FILE, RunDir
+from targen_ray.engine.tasks import get_task, recorded_task
+from targen_ray.interface.api import publish, verify
+from targen_ray.interface.cli import main
 
 MANUAL_QA = ROOT / "jobs" / "manual_qa.yaml"
 
@@ -188,7 +188,7 @@ def test_the_rows_are_written_by_ray_tasks_on_both_nodes(lake, ray_session, fake
     # __main__ (so it travels to the workers by value).
     script = f"""
 import sys
-from targen_ray import iceberg_sink
+from targen_ray.engine import iceberg_sink
 
 class Recorded(iceberg_sink.TalliedSink):
     def write(self, blocks, ctx):
@@ -200,7 +200,7 @@ class Recorded(iceberg_sink.TalliedSink):
         return result
 
 iceberg_sink.TalliedSink = Recorded
-from targen_ray.cli import main
+from targen_ray.interface.cli import main
 sys.exit(main(["publish", {str(tmp_path / "run")!r}, "iceberg://lake/cluster.boolq", "--create-namespace"]))
 """
     with loopback_cluster(nodes=2, cpus=1) as (_, env):  # the head has no CPU: tasks run on the two nodes

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from targen_ray import items
+from targen_ray.engine import items
 
 ROWS = pa.table(
     {

@@ -16,11 +16,11 @@ import yaml
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only
 from harness.process import FakeProcess
 
-from targen_ray import job as job_mod
 from targen_ray.config.prices import Price
-from targen_ray.runner import run
-from targen_ray.store import RunDir
-from targen_ray.summary import cost_line, paying, spent_usd
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.summary import cost_line, paying, spent_usd
 
 WRITER = {"input": 0.15, "output": 0.60}
 

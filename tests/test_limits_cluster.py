@@ -8,7 +8,7 @@ from harness.load import LoadWorker
 from harness.process import FakeProcess, free_port
 
 from targen_ray.config import EndpointSpec
-from targen_ray.limits import limiters_for
+from targen_ray.engine.limits import limiters_for
 
 
 def endpoint(fake: FakeProcess | None, **kw) -> EndpointSpec:

@@ -7,11 +7,11 @@ from email.utils import formatdate
 
 import pytest
 
+from targen_ray.engine.health import Breaker
+from targen_ray.engine.limits import HORIZON_S, Budget, Lease, Limiter, Pacer, Share
+from targen_ray.engine.limits.pacer import LATE_S
+from targen_ray.engine.providers.base import rate_info, retry_after
 from targen_ray.fake.ratelimit import Limits, SlidingWindow
-from targen_ray.health import Breaker
-from targen_ray.limits import HORIZON_S, Budget, Lease, Limiter, Pacer, Share
-from targen_ray.limits.pacer import LATE_S
-from targen_ray.providers.base import rate_info, retry_after
 
 
 class Clock:
@@ -127,7 +127,7 @@ def test_fake_window_admits_the_limit_then_429s():
 
 
 def test_adaptive_limit_grows_on_fast_answers_and_backs_off():
-    from targen_ray.health import AdaptiveLimit
+    from targen_ray.engine.health import AdaptiveLimit
 
     aimd = AdaptiveLimit(ceiling=32, adaptive=True)
     start = aimd.limit

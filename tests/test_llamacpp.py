@@ -15,9 +15,9 @@ import yaml
 from conftest import BOOLQ, ROOT, exact_dedup_only
 from harness.process import free_port, wait_for
 
-from targen_ray import job as job_mod
-from targen_ray.providers.local import default_model_path
-from targen_ray.runner import run
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.providers.local import default_model_path
+from targen_ray.engine.runner import run
 
 pytestmark = pytest.mark.slow  # llama.cpp's server and the local model
 

@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import BOOLQ, ROOT
 
-from targen_ray import job as job_mod
 from targen_ray.config import STEPS, EndpointSpec
-from targen_ray.providers import Request, build_provider
-from targen_ray.runner import run
-from targen_ray.steps.generate import GenerateStep
-from targen_ray.store import RunDir
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.providers import Request, build_provider
+from targen_ray.engine.runner import run
+from targen_ray.engine.steps.generate import GenerateStep
+from targen_ray.engine.store import RunDir
 
 pytestmark = pytest.mark.slow  # the local model
 
@@ -69,7 +69,7 @@ def test_the_demo_run_is_quiet_and_ends_with_samples_and_paths(tmp_path):
     formed; the terminal holds targen's own lines and no line of Ray's at warning level or above (those
     are in the run's log file)."""
     run_dir = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(BOOLQ), "--limit", "4", "--run-dir", str(run_dir)]
+    cmd = [sys.executable, "-m", "targen_ray", "run", str(BOOLQ), "--limit", "4", "--run-dir", str(run_dir)]
     done = subprocess.run(cmd, env={**os.environ, "RAY_ADDRESS": ""}, capture_output=True, text=True, timeout=900)
     summary = json.loads((run_dir / RunDir.summary_file()).read_text())
     assert summary["rows"]["counts_add_up"] and done.returncode == (0 if summary["complete"] else 4), done.stderr

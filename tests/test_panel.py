@@ -17,16 +17,17 @@ import yaml
 from conftest import BOOLQ, final_ids
 from harness.process import FakeProcess, with_panel
 
-from targen_ray import agreement, api
-from targen_ray import job as job_mod
-from targen_ray.cli import main
+from targen_ray.engine import agreement
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.estimate import estimate
+from targen_ray.engine.gate import failures as gate_failures
+from targen_ray.engine.panel import vote
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RunDir
 from targen_ray.errors import SpecError
-from targen_ray.estimate import estimate
 from targen_ray.fake.tasks.boolq import truth_of
-from targen_ray.gate import failures as gate_failures
-from targen_ray.panel import vote
-from targen_ray.runner import run
-from targen_ray.store import RunDir
+from targen_ray.interface import api
+from targen_ray.interface.cli import main
 
 JUDGES = {"judge_a": "judge-a", "judge_b": "judge-b", "judge_c": "judge-c"}
 ROWS = 80

@@ -16,14 +16,14 @@ import pytest
 from conftest import BOOLQ, ROOT, driver, final_ids
 from harness.process import FakeProcess
 
-from targen_ray import job as job_mod
-from targen_ray import plan
-from targen_ray.cli import main
 from targen_ray.config import SPLITS
-from targen_ray.dedup import embed
+from targen_ray.engine import job as job_mod
+from targen_ray.engine import plan
+from targen_ray.engine.dedup import embed
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RunDir
 from targen_ray.fake.tasks.boolq import truth_of
-from targen_ray.runner import run
-from targen_ray.store import RunDir
+from targen_ray.interface.cli import main
 
 LINEAGE = [
     "id",
@@ -144,7 +144,7 @@ def test_budget_stops_at_the_cap_and_keeps_what_was_paid(ray_session, fake, tmp_
 
 
 def test_estimate_needs_no_key_and_matches_a_real_run_in_requests(fake, tmp_path, capsys, monkeypatch):
-    from targen_ray.cli import main
+    from targen_ray.interface.cli import main
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert main(["estimate", str(BOOLQ), "--endpoints", str(ROOT / "jobs/endpoints/openai.yaml")]) == 0

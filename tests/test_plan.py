@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from conftest import BOOLQ
 
-from targen_ray import plan
 from targen_ray.config import load_job
+from targen_ray.engine import plan
 
 
 def test_apportion_is_exact_and_proportional():

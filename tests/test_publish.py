@@ -15,14 +15,14 @@ import yaml
 from conftest import BOOLQ, FAKE_KEY
 
 from analysis.analyze import analyze
-from targen_ray import job as job_mod
-from targen_ray.cli import main
 from targen_ray.config import SPLITS
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.publish import publish, verify
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks import get_task
 from targen_ray.errors import SpecError
-from targen_ray.publish import publish, verify
-from targen_ray.runner import run
-from targen_ray.store import RunDir
-from targen_ray.tasks import get_task
+from targen_ray.interface.cli import main
 
 
 @pytest.fixture(scope="module")

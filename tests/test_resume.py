@@ -12,12 +12,12 @@ import yaml
 from conftest import BOOLQ, final_ids
 from harness.process import FakeProcess
 
-from targen_ray import job as job_mod
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.ids import stable_id
+from targen_ray.engine.prompts import PromptSet
+from targen_ray.engine.runner import retry_rejects, run
+from targen_ray.engine.store import RunDir
 from targen_ray.errors import RunDirError
-from targen_ray.ids import stable_id
-from targen_ray.prompts import PromptSet
-from targen_ray.runner import retry_rejects, run
-from targen_ray.store import RunDir
 
 
 @pytest.fixture

@@ -22,13 +22,13 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from targen_ray import job as job_mod
-from targen_ray.cli import main
-from targen_ray.review import decisions
-from targen_ray.review.sample import sample
-from targen_ray.runner import run
-from targen_ray.store import RunDir
-from targen_ray.tasks.declared import normalise
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.review import decisions
+from targen_ray.engine.review.sample import sample
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks.declared import normalise
+from targen_ray.interface.cli import main
 
 pytestmark = pytest.mark.slow  # a real browser, review servers as processes, two runs and a report (~35 s)
 
@@ -60,7 +60,7 @@ class Server:
     """`targen review` as its own process (so that it can be killed), and its URL."""
 
     def __init__(self, run_dir, reviewer: str):
-        cmd = [sys.executable, "-m", "targen_ray.cli", "review", str(run_dir), "--sample", str(SAMPLE)]
+        cmd = [sys.executable, "-m", "targen_ray", "review", str(run_dir), "--sample", str(SAMPLE)]
         self.proc = subprocess.Popen(
             [*cmd, "--reviewer", reviewer], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

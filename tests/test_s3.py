@@ -20,12 +20,12 @@ from conftest import BOOLQ, ROOT, driver
 from harness.process import FakeProcess, free_port
 
 from analysis.analyze import analyze
-from targen_ray import job as job_mod
 from targen_ray.config import SPLITS
-from targen_ray.publish import publish, verify
-from targen_ray.runner import run
-from targen_ray.store import RUN_FILE, RunDir
-from targen_ray.tasks import get_task
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.publish import publish, verify
+from targen_ray.engine.runner import run
+from targen_ray.engine.store import RUN_FILE, RunDir
+from targen_ray.engine.tasks import get_task
 
 
 @pytest.fixture(scope="module")

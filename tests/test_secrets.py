@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import BOOLQ, ROOT, driver, exact_dedup_only
 
-from targen_ray.store import RunDir
+from targen_ray.engine.store import RunDir
 
 PLANTED = "sk-planted-7c1e5d3a9b2f4e6d8c0a"
 

@@ -20,10 +20,10 @@ from conftest import BOOLQ, FAKE_KEY, ROOT, exact_dedup_only
 from harness.load import LoadWorker
 from harness.process import FakeProcess
 
-from targen_ray import job as job_mod
 from targen_ray.config import EndpointSpec
-from targen_ray.limits import limiters_for
-from targen_ray.runner import run
+from targen_ray.engine import job as job_mod
+from targen_ray.engine.limits import limiters_for
+from targen_ray.engine.runner import run
 
 RPM, WINDOW = 2400, "10"  # 400 requests per 10 s window, per key
 

@@ -12,11 +12,11 @@ import yaml
 from conftest import BOOLQ, FAKE_KEY, exact_dedup_only
 from harness.process import FakeProcess
 
-from targen_ray.cli import main
+from targen_ray.engine.execute.sink import stopped_by
+from targen_ray.engine.health import ErrorRate, Trip
+from targen_ray.engine.store import RunDir
 from targen_ray.errors import RunError, StageFailed
-from targen_ray.execute.sink import stopped_by
-from targen_ray.health import ErrorRate, Trip
-from targen_ray.store import RunDir
+from targen_ray.interface.cli import main
 
 
 @pytest.fixture(scope="module")

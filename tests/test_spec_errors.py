@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from harness.process import free_port
 
-from targen_ray.cli import main
+from targen_ray.interface.cli import main
 
 
 @pytest.fixture
@@ -195,7 +195,7 @@ def test_dead_cluster_is_one_line_at_once(project, tmp_path, how):
         (tmp_path / "tmp" / "ray" / "ray_current_cluster").write_text(dead)
         env.update(RAY_ADDRESS="", TMPDIR=str(tmp_path / "tmp"))
     job, endpoints = project / "jobs" / "boolq.yaml", project / "jobs" / "endpoints" / "fake.yaml"
-    cmd = [sys.executable, "-m", "targen_ray.cli", "run", str(job), "--endpoints", str(endpoints), "--limit", "2"]
+    cmd = [sys.executable, "-m", "targen_ray", "run", str(job), "--endpoints", str(endpoints), "--limit", "2"]
     done = subprocess.run(
         [*cmd, "--run-dir", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=30
     )

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from targen_ray.engine.store import RUN_FILE, RunDir, files
 from targen_ray.errors import RunDirError
-from targen_ray.store import RUN_FILE, RunDir, files
 
 IDENTITY = {"job": "j", "spec_hash": "h1", "prompts_hash": "p1", "limit": None}
 

@@ -14,18 +14,18 @@ from conftest import BOOLQ, FAKE_KEY, exact_dedup_only
 from harness.process import FakeProcess
 from openai.types.chat import ChatCompletion
 
-from targen_ray import job as job_mod
-from targen_ray import probe
 from targen_ray.config import EndpointSpec
+from targen_ray.engine import job as job_mod
+from targen_ray.engine import probe
+from targen_ray.engine.execute.online import answer
+from targen_ray.engine.pool import Endpoint, Pool, Usage
+from targen_ray.engine.providers import Response, build_provider
+from targen_ray.engine.providers.anthropic import to_response as message_response
+from targen_ray.engine.providers.openai import to_response as chat_response
+from targen_ray.engine.runner import run
+from targen_ray.engine.steps.generate import GenerateStep
+from targen_ray.engine.store import RunDir
 from targen_ray.errors import ProviderError
-from targen_ray.execute.online import answer
-from targen_ray.pool import Endpoint, Pool, Usage
-from targen_ray.providers import Response, build_provider
-from targen_ray.providers.anthropic import to_response as message_response
-from targen_ray.providers.openai import to_response as chat_response
-from targen_ray.runner import run
-from targen_ray.steps.generate import GenerateStep
-from targen_ray.store import RunDir
 
 PASSAGE = "The Royal Guild of Weavers of Elsford was founded in 1850 by Ada Whitcombe. It grew quickly."
 ROW = {"id": "r1", "seed": PASSAGE, "target_label": 1, "context": "weaving", "sample": 0}

@@ -10,16 +10,17 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
 
-from targen_ray import api, plan
-from targen_ray import job as job_mod
 from targen_ray.config import SPLITS
-from targen_ray.dedup.reference import read_rows
-from targen_ray.export import export_superglue
+from targen_ray.engine import job as job_mod
+from targen_ray.engine import plan
+from targen_ray.engine.dedup.reference import read_rows
+from targen_ray.engine.export import export_superglue
+from targen_ray.engine.runner import run
+from targen_ray.engine.split import LINEAGE
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks import get_task
 from targen_ray.fake.tasks.multirc import truth_of
-from targen_ray.runner import run
-from targen_ray.split import LINEAGE
-from targen_ray.store import RunDir
-from targen_ray.tasks import get_task
+from targen_ray.interface import api
 
 TASK = get_task("multirc")
 LIMIT = 30

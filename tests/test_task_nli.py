@@ -15,16 +15,16 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
 
-from targen_ray import job as job_mod
-from targen_ray import plan
 from targen_ray.config import SPLITS, load_job
-from targen_ray.export import export_superglue
+from targen_ray.engine import job as job_mod
+from targen_ray.engine import plan
+from targen_ray.engine.export import export_superglue
+from targen_ray.engine.prompts import PromptSet
+from targen_ray.engine.runner import run
+from targen_ray.engine.split import LINEAGE
+from targen_ray.engine.store import RunDir
+from targen_ray.engine.tasks import get_task
 from targen_ray.fake.tasks import nli as fake_nli
-from targen_ray.prompts import PromptSet
-from targen_ray.runner import run
-from targen_ray.split import LINEAGE
-from targen_ray.store import RunDir
-from targen_ray.tasks import get_task
 
 LIMIT = 24
 NAMES = ["cb", "rte", "axb", "axg"]

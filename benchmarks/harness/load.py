@@ -14,10 +14,10 @@ import time
 import ray
 
 from targen_ray.config import EndpointSpec
+from targen_ray.engine.limits import Limiter, Share
+from targen_ray.engine.pool import Endpoint, Pool, Usage
+from targen_ray.engine.providers import Request
 from targen_ray.errors import ProviderError
-from targen_ray.limits import Limiter, Share
-from targen_ray.pool import Endpoint, Pool, Usage
-from targen_ray.providers import Request
 
 # Ray workers cannot import this folder (it is not installed): the actor class travels by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

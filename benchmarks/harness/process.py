@@ -84,7 +84,7 @@ class FakeProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = Path(tmp)
-        cmd = [sys.executable, "-m", "targen_ray.cli", "fake-server", "--port", str(self.port), *args]
+        cmd = [sys.executable, "-m", "targen_ray", "fake-server", "--port", str(self.port), *args]
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_high_priority
         )

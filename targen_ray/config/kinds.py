@@ -32,20 +32,20 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "openai": Kind(
-        "targen_ray.providers.openai:OpenAIProvider",
-        "targen_ray.providers.batch:OpenAIBatch",
+        "targen_ray.engine.providers.openai:OpenAIProvider",
+        "targen_ray.engine.providers.batch:OpenAIBatch",
         "https://api.openai.com/v1",
         True,
         MODES,
     ),
     "anthropic": Kind(
-        "targen_ray.providers.anthropic:AnthropicProvider",
-        "targen_ray.providers.batch:AnthropicBatch",
+        "targen_ray.engine.providers.anthropic:AnthropicProvider",
+        "targen_ray.engine.providers.batch:AnthropicBatch",
         "https://api.anthropic.com",
         True,
         ("tools", "prompt"),
     ),
-    "local": Kind("targen_ray.providers.local:LocalProvider", None, None, False, ("json_object",)),
+    "local": Kind("targen_ray.engine.providers.local:LocalProvider", None, None, False, ("json_object",)),
 }
 
 
