@@ -10,11 +10,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..engine.review import cli as review_cli
 from ..engine.store import RUN_FILE, RunDir
 from ..errors import SpecError
 from ..fake import cli as fake_cli
 from . import commands as do
+from . import review as review_cli
 
 
 def arg(*flags: str, **options) -> tuple[tuple[str, ...], dict]:

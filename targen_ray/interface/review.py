@@ -1,5 +1,5 @@
-"""`targen review` (the page, or `--export`) and `targen audit`: their options and commands, beside what
-they run."""
+"""`targen review` (the page, or `--export`) and `targen audit`: their options and what they run
+(engine/review/) and print."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import getpass
 import re
 
-from ..store import RunDir
+from ..engine.store import RunDir
 
 
 def add_review(review: argparse.ArgumentParser) -> None:
@@ -40,11 +40,11 @@ def add_audit(audit: argparse.ArgumentParser) -> None:
 
 def review_from_args(args: argparse.Namespace) -> int:
     if args.export is None:
-        from .page import serve
+        from ..engine.review.page import serve
 
         reviewer = args.reviewer or _reviewer(re.sub(r"[^A-Za-z0-9_.-]", "-", getpass.getuser()) or "reviewer")
         return serve(args.run_dir, reviewer, args.port, args.sample, args.per_label)
-    from .sample import export
+    from ..engine.review.sample import export
 
     name, rows = export(RunDir(args.run_dir), args.export, args.sample, args.per_label)
     print(f"{rows} rows: {args.run_dir.rstrip('/')}/{name}")
@@ -52,7 +52,7 @@ def review_from_args(args: argparse.Namespace) -> int:
 
 
 def audit_from_args(args: argparse.Namespace) -> int:
-    from .audit import audit, table
+    from ..engine.review.audit import audit, table
 
     result = audit(args.run_dir, args.decisions)
     print(table(result))
