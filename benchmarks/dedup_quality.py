@@ -20,7 +20,7 @@ from targen_ray.engine.dedup import encoders
 from targen_ray.engine.dedup.decision import duplicate_groups
 from targen_ray.engine.dedup.minhash import signatures
 from targen_ray.engine.dedup.text import text_fields, texts
-from targen_ray.engine.items import digests
+from targen_ray.engine.list_items import digests
 from targen_ray.engine.tasks import get_task
 from targen_ray.fake.duplicates import KINDS, planted
 

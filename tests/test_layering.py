@@ -49,8 +49,8 @@ def test_the_layers_import_one_way():
 
 
 def test_planning_modules_import_no_ray():
-    """plan, items and split decide ids, quotas and splits: they load without Ray, the pool or a provider."""
-    planning = ", ".join(f"targen_ray.engine.{m}" for m in ("plan", "items", "split", "ids"))
+    """plan, list_items and split decide ids, quotas and splits: they load without Ray, the pool or a provider."""
+    planning = ", ".join(f"targen_ray.engine.{m}" for m in ("plan", "list_items", "split", "ids"))
     assert _loaded(planning, ("ray", "targen_ray.engine.limits", "targen_ray.engine.pool", "openai")) == []
 
 

@@ -7,7 +7,7 @@ from email.utils import formatdate
 
 import pytest
 
-from targen_ray.engine.health import Breaker
+from targen_ray.engine.breakers import Breaker
 from targen_ray.engine.limits import HORIZON_S, Budget, Lease, Limiter, Pacer, Share
 from targen_ray.engine.limits.pacer import LATE_S
 from targen_ray.engine.providers.base import rate_info, retry_after
@@ -127,7 +127,7 @@ def test_fake_window_admits_the_limit_then_429s():
 
 
 def test_adaptive_limit_grows_on_fast_answers_and_backs_off():
-    from targen_ray.engine.health import AdaptiveLimit
+    from targen_ray.engine.breakers import AdaptiveLimit
 
     aimd = AdaptiveLimit(ceiling=32, adaptive=True)
     start = aimd.limit

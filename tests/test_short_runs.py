@@ -12,8 +12,8 @@ import yaml
 from conftest import BOOLQ, FAKE_KEY, exact_dedup_only
 from harness.process import FakeProcess
 
+from targen_ray.engine.breakers import ErrorRate, Trip
 from targen_ray.engine.execute.sink import stopped_by
-from targen_ray.engine.health import ErrorRate, Trip
 from targen_ray.engine.store import RunDir
 from targen_ray.errors import RunError, StageFailed
 from targen_ray.interface.cli import main

@@ -7,7 +7,7 @@ import math
 import pyarrow as pa
 
 from ..config import SPLITS, JobSpec
-from . import items
+from . import list_items
 from .ids import stable_id
 
 Quotas = dict[tuple[str, int], int]  # (split, label index) -> rows
@@ -77,7 +77,7 @@ def assign(job_name: str, round_no: int, todo: list[tuple[str, int]], seeds: pa.
 def with_seeds(seed_rows: pa.Table, slots: pa.Table) -> pa.Table:
     """Stage 3's input rows for the slots whose seeds some stage-2 rows hold, with the seed's text and
     context."""
-    rows = items.attach(seed_rows.select(["id", "seeds", "context_id", "context"]), "seeds", slots)
+    rows = list_items.attach(seed_rows.select(["id", "seeds", "context_id", "context"]), "seeds", slots)
     return rows.rename_columns({"item": "seed"}).select(GENERATE_COLUMNS)
 
 

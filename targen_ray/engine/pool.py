@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..config import EndpointSpec
 from ..errors import FatalError, ProviderError, RateLimited
 from . import metrics
-from .health import AdaptiveLimit, Breaker
+from .breakers import AdaptiveLimit, Breaker
 from .limits import BudgetClient, Pacer
 from .providers import Provider, Request, Response, build_provider
 from .providers.base import TOKENS, estimate_tokens

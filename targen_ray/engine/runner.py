@@ -15,12 +15,12 @@ import ray
 
 from ..config import STEPS
 from ..errors import BudgetStop, RunError, StageFailed
-from . import items, panel, plan, probe, split, summary
+from . import list_items, panel, plan, probe, split, summary
+from .breakers import judged_after
 from .cluster import check_cluster, ensure_ray
 from .dedup import decision as dedup
 from .estimate import estimate
 from .execute import Parts, Stage, cancel_superseded, execute
-from .health import judged_after
 from .ids import stable_id
 from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
@@ -101,8 +101,8 @@ class Runner:
             self._stage("contexts", pa.table({"id": ids, "n": [PER_CALL] * n_calls}), f"r{attempt}")
             done = self.run_dir.read(self.run_dir.stage_dir("contexts"), columns=["id", "contexts"])
             if done is not None:
-                kept = items.unique([done], "contexts", "context", self.spec.name)
-                made = items.attach(done, "contexts", kept)
+                kept = list_items.unique([done], "contexts", "context", self.spec.name)
+                made = list_items.attach(done, "contexts", kept)
             if made.num_rows >= want:
                 break
         if made.num_rows == 0:
@@ -125,7 +125,8 @@ class Runner:
         )
         self._stage("seeds", inputs, round_id)
         done = self.run_dir.iter_parts(self.run_dir.stage_dir("seeds"), round_id, ["id", "seeds"])
-        return items.unique(done, "seeds", "seed", self.spec.name).rename_columns(["parent", "position", "seed_id"])
+        kept = list_items.unique(done, "seeds", "seed", self.spec.name)
+        return kept.rename_columns(["parent", "position", "seed_id"])
 
     def _rows(self, where: str, round_id: str) -> int:
         return sum(t.num_rows for t in self.run_dir.iter_parts(where, round_id, ["id"]))

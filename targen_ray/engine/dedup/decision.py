@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 import ray
 
 from ...config import DedupSpec
-from ..items import digests
 from ..job import Job
+from ..list_items import digests
 from ..store import RunDir
 from . import reference
 from .embed import BLOCK_ROWS, embed, embed_parts, vectors

@@ -10,7 +10,7 @@ import pyarrow as pa
 from ...config import step_of
 from ...errors import RunError, StageFailed
 from .. import metrics
-from ..health import ErrorRate, Trip
+from ..breakers import ErrorRate, Trip
 from ..progress import StageResult
 from ..store import RunDir
 from .stage import Stage

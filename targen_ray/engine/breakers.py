@@ -1,4 +1,4 @@
-"""Health: per endpoint inside one worker (a circuit breaker, an adaptive concurrency limit), and per
+"""Breakers: per endpoint inside one worker (a circuit breaker, an adaptive concurrency limit), and per
 stage in the driver (an error-rate breaker that stops a run burning money on failures)."""
 
 from __future__ import annotations

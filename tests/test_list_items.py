@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from targen_ray.engine import items
+from targen_ray.engine import list_items
 
 ROWS = pa.table(
     {
@@ -17,7 +17,7 @@ ROWS = pa.table(
 
 
 def test_explode_numbers_items_within_their_list_even_for_a_slice():
-    rows = items.explode(ROWS.slice(1, 2), "seeds")
+    rows = list_items.explode(ROWS.slice(1, 2), "seeds")
     assert rows.column_names == ["parent", "position", "item", "context"]
     assert rows.to_pydict() == {
         "parent": ["a", "a", "c", "c", "c"],
@@ -28,7 +28,7 @@ def test_explode_numbers_items_within_their_list_even_for_a_slice():
 
 
 def test_unique_keeps_the_first_of_each_normalised_text_in_id_order():
-    kept = items.unique([ROWS], "seeds", "seed", "job")
+    kept = list_items.unique([ROWS], "seeds", "seed", "job")
     # "a" sorts first: its "One" beats b's "one!"; b's "Two" beats c's "  TWO  ".
     assert list(zip(kept["parent"].to_pylist(), kept["position"].to_pylist(), strict=True)) == [
         ("a", 0),
@@ -41,15 +41,15 @@ def test_unique_keeps_the_first_of_each_normalised_text_in_id_order():
 
 
 def test_unique_does_not_depend_on_how_the_rows_arrive():
-    whole = items.unique([ROWS], "seeds", "seed", "job")
+    whole = list_items.unique([ROWS], "seeds", "seed", "job")
     shuffled = ROWS.take([2, 0, 1])
-    assert items.unique([shuffled.slice(0, 1), shuffled.slice(1)], "seeds", "seed", "job").equals(whole)
-    assert items.unique([], "seeds", "seed", "job").num_rows == 0
+    assert list_items.unique([shuffled.slice(0, 1), shuffled.slice(1)], "seeds", "seed", "job").equals(whole)
+    assert list_items.unique([], "seeds", "seed", "job").num_rows == 0
 
 
 def test_attach_joins_the_text_back_in_kept_order_and_only_for_kept_items():
-    kept = items.unique([ROWS], "seeds", "seed", "job")
-    joined = items.attach(ROWS.take([2, 1]), "seeds", kept)  # only some parents in this block
+    kept = list_items.unique([ROWS], "seeds", "seed", "job")
+    joined = list_items.attach(ROWS.take([2, 1]), "seeds", kept)  # only some parents in this block
     assert joined.column_names == ["item", "context", "item_id"]
     assert joined["item"].to_pylist() == ["One", "three", "four", None]
     assert joined["item_id"].to_pylist() == [
