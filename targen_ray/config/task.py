@@ -115,8 +115,11 @@ class TaskSpec(_Frozen):
 
     def problems(self) -> list[tuple[tuple, str]]:
         """Cross-field mistakes as (path inside the declaration, message); empty when it can run."""
-        out, names = [], list(self.fields)
-        known = f"(fields: {', '.join(names)})"
+        known = f"(fields: {', '.join(self.fields)})"
+        return [*self._field_problems(known), *self._task_problems(known), *self._check_problems(known)]
+
+    def _field_problems(self, known: str) -> list[tuple[tuple, str]]:
+        out = []
         for name, f in self.fields.items():
             if not re.match(FIELD_NAME, name):
                 message = f"field name {name!r} must be letters, digits and _, not starting with _"
@@ -132,6 +135,10 @@ class TaskSpec(_Frozen):
                 out.append((("fields", name, "text"), "only a string field is text (embedded, measured)"))
             if f.choices is not None and f.type != "string":
                 out.append((("fields", name, "choices"), "only a string field takes `choices`"))
+        return out
+
+    def _task_problems(self, known: str) -> list[tuple[tuple, str]]:
+        out = []
         if "label" in self.fields and self.labels:
             out.append((("fields", "label"), "a task with labels keeps its label in `label`; rename the field"))
         if "idx" in self.fields and self.idx:
@@ -159,6 +166,10 @@ class TaskSpec(_Frozen):
                 out.append((("jsonl_copies", key), f"{source!r} is not a field {known}"))
         if not [n for n in self.fields if n != self.seed_field]:
             out.append((("fields",), "step 3 must write at least one field besides the seed"))
+        return out
+
+    def _check_problems(self, known: str) -> list[tuple[tuple, str]]:
+        out = []
         for k, check in enumerate(self.checks):
             refs = [("field", check.field), ("one_of", check.one_of)] + [
                 (name, r) for name in ("differs_from", "not_copy", "not_contain") for r in getattr(check, name)

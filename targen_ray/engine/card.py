@@ -91,19 +91,49 @@ def render(
 ) -> str:
     """The card; `overridden`: the quality-gate failures `--force-publish` published over, said at the top;
     `audit`: `targen audit`'s figures when they are of these rows."""
-    checked = "a sample was checked by people (Label accuracy, below)" if audit else "none was checked by a person"
-    gen, rows, dedup = summary["generation"], summary["rows"], summary["dedup"]
     meta = yaml.safe_dump(front_matter(task, summary, files), sort_keys=False, allow_unicode=True)
     lines = [
         f"---\n{meta}---\n",
         f"# {summary['job']}: a synthetic {task.name} dataset\n",
-        "Written by large language models with targen-ray, an implementation of TarGEN on Ray. "
-        + (
-            f"It has the fields and types of the Hugging Face `super_glue` `{task.config}` config, but **it is not "
-            f"SuperGLUE**: no row was written by a person, and {checked}.\n"
-            if task.benchmark == "super_glue"
-            else f"No row was written by a person, and {checked}.\n"
-        ),
+        *_warnings(summary, overridden),
+        _provenance(task, audit),
+        *_method(summary["generation"]),
+        *_splits(summary, files),
+        *_panel_lines(summary.get("panel")),
+        *_audit_lines(audit),
+        "## Cost\n",
+        f"{summary['requests']:,} requests, {summary['input_tokens']:,} input and {summary['output_tokens']:,} output "
+        f"tokens, ${summary['usd']:,.2f} (every attempt, retries included).\n",
+        *_analysis(metrics),
+        *(evaluation_lines(metrics["evaluation"]) if metrics and metrics.get("evaluation") else []),
+        *_limitations(task),
+    ]
+    return "\n".join(lines)
+
+
+def _warnings(summary: dict, overridden: list[str]) -> list[str]:
+    """What a reader must know first: published over the gate, or short of the splits asked for."""
+    lines = []
+    if overridden:
+        lines.append(f"**Published over its quality gate** (`--force-publish`): {'; '.join(overridden)}.\n")
+    if not summary["complete"]:
+        short = ", ".join(f"{s} {v['rows']:,} of {v['target']:,}" for s, v in summary["splits"].items())
+        lines.append(f"**Incomplete**: published short of the splits asked for ({short}).\n")
+    return lines
+
+
+def _provenance(task: Task, audit: dict | None) -> str:
+    checked = "a sample was checked by people (Label accuracy, below)" if audit else "none was checked by a person"
+    return "Written by large language models with targen-ray, an implementation of TarGEN on Ray. " + (
+        f"It has the fields and types of the Hugging Face `super_glue` `{task.config}` config, but **it is not "
+        f"SuperGLUE**: no row was written by a person, and {checked}.\n"
+        if task.benchmark == "super_glue"
+        else f"No row was written by a person, and {checked}.\n"
+    )
+
+
+def _method(gen: dict) -> list[str]:
+    lines = [
         "## Task\n",
         f"{gen['description']}\n",
         "## How it was made\n",
@@ -119,12 +149,12 @@ def render(
     for step, names in gen["steps"].items():
         models = ", ".join(sorted({gen["endpoints"][n]["model"] for n in names}))
         lines.append(f"| {step} | {', '.join(names)} | {models} | `{gen['prompts'].get(step, '')}` |")
-    if not summary["complete"]:
-        short = ", ".join(f"{s} {v['rows']:,} of {v['target']:,}" for s, v in summary["splits"].items())
-        lines[2:2] = [f"**Incomplete**: published short of the splits asked for ({short}).\n"]
-    if overridden:
-        lines[2:2] = [f"**Published over its quality gate** (`--force-publish`): {'; '.join(overridden)}.\n"]
-    lines += [
+    return lines
+
+
+def _splits(summary: dict, files: dict[str, list[dict]]) -> list[str]:
+    gen, rows, dedup = summary["generation"], summary["rows"], summary["dedup"]
+    lines = [
         "",
         f"Job spec hash `{summary['spec_hash']}`; label names: {', '.join(gen['labels'])}.\n",
         "## Splits\n",
@@ -135,36 +165,37 @@ def render(
         if files.get(split):
             s = summary["splits"][split]
             lines.append(f"| {split} | {s['rows']:,} | " + " | ".join(f"{n:,}" for n in s["labels"].values()) + " |")
-    lines += [
+    return [
+        *lines,
         "",
         f"Rows planned {rows['planned']:,} = kept {rows['kept']:,} + rejected {rows['rejected']:,} + duplicates "
         f"{rows['deduplicated']:,} + surplus {rows['surplus']:,}. Self-correction changed {rows['self_corrected']:,} "
         f"labels. Deduplication dropped {dedup['exact']:,} exact and {dedup['near']:,} near duplicates "
         f"({dedup['cross_split']:,} across splits) and {dedup['contaminated']:,} rows close to a reference set.\n",
-        *_panel_lines(summary.get("panel")),
-        *_audit_lines(audit),
-        "## Cost\n",
-        f"{summary['requests']:,} requests, {summary['input_tokens']:,} input and {summary['output_tokens']:,} output "
-        f"tokens, ${summary['usd']:,.2f} (every attempt, retries included).\n",
     ]
-    if metrics:
-        syn = metrics["datasets"]["synthetic"]
-        lex, sem, hard = syn["lexical"], syn["semantic"], syn["difficulty"]
-        lines += [
-            "## Analysis\n",
-            f"- distinct-2 {lex['distinct_2']}, moving-average type-token ratio {lex['mattr']}, vocabulary "
-            f"{lex['vocabulary']:,} words",
-        ]
-        if sem["available"]:
-            lines.append(
-                f"- mean pairwise cosine {sem['mean_cosine']}, Vendi score {sem['vendi']} over {sem['rows']:,} rows"
-            )
-        if hard["available"]:
-            lines.append(f"- V-information {hard['v_information']} bits ({hard['family']})")
-        lines.append("")
-    if metrics and metrics.get("evaluation"):
-        lines += evaluation_lines(metrics["evaluation"])
-    lines += [
+
+
+def _analysis(metrics: dict | None) -> list[str]:
+    if not metrics:
+        return []
+    syn = metrics["datasets"]["synthetic"]
+    lex, sem, hard = syn["lexical"], syn["semantic"], syn["difficulty"]
+    lines = [
+        "## Analysis\n",
+        f"- distinct-2 {lex['distinct_2']}, moving-average type-token ratio {lex['mattr']}, vocabulary "
+        f"{lex['vocabulary']:,} words",
+    ]
+    if sem["available"]:
+        lines.append(
+            f"- mean pairwise cosine {sem['mean_cosine']}, Vendi score {sem['vendi']} over {sem['rows']:,} rows"
+        )
+    if hard["available"]:
+        lines.append(f"- V-information {hard['v_information']} bits ({hard['family']})")
+    return [*lines, ""]
+
+
+def _limitations(task: Task) -> list[str]:
+    return [
         "## Limitations\n",
         "- Synthetic: passages, questions and labels were written by language models and can be wrong, "
         "repetitive, or biased the way those models are (topics, names, places, framing).",
@@ -175,7 +206,6 @@ def render(
         "`data/<split>-*.parquet` in the layout the Hugging Face `datasets` library reads; `manifest.json` "
         "lists every file with its sha256 and row count (check them with `targen verify`).\n",
     ]
-    return "\n".join(lines)
 
 
 def evaluation_lines(ev: dict) -> list[str]:

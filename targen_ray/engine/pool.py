@@ -156,13 +156,7 @@ class Pool:
                 limited += 1
                 if limited >= self.policy.rate_limited_attempts:
                     raise
-                wait = e.retry_after if e.retry_after is not None else self.policy.delay(limited, self._rng)
-                if e.rate is not None and endpoint.pacer is not None:
-                    endpoint.pacer.observe(e.rate.limit_requests, e.rate.limit_tokens)
-                if endpoint.pacer is not None:
-                    endpoint.pacer.pause(wait)
-                else:
-                    await asyncio.sleep(wait)
+                await self._back_off(endpoint, e, limited)
                 continue
             except ProviderError as e:
                 usage.add(endpoint, None, "error")
@@ -185,6 +179,17 @@ class Pool:
             if response.rate is not None and endpoint.pacer is not None:
                 endpoint.pacer.observe(response.rate.limit_requests, response.rate.limit_tokens)
             return response, endpoint
+
+    async def _back_off(self, endpoint: Endpoint, e: RateLimited, limited: int) -> None:
+        """After a 429: the limit the answer states is learnt, and the wait it names (or a backoff) pauses
+        every worker of the endpoint's limiter, or this one where there is none."""
+        wait = e.retry_after if e.retry_after is not None else self.policy.delay(limited, self._rng)
+        if endpoint.pacer is None:
+            await asyncio.sleep(wait)
+            return
+        if e.rate is not None:
+            endpoint.pacer.observe(e.rate.limit_requests, e.rate.limit_tokens)
+        endpoint.pacer.pause(wait)
 
     def _settle(self, endpoint: Endpoint, estimate, response: Response | None, reserved_usd: float) -> None:
         actual = (response.input_tokens, response.output_tokens) if response else (0, 0)

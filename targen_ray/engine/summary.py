@@ -148,39 +148,10 @@ def build(
     stage_wall_s: dict | None = None,
     stalled: str | None = None,
 ) -> dict:
-    stages, reasons = {}, Counter()
-    for step in STEPS:
-        stages[step] = _stage(run, step, paying(job, run, step), (stage_wall_s or {}).get(step, 0.0))
-        bad = run.read(run.rejects(step), columns=["error"])
-        if bad is not None:
-            reasons.update(f"{step}: {r.split(':')[0]}" for r in bad["error"].to_pylist())
-    if job.panel:  # each judge's own rows and cost; step 4's figures are the decided rows and the sum
-        stages["correct"]["judges"] = {judge_of(s): _stage(run, s, [s]) for s in job.stages("correct")}
-
-    final, labels, final_label = {}, job.spec.labels, job.task.lineage_name("final_label")
-    for split in SPLITS:
-        table = run.read(run.final(split), columns=[final_label])
-        counts = Counter(table[final_label].to_pylist()) if table is not None else Counter()
-        final[split] = {
-            "rows": _rows(table),
-            "target": sum(q for (s, _), q in quotas.items() if s == split),
-            "labels": {labels[i]: counts.get(i, 0) for i in range(len(labels))},
-            "label_targets": {labels[i]: quotas[(split, i)] for i in range(len(labels))},
-        }
-    corrected = run.read(run.stage_dir("correct"), columns=["corrected"])
-    planned = stages["generate"]["inputs"]
-    surplus = _rows(run.read(run.surplus(), columns=["id"]))
-    kept = sum(f["rows"] for f in final.values())
+    stages, reasons = _stages(job, run, stage_wall_s or {})
+    final = _splits(job, run, quotas)
     dedup = dedup_counts(run, stages["correct"]["kept"])
-    rows = {
-        "planned": planned,
-        "kept": kept,
-        "rejected": stages["generate"]["rejected"] + stages["correct"]["rejected"],
-        "deduplicated": dedup["exact"] + dedup["near"] + dedup["contaminated"],
-        "surplus": surplus,
-        "self_corrected": _sum(corrected, "corrected") if corrected is not None else 0,
-    }
-    rows["counts_add_up"] = planned == rows["kept"] + rows["rejected"] + rows["deduplicated"] + rows["surplus"]
+    rows = _row_counts(run, stages, final, dedup)
     complete = all(f["rows"] == f["target"] for f in final.values())
     probed = probes(run)
     return {
@@ -206,6 +177,49 @@ def build(
         "probes": run.read_json(run.structured_file()) or {},
         "wall_time_s": round(wall_s, 2),
     }
+
+
+def _stages(job: Job, run: RunDir, stage_wall_s: dict) -> tuple[dict, Counter]:
+    """Each step's rows, requests and cost (a panel's judges each their own), and rejects by reason."""
+    stages, reasons = {}, Counter()
+    for step in STEPS:
+        stages[step] = _stage(run, step, paying(job, run, step), stage_wall_s.get(step, 0.0))
+        bad = run.read(run.rejects(step), columns=["error"])
+        if bad is not None:
+            reasons.update(f"{step}: {r.split(':')[0]}" for r in bad["error"].to_pylist())
+    if job.panel:  # each judge's own rows and cost; step 4's figures are the decided rows and the sum
+        stages["correct"]["judges"] = {judge_of(s): _stage(run, s, [s]) for s in job.stages("correct")}
+    return stages, reasons
+
+
+def _splits(job: Job, run: RunDir, quotas: Quotas) -> dict:
+    """Each final split's rows and labels beside their targets."""
+    final, labels, final_label = {}, job.spec.labels, job.task.lineage_name("final_label")
+    for split in SPLITS:
+        table = run.read(run.final(split), columns=[final_label])
+        counts = Counter(table[final_label].to_pylist()) if table is not None else Counter()
+        final[split] = {
+            "rows": _rows(table),
+            "target": sum(q for (s, _), q in quotas.items() if s == split),
+            "labels": {labels[i]: counts.get(i, 0) for i in range(len(labels))},
+            "label_targets": {labels[i]: quotas[(split, i)] for i in range(len(labels))},
+        }
+    return final
+
+
+def _row_counts(run: RunDir, stages: dict, final: dict, dedup: dict) -> dict:
+    """Where every planned row went: kept, rejected, dropped as a duplicate, or surplus (they add up)."""
+    corrected = run.read(run.stage_dir("correct"), columns=["corrected"])
+    rows = {
+        "planned": stages["generate"]["inputs"],
+        "kept": sum(f["rows"] for f in final.values()),
+        "rejected": stages["generate"]["rejected"] + stages["correct"]["rejected"],
+        "deduplicated": dedup["exact"] + dedup["near"] + dedup["contaminated"],
+        "surplus": _rows(run.read(run.surplus(), columns=["id"])),
+        "self_corrected": _sum(corrected, "corrected") if corrected is not None else 0,
+    }
+    made = rows["kept"] + rows["rejected"] + rows["deduplicated"] + rows["surplus"]
+    return {**rows, "counts_add_up": rows["planned"] == made}
 
 
 def totals(stages: dict, probed: dict) -> dict:
