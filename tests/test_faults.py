@@ -20,8 +20,9 @@ from targen_ray.config import SPLITS, STEPS, EndpointSpec, load_job
 from targen_ray.engine import job as job_mod
 from targen_ray.engine import plan
 from targen_ray.engine.execute.online import answer
-from targen_ray.engine.pool import Endpoint, Pool, RetryPolicy
+from targen_ray.engine.pool import Endpoint, Pool
 from targen_ray.engine.providers import build_provider
+from targen_ray.engine.providers.base import RetryPolicy
 from targen_ray.engine.steps.generate import GenerateStep
 from targen_ray.engine.store import RunDir
 from targen_ray.errors import ProviderError, RateLimited

@@ -11,7 +11,6 @@ judge answered is rejected with each judge's reason; a judge that failed a row i
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from collections.abc import Callable
 
@@ -21,6 +20,7 @@ import pyarrow.compute as pc
 from ..config import judge_of
 from . import agreement
 from .job import Job
+from .progress import say
 from .store import RunDir
 from .tasks.declared import normalise
 
@@ -131,7 +131,7 @@ def revote(job: Job, run: RunDir) -> None:
     rule = job.spec.steps.correct.vote
     recorded = (run.read_json(run.panel_file()) or {}).get("vote", rule)
     if recorded != rule:
-        print(f"[panel] vote {recorded} -> {rule}: deciding every row again from the judges' answers", file=sys.stderr)
+        say("panel", f"vote {recorded} -> {rule}: deciding every row again from the judges' answers")
         decided = [run.stage_dir("correct"), run.rejects("correct"), run.embeddings()]
         run.delete([p for where in decided for p in run.files(where, recursive=True)])
     run.write_json(run.panel_file(), {"vote": rule, "judges": job.panel})

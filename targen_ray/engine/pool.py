@@ -17,20 +17,7 @@ from . import metrics
 from .breakers import AdaptiveLimit, Breaker
 from .limits import BudgetClient, Pacer
 from .providers import Provider, Request, Response, build_provider
-from .providers.base import TOKENS, estimate_tokens
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5  # failures (5xx, timeouts) per request before it is rejected
-    rate_limited_attempts: int = 30  # 429s per request before it is rejected
-    base_s: float = 0.5
-    cap_s: float = 30.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Exponential backoff with full jitter, so workers that failed together do not retry together."""
-        return rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
-
+from .providers.base import TOKENS, RetryPolicy, estimate_tokens
 
 REPEATS = 2  # identical request-validation 5xx answers in a row that make a failure deterministic
 REFUSAL = re.compile(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
 
 from ..config import EndpointSpec
 from ..config.kinds import KINDS
 from ..errors import AuthError, FatalError, ProviderError, RateLimited, RunError
 from .answers import extract
 from .job import Job
+from .progress import say
 from .providers import Request, build_provider
 from .store import RunDir
 
@@ -80,7 +80,7 @@ async def _probe(name: str, spec: EndpointSpec) -> dict:
             out["mode"] = mode
             break
     tried = "; ".join(f"{t['mode']} {t['outcome']}" for t in out["tried"] if t["outcome"] != "accepted")
-    print(f"[structured] {name} ({spec.model}): {out['mode']}" + (f" ({tried})" if tried else ""), file=sys.stderr)
+    say("structured", f"{name} ({spec.model}): {out['mode']}" + (f" ({tried})" if tried else ""))
     return out
 
 

@@ -1,5 +1,5 @@
-"""A stage's running totals and the progress line: plain text, so it reads the same in a terminal and
-in `ray job logs` (no TTY)."""
+"""A stage's running totals, the progress line and every other line the engine says: plain text, so it
+reads the same in a terminal and in `ray job logs` (no TTY)."""
 
 from __future__ import annotations
 
@@ -51,13 +51,18 @@ class Progress:
         self.last, self.shown = now, done
         elapsed = max(now - self.start, 1e-9)
         eta = (self.total - done) * elapsed / done if done else float("nan")
-        print(
-            f"[{self.label}] {done}/{self.total} rows ({r.rejected} rejected) | {r.requests / elapsed:.1f} req/s, "
+        say(
+            self.label,
+            f"{done}/{self.total} rows ({r.rejected} rejected) | {r.requests / elapsed:.1f} req/s, "
             f"{r.tokens / elapsed:,.0f} tok/s | 429s {r.rate_limited} | {spend(r, self.spent_before)}"
             f" | ETA {_clock(eta)}",
-            file=sys.stderr,
-            flush=True,
         )
+
+
+def say(label: str, text: str) -> None:
+    """One of the engine's own lines, `[label] text`: every stage, round and redo says what it does through
+    here, on stderr, which the terminal keeps while Ray's lines go to the run's log (terminal.py)."""
+    print(f"[{label}] {text}", file=sys.stderr, flush=True)
 
 
 def spend(r: StageResult, spent_before: float) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -24,6 +23,7 @@ from .execute import Parts, Stage, cancel_superseded, execute
 from .ids import stable_id
 from .job import Job, check_reachable
 from .limits import BudgetActor, limiters_for
+from .progress import say
 from .steps.contexts import PER_CALL
 from .store import RunDir, stamp
 
@@ -84,10 +84,10 @@ class Runner:
             self.wall_s["dedup"] += time.monotonic() - started
         counts = ", ".join(f"{n} {r}" for r, n in sorted(Counter(dropped["reason"].to_pylist()).items()))
         live, self.embedded_live = self.embedded_live, 0
-        print(
-            f"[dedup] {live + embedded} rows embedded ({live} while step 4 wrote them); "
+        say(
+            "dedup",
+            f"{live + embedded} rows embedded ({live} while step 4 wrote them); "
             f"dropped {counts or 'nothing'} ({time.monotonic() - started:.1f} s)",
-            file=sys.stderr,
         )
         return dropped
 
@@ -145,9 +145,9 @@ class Runner:
         judged = judged_after(self.spec.stop_window)
         said = f"round {round_no} kept no row after {self.dry_tries} tries (the breaker judges a stage after {judged})"
         if self.dry_tries < judged:
-            print(f"[round {round_no}] {said}: another round", file=sys.stderr)
+            say(f"round {round_no}", f"{said}: another round")
             return None
-        print(f"[round {round_no}] {said}; no more rounds", file=sys.stderr)
+        say(f"round {round_no}", f"{said}; no more rounds")
         return said
 
     def execute(self) -> dict:
@@ -158,10 +158,7 @@ class Runner:
             for round_no in range(self.spec.max_rounds):
                 round_id = f"r{round_no}"
                 todo = plan.slots(need, self.spec.overgenerate, self.spec.name, round_no, yield_)
-                print(
-                    f"[round {round_no}] generating {len(todo)} rows for {sum(need.values())} still needed",
-                    file=sys.stderr,
-                )
+                say(f"round {round_no}", f"generating {len(todo)} rows for {sum(need.values())} still needed")
                 rounds = round_no + 1
                 seeds = self.seeds(contexts, len(todo), round_id)
                 slots = plan.assign(self.spec.name, round_no, todo, seeds)
@@ -185,7 +182,7 @@ class Runner:
             dropped = self.dedup(rounds)
         except StageFailed as e:  # more rounds would fail the same way: the run ends short, saying why
             stalled = str(e)
-            print(f"[round {rounds - 1}] {stalled}; no more rounds", file=sys.stderr)
+            say(f"round {rounds - 1}", f"{stalled}; no more rounds")
             dropped = self.dedup(rounds)
         split_started = time.monotonic()
         split.write(self.job, self.run_dir, self.quotas, dropped["id"])
@@ -244,12 +241,9 @@ def run(
     redo = later_stages(list(force))
     state = folder.claim(job.identity(limit), files, stages_of(job, redo))
     if state == "resume":
-        print(
-            f"[resume] continuing the run in {folder}" + (" (spec unchanged: --force ignored)" if redo else ""),
-            file=sys.stderr,
-        )
+        say("resume", f"continuing the run in {folder}" + (" (spec unchanged: --force ignored)" if redo else ""))
     elif state == "redo":
-        print(f"[redo] job changed: redoing {', '.join(redo)} in {folder}; earlier stages kept", file=sys.stderr)
+        say("redo", f"job changed: redoing {', '.join(redo)} in {folder}; earlier stages kept")
     cancel_superseded(job, folder)  # on every run: a run that died right after the redo's move still cancels
     panel.revote(job, folder)
     job = probe.resolve(job, folder)
@@ -273,7 +267,7 @@ def retry_rejects(
     for step in stages_of(job, steps):
         moved[step] = sum(t.num_rows for t in folder.iter_parts(folder.rejects(step), columns=["id"]))
         folder.move(folder.rejects(step), folder.retried(step), stamp())
-    print(f"[retry] sending again: {', '.join(f'{n} {s}' for s, n in moved.items())} rejected rows", file=sys.stderr)
+    say("retry", f"sending again: {', '.join(f'{n} {s}' for s, n in moved.items())} rejected rows")
     job = probe.resolve(job, folder)
     ensure_ray(log_to_driver)
     return Runner(job, folder, limit, in_driver).execute()

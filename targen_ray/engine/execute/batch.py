@@ -17,8 +17,6 @@ it is rejected with the reason.
 
 from __future__ import annotations
 
-import random
-import sys
 import time
 
 import pyarrow as pa
@@ -28,13 +26,13 @@ import ray
 
 from ...config import step_of
 from ...config.kinds import KINDS, load
-from ...errors import BudgetStop, FatalError, ProviderError, RunError
+from ...errors import BudgetStop, RunError
 from ..ids import stable_id
 from ..job import Job
-from ..pool import Endpoint, RetryPolicy, Usage
-from ..progress import StageResult, spend
+from ..pool import Endpoint, Usage
+from ..progress import StageResult, say, spend
 from ..providers.base import estimate_tokens
-from ..providers.batch import BatchClient, BatchStatus, Line, build_batch_client
+from ..providers.batch import BatchClient, BatchStatus, Line, build_batch_client, call_api
 from ..steps import step_for
 from ..store.batch_records import BatchRecords
 from .base import Executor
@@ -43,9 +41,6 @@ from .online import Online
 from .outcome import judge, outcome_row, output_schema
 from .stage import Stage
 
-# A status or results read the provider refused (429, 5xx) or dropped is tried this often, backing off
-# from 1 s up to a minute.
-READS = RetryPolicy(attempts=8, base_s=1.0, cap_s=60.0)
 RESULT_TASKS = 2  # ended batches joined at once: each task holds a whole batch's results
 RESULT_ROWS = 2_000  # rows a result task holds as Python objects at once
 
@@ -96,7 +91,7 @@ class Batch(Executor):
         (OpenAI can tell); when there is none, the record and its rows file go, and the rows are sent again."""
         for path, record in self.batches.stored():
             if record is not None and record["batch_id"] is None:
-                found = provider_call(self.name, lambda r=record: self.client.find(r["label"], r["submitted_at"]))
+                found = call_api(self.name, lambda r=record: self.client.find(r["label"], r["submitted_at"]))
                 record = {**record, "batch_id": found, "status": "submitted"} if found else None
                 if found:
                     self.batches.save(path, record)
@@ -106,7 +101,7 @@ class Batch(Executor):
                 self.records[path] = record
         flying = len(self.batches.open())
         if flying:
-            print(f"[{self._label()}] picking up {flying} batches in flight", file=sys.stderr, flush=True)
+            say(self._label(), f"picking up {flying} batches in flight")
 
     # -- submitting ------------------------------------------------------------------------------------
     def submit(self, ds: ray.data.Dataset) -> None:
@@ -153,7 +148,7 @@ class Batch(Executor):
             "collected": False,
         }
         self.batches.save(path, record)
-        batch_id = provider_call(self.name, lambda: self.client.submit(table["line"], record["label"]), create=True)
+        batch_id = call_api(self.name, lambda: self.client.submit(table["line"], record["label"]), create=True)
         self.batches.save(path, {**record, "batch_id": batch_id, "status": "submitted"})
         self.poll_s = self.spec.batch.poll_s
         self._progress()
@@ -166,7 +161,7 @@ class Batch(Executor):
             ended = []
             for path in self.batches.open():
                 record = self.records[path]
-                status: BatchStatus = provider_call(self.name, lambda r=record: self.client.status(r["batch_id"]))
+                status: BatchStatus = call_api(self.name, lambda r=record: self.client.status(r["batch_id"]))
                 record.update(status=status.state, succeeded=status.succeeded, errored=status.errored)
                 if status.ended:
                     ended.append(path)
@@ -213,13 +208,12 @@ class Batch(Executor):
         records = list(self.records.values())
         done = sum(r["collected"] for r in records)
         r = self.sink.result
-        print(
-            f"[{self._label()}] batches: {len(records)} submitted, {len(records) - done} in progress, {done} completed"
+        say(
+            self._label(),
+            f"batches: {len(records)} submitted, {len(records) - done} in progress, {done} completed"
             f" | lines: {sum(x['succeeded'] for x in records):,} succeeded, {sum(x['errored'] for x in records):,} "
             f"errored | rows: {r.kept:,} kept, {r.rejected:,} rejected, {r.retried:,} to send again"
             f" | {spend(r, self.spent_before)}",
-            file=sys.stderr,
-            flush=True,
         )
 
 
@@ -247,7 +241,7 @@ def _results(job: Job, step: str, path: str, fs, batch_id: str, state: str) -> t
     retried) rows with the step's fields and what each line cost at the batch price."""
     name, spec = job.batch_endpoint(step)
     client = build_batch_client(name, spec)
-    lines = {line.custom_id: line for line in provider_call(name, lambda: list(client.results(batch_id)))}
+    lines = {line.custom_id: line for line in call_api(name, lambda: list(client.results(batch_id)))}
     worker, endpoint, retry = step_for(job, step), Endpoint(name, spec), spec.batch.retry
     rows = pq.ParquetFile(path, filesystem=fs)
     schema = output_schema(worker, pa.schema([f for f in rows.schema_arrow if f.name != "custom_id"]))
@@ -284,26 +278,4 @@ def _unwritten(table: pa.Table, todo: pa.Table) -> pa.Table:
     return table.filter(pc.fill_null(same, False))
 
 
-def provider_call(name: str, call, create: bool = False):
-    """A call to a batch API: refused ones (429, 5xx, a dropped connection) are tried again with backoff;
-    a bad key stops the run. A create whose connection dropped is not tried again: the batch may exist,
-    and a second one would be paid for twice."""
-    rng = random.Random()
-    for attempt in range(READS.attempts):
-        try:
-            return call()
-        except FatalError as e:
-            raise RunError(str(e)) from None
-        except ProviderError as e:
-            if create and e.status is None:
-                raise RunError(
-                    f"endpoint {name!r}: the connection dropped while a batch was being created, so it may exist; "
-                    "rerun to continue: the batch is looked up by its label (OpenAI), or its rows are sent again"
-                ) from None
-            if not e.retryable or attempt == READS.attempts - 1:
-                raise RunError(f"endpoint {name!r}: {e}") from None
-            time.sleep(getattr(e, "retry_after", None) or READS.delay(attempt, rng))
-    raise AssertionError("unreachable")
-
-
-__all__ = ["Batch", "provider_call"]
+__all__ = ["Batch"]

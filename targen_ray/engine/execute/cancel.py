@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
 from ...config import load_endpoints
 from ...config.kinds import KINDS
 from ...errors import FatalError, RunError
 from ..job import Job
-from ..providers.batch import build_batch_client
+from ..progress import say
+from ..providers.batch import build_batch_client, call_api
 from ..store import RunDir
 from ..store.batch_records import orphaned
-from .batch import provider_call
 
 
 def cancel_superseded(job: Job, run: RunDir) -> None:
@@ -29,9 +27,9 @@ def cancel_superseded(job: Job, run: RunDir) -> None:
             if endpoint not in endpoints or not KINDS[endpoints[endpoint].provider].batch:
                 raise RunError(f"no endpoint {endpoint!r} with a Batch API in {job.endpoints_path}")
             client = build_batch_client(endpoint, endpoints[endpoint])
-            provider_call(endpoint, lambda c=client, b=batch_id: c.cancel(b))
+            call_api(endpoint, lambda c=client, b=batch_id: c.cancel(b))
             outcome = "cancelled"
         except (RunError, FatalError) as e:
             outcome = f"not cancelled ({e}): cancel it with the provider if its results are not wanted"
         run.write_json(name, {**record, "cancel": outcome})
-        print(f"[redo] batch {batch_id} of {stage}, no longer this job's: {outcome}", file=sys.stderr, flush=True)
+        say("redo", f"batch {batch_id} of {stage}, no longer this job's: {outcome}")

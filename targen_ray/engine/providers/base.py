@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -18,6 +19,18 @@ from ...errors import AuthError, FatalError, ProviderError, RateLimited
 if TYPE_CHECKING:
     from ...config import EndpointSpec
     from ...config.prices import Price
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5  # failures (5xx, timeouts) per request before it is rejected
+    rate_limited_attempts: int = 30  # 429s per request before it is rejected
+    base_s: float = 0.5
+    cap_s: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Exponential backoff with full jitter, so workers that failed together do not retry together."""
+        return rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
 
 @dataclass(frozen=True)

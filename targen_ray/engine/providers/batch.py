@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,12 +21,16 @@ import pyarrow.compute as pc
 
 from ...config import EndpointSpec
 from ...config.kinds import KINDS, load
-from ...errors import ProviderError
+from ...errors import FatalError, ProviderError, RunError
 from .anthropic import message_body
 from .anthropic import to_response as message_response
-from .base import UNREADABLE, Request, Response, api_key, status_error
+from .base import UNREADABLE, Request, Response, RetryPolicy, api_key, status_error
 from .openai import chat_body
 from .openai import to_response as chat_response
+
+# A status or results read the provider refused (429, 5xx) or dropped is tried this often, backing off
+# from 1 s up to a minute.
+READS = RetryPolicy(attempts=8, base_s=1.0, cap_s=60.0)
 
 
 @dataclass(frozen=True)
@@ -232,3 +238,25 @@ def joined(lines: pa.ChunkedArray, sep: bytes, head: bytes = b"", tail: bytes = 
 def build_batch_client(name: str, spec: EndpointSpec) -> BatchClient:
     """The batch client of the endpoint's kind (config/kinds.py)."""
     return load(KINDS[spec.provider].batch)(name, spec)
+
+
+def call_api(name: str, call: Callable, create: bool = False):
+    """A call to a batch API: refused ones (429, 5xx, a dropped connection) are tried again with backoff;
+    a bad key stops the run. A create whose connection dropped is not tried again: the batch may exist,
+    and a second one would be paid for twice."""
+    rng = random.Random()
+    for attempt in range(READS.attempts):
+        try:
+            return call()
+        except FatalError as e:
+            raise RunError(str(e)) from None
+        except ProviderError as e:
+            if create and e.status is None:
+                raise RunError(
+                    f"endpoint {name!r}: the connection dropped while a batch was being created, so it may exist; "
+                    "rerun to continue: the batch is looked up by its label (OpenAI), or its rows are sent again"
+                ) from None
+            if not e.retryable or attempt == READS.attempts - 1:
+                raise RunError(f"endpoint {name!r}: {e}") from None
+            time.sleep(getattr(e, "retry_after", None) or READS.delay(attempt, rng))
+    raise AssertionError("unreachable")
