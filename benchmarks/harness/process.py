@@ -46,27 +46,31 @@ def peak_window(admitted: list[float], window_s: float) -> int:
     return peak
 
 
+def job_copy(job: Path, folder: Path, name: str, **fields) -> Path:
+    """A copy of a job in `folder` (its prompts still found) with top-level `fields` replaced."""
+    spec = yaml.safe_load(job.read_text())
+    spec["prompts"] = str((job.parent / spec["prompts"]).resolve())
+    path = folder / f"{name}-{job.name}"
+    path.write_text(yaml.safe_dump({**spec, **fields}))
+    return path
+
+
 def exact_dedup_only(job: Path, folder: Path) -> Path:
     """A copy of a job whose stage 5 drops exact duplicates only: for tests about other stages, which
     need not pay for embeddings (their own tests are in test_dedup_quality.py)."""
-    spec = yaml.safe_load(job.read_text())
-    spec["prompts"] = str((job.parent / spec["prompts"]).resolve())
-    spec["dedup"] = {**spec.get("dedup", {}), "near": False}
-    path = folder / f"exact-dedup-{job.name}"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    dedup = yaml.safe_load(job.read_text()).get("dedup", {})
+    return job_copy(job, folder, "exact-dedup", dedup={**dedup, "near": False})
 
 
 def with_panel(job: Path, folder: Path, judges: list[str], vote: str = "majority", **fields) -> Path:
     """A copy of a job (stage 5 exact only) whose step 4 is a panel of `judges` voting by `vote` (or, with
     one judge, that judge alone); `fields` override the job's top-level fields."""
-    spec = yaml.safe_load(exact_dedup_only(job, folder).read_text())
-    correct = {k: v for k, v in spec["steps"]["correct"].items() if k not in ("endpoint", "panel", "vote")}
+    exact = exact_dedup_only(job, folder)
+    steps = yaml.safe_load(exact.read_text())["steps"]
+    correct = {k: v for k, v in steps["correct"].items() if k not in ("endpoint", "panel", "vote")}
     step = {"endpoint": judges[0]} if len(judges) == 1 else {"panel": judges, "vote": vote}
-    spec["steps"]["correct"] = {**correct, **step}
-    path = folder / f"panel-{'-'.join(judges)}-{vote}-{job.name}"
-    path.write_text(yaml.safe_dump({**spec, **fields}))
-    return path
+    name = f"panel-{'-'.join(judges)}-{vote}"
+    return job_copy(exact, folder, name, steps={**steps, "correct": {**correct, **step}}, **fields)
 
 
 FAKE_PRICES = {"writer": {"input": 0.15, "output": 0.60}, "judge": {"input": 2.50, "output": 10.00}}  # fake.yaml's
