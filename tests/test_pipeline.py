@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import BOOLQ, ROOT, driver, final_ids
+from conftest import BOOLQ, ROOT, driver, exact_dedup_only, final_ids
 from harness.process import FakeProcess
 
 from targen_ray.config import SPLITS
@@ -163,7 +163,7 @@ def test_same_job_same_ids(ray_session, tmp_path):
     row per batch and random latency, two runs (one through Ray Data's actors, one from the driver) agree."""
     fake = FakeProcess(tmp_path, "--latency-ms", "0", "80")
     try:
-        job = job_mod.load(BOOLQ, fake.endpoints(writer="openai", judge="openai"))
+        job = job_mod.load(exact_dedup_only(BOOLQ, tmp_path), fake.endpoints(writer="openai", judge="openai"))
         job = dataclasses.replace(job, spec=job.spec.model_copy(update={"batch_size": 1}))
         ids = []
         for name, in_driver in (("actors", False), ("driver", True)):  # and whichever executor sent them

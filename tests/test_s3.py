@@ -15,9 +15,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from conftest import BOOLQ, ROOT, driver
-from harness.process import FakeProcess, free_port
+from harness.process import FakeProcess, exact_dedup_only, free_port, job_copy
 
 from analysis.analyze import analyze
 from targen_ray.config import SPLITS
@@ -74,10 +73,7 @@ def test_run_dir_on_s3_resumes_and_compacts(ray_session, s3, tmp_path):
         uri = "s3://targen-runs/boolq/a"
         # Through Ray Data's actors, as its own driver: its Ray's workers write the intent records to the
         # bucket, and see its address and keys in their environment, as a cluster's nodes would.
-        spec = yaml.safe_load(BOOLQ.read_text())
-        spec.update(batch_size=4, prompts=str((BOOLQ.parent / spec["prompts"]).resolve()))
-        job_file = tmp_path / "boolq.yaml"
-        job_file.write_text(yaml.safe_dump(spec))
+        job_file = job_copy(exact_dedup_only(BOOLQ, tmp_path), tmp_path, "s3", batch_size=4)
         cmd, env = driver(endpoints, 40, uri, job_file, "--no-analyze")
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
