@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -80,6 +81,27 @@ def fake(tmp_path_factory):
     server = FakeProcess(tmp_path_factory.mktemp("fake"), "--wrong-label-rate", "0.2", "--invalid-key", "sk-revoked")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def finished_boolq(ray_session, fake, tmp_path_factory) -> Path:
+    """One finished BoolQ run (120 rows, stage 5 exact only, sent from the driver, analysed), made once
+    for every test that only reads a finished run: publish, Iceberg, evaluate, review. Never written
+    to: a test that writes into a run (a report, review decisions) works on `copy_run` of it."""
+    from analysis.analyze import analyze
+    from targen_ray.engine import job as job_mod
+    from targen_ray.engine.runner import run
+
+    folder = tmp_path_factory.mktemp("finished-boolq")
+    job = job_mod.load(exact_dedup_only(BOOLQ, folder), fake.endpoints())
+    assert run(job, str(folder / "run"), limit=120, in_driver=True)["complete"]
+    analyze(str(folder / "run"))
+    return folder / "run"
+
+
+def copy_run(run_dir: Path, folder: Path) -> Path:
+    """A copy of a finished run to write into."""
+    return Path(shutil.copytree(run_dir, folder / "run"))
 
 
 def pytest_addoption(parser):

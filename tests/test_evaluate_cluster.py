@@ -9,11 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import BOOLQ, ROOT, exact_dedup_only, loopback_cluster
-from harness.process import FakeProcess
+from conftest import ROOT, copy_run, loopback_cluster
 
-from targen_ray.engine import job as job_mod
-from targen_ray.engine.runner import run
 from targen_ray.engine.store import RunDir
 
 pytestmark = pytest.mark.slow  # a two-node cluster and a Ray Train job
@@ -25,20 +22,14 @@ def cluster():
         yield joined
 
 
-def test_the_fine_tune_is_a_ray_train_job_across_both_nodes(ray_session, cluster, tmp_path):
+def test_the_fine_tune_is_a_ray_train_job_across_both_nodes(finished_boolq, cluster, tmp_path):
     _, env = cluster
-    fake = FakeProcess(tmp_path)
-    try:
-        # The run in this process, on the session's Ray (up before the cluster, so not joined to it): what
-        # is tested here is the evaluation's training on the cluster.
-        job = job_mod.load(exact_dedup_only(BOOLQ, tmp_path), fake.endpoints())
-        assert run(job, str(tmp_path / "run"), limit=120, in_driver=True)["complete"]
-    finally:
-        fake.stop()
-    cmd = [sys.executable, "-m", "targen_ray", "evaluate", str(tmp_path / "run"), "--model", "finetune"]
+    run_dir = copy_run(finished_boolq, tmp_path)  # made on the session's Ray, before the cluster: the
+    # evaluation's training on the cluster is what is tested here
+    cmd = [sys.executable, "-m", "targen_ray", "evaluate", str(run_dir), "--model", "finetune"]
     done = subprocess.run([*cmd, "--steps", "8"], env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    metrics = json.loads((tmp_path / "run" / RunDir.report() / "metrics.json").read_text())
+    metrics = json.loads((run_dir / RunDir.report() / "metrics.json").read_text())
     (own,) = metrics["evaluation"]["pairs"]
     assert own["available"] and own["training"]["workers"] == 2 and len(own["training"]["nodes"]) == 2
     assert own["training"]["steps"] == 8

@@ -49,11 +49,12 @@ def lake(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(ray_session, fake, tmp_path_factory):
-    """Two finished BoolQ runs of one job (different --limit) and a declared-task run (manual_qa)."""
+def runs(finished_boolq, fake, tmp_path_factory):
+    """Two finished BoolQ runs of one job (the session's, and one with another --limit) and a declared-task
+    run (manual_qa)."""
     folder = tmp_path_factory.mktemp("iceberg-runs")
-    made = {}
-    for name, job, limit in (("boolq", BOOLQ, 40), ("boolq2", BOOLQ, 30), ("manual_qa", MANUAL_QA, 30)):
+    made = {"boolq": finished_boolq}
+    for name, job, limit in (("boolq2", BOOLQ, 30), ("manual_qa", MANUAL_QA, 30)):
         loaded = job_mod.load(exact_dedup_only(job, folder), fake.endpoints())
         assert run(loaded, str(folder / name), limit=limit, in_driver=True)["complete"]
         made[name] = folder / name
@@ -181,9 +182,7 @@ def test_bad_input_is_one_line_and_exit_2(lake, runs, capsys):
 
 
 @pytest.mark.slow  # a two-node cluster and a publish as its own driver
-def test_the_rows_are_written_by_ray_tasks_on_both_nodes(lake, ray_session, fake, tmp_path):
-    job = job_mod.load(exact_dedup_only(BOOLQ, tmp_path), fake.endpoints())
-    assert run(job, str(tmp_path / "run"), limit=120, in_driver=True)["complete"]
+def test_the_rows_are_written_by_ray_tasks_on_both_nodes(lake, finished_boolq, tmp_path):
     # Which node wrote each data file: the sink's write() observed by a subclass defined in the driver's
     # __main__ (so it travels to the workers by value).
     script = f"""
@@ -201,7 +200,7 @@ class Recorded(iceberg_sink.TalliedSink):
 
 iceberg_sink.TalliedSink = Recorded
 from targen_ray.interface.cli import main
-sys.exit(main(["publish", {str(tmp_path / "run")!r}, "iceberg://lake/cluster.boolq", "--create-namespace"]))
+sys.exit(main(["publish", {str(finished_boolq)!r}, "iceberg://lake/cluster.boolq", "--create-namespace"]))
 """
     with loopback_cluster(nodes=2, cpus=1) as (_, env):  # the head has no CPU: tasks run on the two nodes
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)

@@ -12,13 +12,10 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import BOOLQ, FAKE_KEY
+from conftest import FAKE_KEY
 
-from analysis.analyze import analyze
 from targen_ray.config import SPLITS
-from targen_ray.engine import job as job_mod
 from targen_ray.engine.publish import publish, verify
-from targen_ray.engine.runner import run
 from targen_ray.engine.store import RunDir
 from targen_ray.engine.tasks import get_task
 from targen_ray.errors import SpecError
@@ -26,11 +23,8 @@ from targen_ray.interface.cli import main
 
 
 @pytest.fixture(scope="module")
-def finished(ray_session, fake, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("publish") / "run"
-    summary = run(job_mod.load(BOOLQ, fake.endpoints()), str(run_dir), limit=60, in_driver=True)
-    analyze(str(run_dir))
-    return run_dir, summary
+def finished(finished_boolq):
+    return finished_boolq, json.loads((finished_boolq / RunDir.summary_file()).read_text())
 
 
 def test_published_dataset_reads_back_with_its_card_and_manifest(finished, tmp_path):

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import BOOLQ, ROOT, exact_dedup_only
+from conftest import ROOT, copy_run, exact_dedup_only
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -50,10 +50,8 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def boolq(ray_session, fake, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("review")
-    run(job_mod.load(exact_dedup_only(BOOLQ, folder), fake.endpoints()), str(folder / "run"), limit=24, in_driver=True)
-    return folder / "run"
+def boolq(finished_boolq, tmp_path_factory):
+    return copy_run(finished_boolq, tmp_path_factory.mktemp("review"))  # the review writes into it
 
 
 class Server:
