@@ -16,7 +16,7 @@ import pyarrow.dataset as pads
 from targen_ray.config import SPLITS, DedupSpec
 from targen_ray.engine.dedup.embed import unit_rows, vectors
 from targen_ray.engine.dedup.reference import read_rows, split_of
-from targen_ray.engine.dedup.text import row_text, text_fields
+from targen_ray.engine.dedup.text import row_text
 from targen_ray.engine.store import RUN_FILE, RunDir
 from targen_ray.engine.tasks import Task, recorded_task
 from targen_ray.errors import SpecError
@@ -62,7 +62,7 @@ def run_task(run: RunDir) -> Task:
 def field_columns(task: Task) -> dict[str, str]:
     """Text field -> its column here: its own name unless that is one of the frame's own (id, split,
     label: a declared task may have a text field called id)."""
-    return {f: f"{f}_" if f in ("id", "split", "label") else f for f in text_fields(task)}
+    return {f: f"{f}_" if f in ("id", "split", "label") else f for f in task.text_fields}
 
 
 def from_run(run: RunDir, task: Task) -> Dataset:

@@ -19,7 +19,7 @@ from targen_ray.config import DedupSpec
 from targen_ray.engine.dedup import encoders
 from targen_ray.engine.dedup.decision import duplicate_groups
 from targen_ray.engine.dedup.minhash import signatures
-from targen_ray.engine.dedup.text import text_fields, texts
+from targen_ray.engine.dedup.text import texts
 from targen_ray.engine.list_items import digests
 from targen_ray.engine.tasks import get_task
 from targen_ray.fake.duplicates import KINDS, planted
@@ -49,7 +49,7 @@ def main() -> None:
     model = encoders.encoder(args.backend, 2)
     for task in ("boolq", "record"):
         rows, kinds = planted(task, args.distinct, args.copies)
-        text = texts(pa.array([r["instance"] for r in rows]), text_fields(get_task(task)))
+        text = texts(pa.array([r["instance"] for r in rows]), get_task(task).text_fields)
         x = model.encode(text)
         digest, sig = digests(pa.array(text)), signatures(text)
         ids = np.array([r["id"] for r in rows])  # sorted: originals first, so the keep rule keeps them

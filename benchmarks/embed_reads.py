@@ -37,7 +37,6 @@ def embed_once(run_dir: str, scratch: str, embed_rows: int, read_tasks: int | No
     from targen_ray.config import DedupSpec
     from targen_ray.engine.dedup import embed
     from targen_ray.engine.dedup.decision import features
-    from targen_ray.engine.dedup.text import text_fields
     from targen_ray.engine.tasks import recorded_task
 
     run, out = RunDir(run_dir), RunDir(scratch)
@@ -45,7 +44,7 @@ def embed_once(run_dir: str, scratch: str, embed_rows: int, read_tasks: int | No
     skip = ids.slice(embed_rows)  # every row group is still read; only EMBED rows are embedded
     embed.READ_TASKS = read_tasks
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    transform = partial(features, names=text_fields(recorded_task(run.read_json(RUN_FILE))))
+    transform = partial(features, names=recorded_task(run.read_json(RUN_FILE)).text_fields)
     parts = run.parts(RunDir.stage_dir("correct"))
     one = DedupSpec(workers=1, worker_cpus=2)
     made = embed.embed_parts(out, parts, transform, skip, "emb", "r0", one)  # read from the run, written aside

@@ -17,7 +17,7 @@ from targen_ray.config import DedupSpec
 from targen_ray.engine import job as job_mod
 from targen_ray.engine.dedup import decision as dedup
 from targen_ray.engine.dedup import embed, encoders
-from targen_ray.engine.dedup.text import text_fields, texts
+from targen_ray.engine.dedup.text import texts
 from targen_ray.engine.store import RunDir
 from targen_ray.engine.tasks import get_task
 from targen_ray.fake.duplicates import KINDS, planted
@@ -139,7 +139,7 @@ def test_the_default_backend_keeps_to_float32_torch():
     text = []
     for task, n in (("boolq", 120), ("record", 40)):
         rows, _ = planted(task, n, 0, seed=3)
-        text += texts(pa.array([r["instance"] for r in rows]), text_fields(get_task(task)))
+        text += texts(pa.array([r["instance"] for r in rows]), get_task(task).text_fields)
     reference = encoders.encoder("torch", 2).encode(text)
     for backend, bound in ((DedupSpec().backend, 0.999), ("openvino-f32", 0.99999)):
         x = encoders.encoder(backend, 2).encode(text)

@@ -15,7 +15,6 @@ from ..config import JUDGE_MARK, STEPS, EndpointSpec, JobSpec, judge_of, load_en
 from ..config.kinds import KINDS
 from ..errors import SpecError
 from .dedup import reference
-from .dedup.text import text_fields
 from .prompts import PromptSet
 from .tasks import Task, resolve
 
@@ -137,7 +136,7 @@ def load(job_path: str | Path, endpoints_path: str | Path | None = None, *, chec
             )
     prompts = PromptSet.load((job_path.parent / spec.prompts).resolve(), task.instance_fields)
     job = Job(spec=spec, endpoints=used, prompts=prompts, path=str(job_path), endpoints_path=str(ep_path))
-    reference.load(job.references, text_fields(task))  # a bad reference file fails here, before any spend
+    reference.load(job.references, task.text_fields)  # a bad reference file fails here, before any spend
     return job
 
 

@@ -32,7 +32,7 @@ from .embed import BLOCK_ROWS, embed, embed_parts, vectors
 from .live import LiveEmbedding
 from .minhash import PERMUTATIONS, signatures, similar_pairs
 from .search import components, near_pairs
-from .text import text_fields, texts
+from .text import texts
 
 DROPPED = pa.schema(
     [
@@ -70,7 +70,7 @@ def embed_new(job: Job, run: RunDir, round_ids: list[str]) -> int:
     d, made = job.spec.dedup, 0
     if not needs_embeddings(job):
         return 0
-    transform = partial(features, names=text_fields(job.task))
+    transform = partial(features, names=job.task.text_fields)
     for round_id in round_ids:
         ids = [t["id"] for t in run.iter_parts(run.stage_dir("correct"), round_id, ["id"])]
         done = [t["id"] for t in run.iter_parts(run.embeddings(), round_id, ["id"])]
@@ -92,7 +92,7 @@ def decide(job: Job, run: RunDir, sizes: dict[str, int]) -> pa.Table:
     keys = keys.append_column("rank", rank)
     # Rows in keep-priority order: the first row of each group is the one it keeps.
     keys = keys.take(pc.sort_indices(keys, [("rank", "ascending"), ("corrected", "ascending"), ("id", "ascending")]))
-    ref = reference.load(job.references, text_fields(job.task))
+    ref = reference.load(job.references, job.task.text_fields)
     grams = reference.NgramIndex(ref.texts, d.ngram) if ref is not None and d.ngram else None
     digest, shared = _scan(job, run, keys["id"], grams)
     x, sig = None, None
@@ -126,7 +126,7 @@ def decide(job: Job, run: RunDir, sizes: dict[str, int]) -> pa.Table:
 def _scan(job: Job, run: RunDir, ids: pa.ChunkedArray, grams: reference.NgramIndex | None):
     """One pass over the rows' text, a row group at a time: each row's exact-pass key (its normalised
     text fields, hashed) and the reference row it shares a long n-gram with (-1: none), in `ids` order."""
-    names = text_fields(job.task)
+    names = job.task.text_fields
     digest, shared = np.zeros(len(ids), np.uint64), np.full(len(ids), -1, np.int64)
     for part in run.iter_parts(run.stage_dir("correct"), columns=["id", "instance"]):
         text, at = texts(part["instance"], names), pc.index_in(part["id"], ids).to_numpy()

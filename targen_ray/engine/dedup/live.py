@@ -21,7 +21,6 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ..job import Job
 from ..store import RunDir
 from .embed import Embedder, most_workers
-from .text import text_fields
 
 QUEUED = 2  # batches an actor may have waiting; past that another starts, or stage 5 takes the rows
 
@@ -35,7 +34,7 @@ class LiveEmbedding:
 
     def __init__(self, job: Job, run: RunDir, where: str, round_id: str, transform):
         self.d, self.run, self.where, self.round_id = job.spec.dedup, run, where, round_id
-        self.transform = partial(transform, names=text_fields(job.task))
+        self.transform = partial(transform, names=job.task.text_fields)
         self.most = most_workers(self.d)
         self.actors: list = []
         self.threads: dict[int, int] = {}  # CPUs each actor uses (they reserve none: see _actor)

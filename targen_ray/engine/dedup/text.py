@@ -15,14 +15,8 @@ import zlib
 import numpy as np
 import pyarrow as pa
 
-from ..tasks import Task
-
 _WORD = re.compile(r"\w+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: spreads word hashes across an n-gram's hash
-
-
-def text_fields(task: Task) -> list[str]:
-    return task.text_fields
 
 
 def row_text(fields: dict, names: list[str]) -> str:
