@@ -67,7 +67,7 @@ def usd(price: dict, entry: dict, share: float = 1.0) -> float:
 @pytest.mark.slow
 def test_batches_in_flight_survive_a_killed_driver_and_are_created_once(ray_session, tmp_path):
     fake = FakeProcess(
-        tmp_path, "--batch-delay-s", "3", "--batch-error-rate", "0.1", "--batch-expire-rate", "0.1", "--fault-seed", "3"
+        tmp_path, "--batch-delay-s", "1", "--batch-error-rate", "0.1", "--batch-expire-rate", "0.1", "--fault-seed", "3"
     )
     try:
         # Step 3's rows go in batches of at most 25, so the kill finds one in flight and rows in none yet.
