@@ -19,7 +19,7 @@ from harness.process import FakeProcess
 from targen_ray.config import SPLITS, STEPS, EndpointSpec, load_job
 from targen_ray.engine import job as job_mod
 from targen_ray.engine import plan
-from targen_ray.engine.execute.online import answer
+from targen_ray.engine.execute.online import send_row
 from targen_ray.engine.pool import Endpoint, Pool
 from targen_ray.engine.providers import build_provider
 from targen_ray.engine.providers.base import RetryPolicy
@@ -148,7 +148,7 @@ def test_a_row_whose_every_attempt_fails_becomes_a_reject_with_its_reason(fault,
 
         async def go():
             try:
-                return await answer(step, row, pool)
+                return await send_row(step, row, pool)
             finally:
                 await pool.aclose()
 

@@ -17,7 +17,7 @@ from openai.types.chat import ChatCompletion
 from targen_ray.config import EndpointSpec
 from targen_ray.engine import job as job_mod
 from targen_ray.engine import probe
-from targen_ray.engine.execute.online import answer
+from targen_ray.engine.execute.online import send_row
 from targen_ray.engine.pool import Endpoint, Pool, Usage
 from targen_ray.engine.providers import Response, build_provider
 from targen_ray.engine.providers.anthropic import to_response as message_response
@@ -89,7 +89,7 @@ CHAT_CASES = [
 @pytest.mark.parametrize(("server", "message", "expected"), CHAT_CASES, ids=[c[0] for c in CHAT_CASES])
 def test_chat_bodies_are_read_as_real_servers_send_them(step, server, message, expected):
     response = chat_response(chat(message), None, step.request(ROW, 0))
-    got = step.answer(response, ROW)
+    got = step.fields_from(response, ROW)
     if expected == "ok":
         assert isinstance(got, dict) and json.loads(got["instance"])["question"] == ANSWER["question"], got
         assert got["initial_label"] == 1
@@ -100,15 +100,15 @@ def test_chat_bodies_are_read_as_real_servers_send_them(step, server, message, e
 def test_truncated_unclosed_think_missing_usage_and_empty_choices(step):
     request = step.request(ROW, 0)
     cut = chat_response(chat({"content": '{"question": "Was the guild fou'}, finish="length"), None, request)
-    assert cut.finish_reason == "length" and step.answer(cut, ROW).startswith("invalid JSON: Unterminated string")
+    assert cut.finish_reason == "length" and step.fields_from(cut, ROW).startswith("invalid JSON: Unterminated string")
     thinking = chat_response(chat({"content": "<think>Let me consider the guild"}, finish="length"), None, request)
-    assert step.answer(thinking, ROW) == "invalid JSON: the answer ends inside a <think> block"
+    assert step.fields_from(thinking, ROW) == "invalid JSON: the answer ends inside a <think> block"
     # llama.cpp builds and some gateways omit usage: tokens are estimated, and marked so
     no_usage = chat_response(chat({"content": json.dumps(ANSWER)}, usage=False), None, request)
     assert no_usage.usage_estimated and no_usage.input_tokens > 50 and no_usage.output_tokens > 5
     # a gateway's content filter can answer with no choice at all
     empty = chat_response(chat({}, choices=False), None, request)
-    assert step.answer(empty, ROW) == "empty response: the server sent no choice"
+    assert step.fields_from(empty, ROW) == "empty response: the server sent no choice"
 
 
 def test_anthropic_gateway_without_the_forced_tool_is_read_as_prose(step):
@@ -124,7 +124,7 @@ def test_anthropic_gateway_without_the_forced_tool_is_read_as_prose(step):
         "usage": {"input_tokens": 80, "output_tokens": 30},
     }
     response = message_response(Message.model_validate(body), None, step.request(ROW, 0))
-    assert json.loads(step.answer(response, ROW)["instance"])["question"] == ANSWER["question"]
+    assert json.loads(step.fields_from(response, ROW)["instance"])["question"] == ANSWER["question"]
     cut = Message.model_validate({**body, "stop_reason": "max_tokens", "content": [{"type": "text", "text": "{"}]})
     assert message_response(cut).finish_reason == "length"
 
@@ -146,7 +146,7 @@ class _Truncating:
 
 def test_a_truncated_answer_is_asked_again_once_with_more_room(step):
     pool = _Truncating(next(iter(step.job.endpoints.values())))
-    row = asyncio.run(answer(step, ROW, pool))
+    row = asyncio.run(send_row(step, ROW, pool))
     assert row["error"] is None and pool.sent == [step.max_tokens, 2 * step.max_tokens]
 
 
@@ -191,7 +191,7 @@ def test_every_mode_against_a_server_that_takes_it(servers, step, monkeypatch, p
         finally:
             await client.aclose()
 
-    got = step.answer(asyncio.run(go()), ROW)
+    got = step.fields_from(asyncio.run(go()), ROW)
     assert isinstance(got, dict), got
     assert server.stats()[f"{provider}.mode.{mode}"] == before + 1  # the server saw the mode asked for
 

@@ -38,7 +38,7 @@ from ..store.batch_records import BatchRecords
 from .base import Executor
 from .inputs import Inputs, dataset, finish, input_ids, pending
 from .online import Online
-from .outcome import judge, outcome_row, output_schema
+from .outcome import outcome_row, output_schema, verdict_on
 from .stage import Stage
 
 RESULT_TASKS = 2  # ended batches joined at once: each task holds a whole batch's results
@@ -258,7 +258,7 @@ def _results(job: Job, step: str, path: str, fs, batch_id: str, state: str) -> t
             else:
                 usage.add(endpoint, line.response, "ok", batch=True)
                 raw = line.response.text
-                verdict = judge(worker, line.response, row, attempt=row["sample"])
+                verdict = verdict_on(worker, line.response, row, attempt=row["sample"])
                 if verdict.fields is not None:
                     made["kept"].append(outcome_row(worker, row, verdict.fields, usage, endpoint, raw, None))
                     continue

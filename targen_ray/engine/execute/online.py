@@ -17,7 +17,7 @@ from ..steps import Step, step_for
 from .base import Executor
 from .inputs import Inputs, dataset, finish, input_ids, pending
 from .intents import Intents, intents_of
-from .outcome import judge, outcome_row, output_schema
+from .outcome import outcome_row, output_schema, verdict_on
 
 # Blocks an actor holds at once (inputs.BLOCK_BATCHES batches each): what Ray redoes, and pays for twice,
 # when the actor dies.
@@ -85,7 +85,7 @@ class StepWorker:
 
         async def one(row: dict, request: Request) -> dict:
             try:
-                return {**await answer(self.step, row, self.pool, request), f"{self.step.name}_intent": intent}
+                return {**await send_row(self.step, row, self.pool, request), f"{self.step.name}_intent": intent}
             finally:
                 await self.admission.leave(1)
 
@@ -113,7 +113,7 @@ class Admission:
             self._changed.notify_all()
 
 
-async def answer(step: Step, row: dict, pool: Pool, first: Request | None = None) -> dict:
+async def send_row(step: Step, row: dict, pool: Pool, first: Request | None = None) -> dict:
     """One row through the pool: its answer tries, each judged, until one is usable or they are spent.
     `first`: its first try's request, when the caller rendered it already."""
     usage, raw, reason, endpoint, room = Usage(), "", "", None, 1
@@ -129,7 +129,7 @@ async def answer(step: Step, row: dict, pool: Pool, first: Request | None = None
             reason = f"provider error: {e} (after {int(usage.total('requests'))} attempts)"
             break
         raw = response.text
-        verdict = judge(step, response, row, attempt, room)
+        verdict = verdict_on(step, response, row, attempt, room)
         if verdict.fields is not None:
             return outcome_row(step, row, verdict.fields, usage, endpoint, raw, None)
         reason, room = verdict.reason, verdict.room

@@ -1,4 +1,4 @@
-"""What becomes of a row's answer, whichever way the step ran: one answer policy (`judge`: the step's
+"""What becomes of a row's answer, whichever way the step ran: one answer policy (`verdict_on`: the step's
 fields, or why not and whether the row is tried again within `parse_retries`) and one row format (the
 input row, the step's fields, its ledger, and `error` when it failed)."""
 
@@ -34,10 +34,10 @@ class Verdict:
     room: int = 1  # the next try's max_tokens, as a multiple of the step's
 
 
-def judge(step: Step, response: Response, row: dict, attempt: int, room: int = 1) -> Verdict:
+def verdict_on(step: Step, response: Response, row: dict, attempt: int, room: int = 1) -> Verdict:
     """One answer to `row` (its try number `attempt`, from 0) under the step's checks. A truncated
     answer is tried again once with twice the room."""
-    parsed = step.answer(response, row)
+    parsed = step.fields_from(response, row)
     if not isinstance(parsed, str):
         return Verdict(parsed)
     again = attempt < step.spec.parse_retries

@@ -68,7 +68,7 @@ class Step:
             seed=int(stable_id(row["id"], *([row["sample"]] if row.get("sample") else []), attempt), 16) % 2**31,
         )
 
-    def answer(self, response: Response, row: dict) -> dict | str:
+    def fields_from(self, response: Response, row: dict) -> dict | str:
         """The step's fields from a response, or why it is unusable (a refusal, no choice, not JSON, ...)."""
         if response.refusal:
             return f"refused: {' '.join(response.refusal.split())[:200]}"
