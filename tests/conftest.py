@@ -23,6 +23,7 @@ os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOLQ = ROOT / "jobs" / "boolq.yaml"
+MANUAL_QA = ROOT / "jobs" / "manual_qa.yaml"
 FAKE_KEY = "sk-test-fake-0123456789"
 
 
@@ -83,19 +84,33 @@ def fake(tmp_path_factory):
     server.stop()
 
 
+# One finished run per shape, made once per session for the tests that only read a finished run
+# (publish, Iceberg, evaluate, review), stage 5 exact only, sent from the driver. Never written to: a
+# test that writes into a run (a report, review decisions) works on `copy_run` of it. (ReCoRD's one run
+# is test_task_record's own: no other test reads a ReCoRD run.)
 @pytest.fixture(scope="session")
 def finished_boolq(ray_session, fake, tmp_path_factory) -> Path:
-    """One finished BoolQ run (120 rows, stage 5 exact only, sent from the driver, analysed), made once
-    for every test that only reads a finished run: publish, Iceberg, evaluate, review. Never written
-    to: a test that writes into a run (a report, review decisions) works on `copy_run` of it."""
+    """BoolQ, 120 rows, analysed (a card has its analysis)."""
     from analysis.analyze import analyze
+
+    run_dir = _finished(BOOLQ, 120, fake, tmp_path_factory.mktemp("finished-boolq"))
+    analyze(str(run_dir))
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def finished_manual_qa(ray_session, fake, tmp_path_factory) -> Path:
+    """A declared extractive task (jobs/manual_qa.yaml: no labels, an answer span of its context), 400
+    rows: enough for a model to learn where its answer is."""
+    return _finished(MANUAL_QA, 400, fake, tmp_path_factory.mktemp("finished-manual-qa"))
+
+
+def _finished(job_file: Path, limit: int, fake: FakeProcess, folder: Path) -> Path:
     from targen_ray.engine import job as job_mod
     from targen_ray.engine.runner import run
 
-    folder = tmp_path_factory.mktemp("finished-boolq")
-    job = job_mod.load(exact_dedup_only(BOOLQ, folder), fake.endpoints())
-    assert run(job, str(folder / "run"), limit=120, in_driver=True)["complete"]
-    analyze(str(folder / "run"))
+    job = job_mod.load(exact_dedup_only(job_file, folder), fake.endpoints())
+    assert run(job, str(folder / "run"), limit=limit, in_driver=True)["complete"]
     return folder / "run"
 
 

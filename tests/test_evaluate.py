@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import ROOT, exact_dedup_only
+from conftest import MANUAL_QA, ROOT, copy_run, exact_dedup_only
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from analysis import scores
@@ -33,7 +33,6 @@ from targen_ray.interface.cli import main
 
 ROWS = 400
 TICKETS = ROOT / "jobs" / "ticket_intent.yaml"
-MANUALS = ROOT / "jobs" / "manual_qa.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +47,9 @@ def finished(ray_session, fake, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def extractive(ray_session, fake, tmp_path_factory):
+def extractive(finished_manual_qa, tmp_path_factory):
     """A fake run of a declared extractive task: no labels, an answer copied out of the context."""
-    folder = tmp_path_factory.mktemp("extractive")
-    run_dir = folder / "run"
-    run(job_mod.load(exact_dedup_only(MANUALS, folder), fake.endpoints()), str(run_dir), limit=ROWS, in_driver=True)
-    return run_dir
+    return copy_run(finished_manual_qa, tmp_path_factory.mktemp("extractive"))  # evaluate writes its report
 
 
 QUIZ = {  # COPA's shape as a declaration: no labels, options in a list field, an answer one_of them
@@ -89,7 +85,7 @@ def multiple_choice(ray_session, fake, tmp_path_factory):
         shutil.copy(STARTER / name, prompts / name)
     for name, text in QUIZ_PROMPTS.items():
         (prompts / name).write_text(text)
-    spec = {**yaml.safe_load(MANUALS.read_text()), "name": "quiz", "task": QUIZ, "prompts": str(prompts)}
+    spec = {**yaml.safe_load(MANUAL_QA.read_text()), "name": "quiz", "task": QUIZ, "prompts": str(prompts)}
     spec |= {"splits": {"train": 120, "validation": 20, "test": 40}, "dedup": {"near": False}}
     # The fake's judge answers with any name of the passage, a third of them no option: rejects, not a stop.
     spec["stop_error_rate"] = 0.6

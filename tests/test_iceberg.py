@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import BOOLQ, FAKE_KEY, ROOT, exact_dedup_only, loopback_cluster
+from conftest import BOOLQ, FAKE_KEY, exact_dedup_only, loopback_cluster
 
 from targen_ray.config import SPLITS
 from targen_ray.engine import card
@@ -26,8 +26,6 @@ from targen_ray.engine.store import RUN_FILE, RunDir
 from targen_ray.engine.tasks import get_task, recorded_task
 from targen_ray.interface.api import publish, verify
 from targen_ray.interface.cli import main
-
-MANUAL_QA = ROOT / "jobs" / "manual_qa.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +47,13 @@ def lake(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(finished_boolq, fake, tmp_path_factory):
+def runs(finished_boolq, finished_manual_qa, fake, tmp_path_factory):
     """Two finished BoolQ runs of one job (the session's, and one with another --limit) and a declared-task
-    run (manual_qa)."""
+    run (the session's manual_qa)."""
     folder = tmp_path_factory.mktemp("iceberg-runs")
-    made = {"boolq": finished_boolq}
-    for name, job, limit in (("boolq2", BOOLQ, 30), ("manual_qa", MANUAL_QA, 30)):
-        loaded = job_mod.load(exact_dedup_only(job, folder), fake.endpoints())
-        assert run(loaded, str(folder / name), limit=limit, in_driver=True)["complete"]
-        made[name] = folder / name
-    return made
+    boolq2 = job_mod.load(exact_dedup_only(BOOLQ, folder), fake.endpoints())
+    assert run(boolq2, str(folder / "boolq2"), limit=30, in_driver=True)["complete"]
+    return {"boolq": finished_boolq, "boolq2": folder / "boolq2", "manual_qa": finished_manual_qa}
 
 
 def published(run_dir) -> pa.Table:

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import ROOT, copy_run, exact_dedup_only
+from conftest import ROOT, copy_run
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -22,10 +22,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from targen_ray.engine import job as job_mod
 from targen_ray.engine.review import decisions
 from targen_ray.engine.review.sample import sample
-from targen_ray.engine.runner import run
 from targen_ray.engine.store import RunDir
 from targen_ray.engine.tasks.declared import normalise
 from targen_ray.interface.cli import main
@@ -33,7 +31,6 @@ from targen_ray.interface.cli import main
 pytestmark = pytest.mark.slow  # a real browser, review servers as processes, two runs and a report (~35 s)
 
 SAMPLE = 14
-MANUALS = ROOT / "jobs" / "manual_qa.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -165,9 +162,8 @@ def test_a_review_by_keyboard_and_mouse_survives_a_killed_server(boolq, browser,
     assert f"report: {boolq}/{RunDir.report()}/report.html" in capsys.readouterr().out
 
 
-def test_an_answer_span_is_selected_in_its_field(ray_session, fake, browser, tmp_path):
-    run_dir = tmp_path / "run"
-    run(job_mod.load(exact_dedup_only(MANUALS, tmp_path), fake.endpoints()), str(run_dir), limit=10, in_driver=True)
+def test_an_answer_span_is_selected_in_its_field(finished_manual_qa, browser, tmp_path):
+    run_dir = copy_run(finished_manual_qa, tmp_path)  # the review writes its decisions into it
     server = Server(run_dir, "ben")
     try:
         _open(browser, server.url)
