@@ -55,7 +55,7 @@ def whole(ray_session, tmp_path_factory):
 
 
 def test_sigkill_in_stage_3_then_resume(whole, tmp_path):
-    fake = FakeProcess(tmp_path, "--latency-ms", "100", "300")
+    fake = FakeProcess(tmp_path, "--latency-ms", "50", "150")
     try:
         endpoints = fake.endpoints(writer="openai", judge="openai")
         crashed = tmp_path / "crashed"
@@ -127,7 +127,7 @@ def test_a_killed_worker_is_replaced_then_sigterm_stops_cleanly_and_the_same_com
     """One driver, two faults (one run instead of two, ~65 s saved): a worker actor killed in stage 3 is
     replaced and its rows redone once; SIGTERM in stage 4 stops the driver cleanly, and the same command
     line finishes the run with the ids of an uninterrupted one."""
-    fake = FakeProcess(tmp_path, "--latency-ms", "100", "300")
+    fake = FakeProcess(tmp_path, "--latency-ms", "50", "150")
     try:
         endpoints = fake.endpoints(writer="openai", judge="openai")
         run_dir = tmp_path / "run"

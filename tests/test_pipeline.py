@@ -167,7 +167,7 @@ def test_same_job_same_ids(ray_session, tmp_path):
         job = dataclasses.replace(job, spec=job.spec.model_copy(update={"batch_size": 1}))
         ids = []
         for name, in_driver in (("actors", False), ("driver", True)):  # and whichever executor sent them
-            run(job, str(tmp_path / name), limit=40, in_driver=in_driver)
+            run(job, str(tmp_path / name), limit=24, in_driver=in_driver)
             ids.append(final_ids(tmp_path / name))
         assert ids[0] == ids[1]
     finally:
