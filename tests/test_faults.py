@@ -166,8 +166,8 @@ def test_a_row_whose_every_attempt_fails_becomes_a_reject_with_its_reason(fault,
         fake.stop()
 
 
-# The fault matrix: 8% 429 (each pauses its endpoint 0.2-1 s), 5% 5xx, 2% hangs, 5% malformed (half a cut-off body, half wrong-schema
-# content), and some slow answers; rates are disjoint shares of requests.
+# The fault matrix: 8% 429 (each pauses its endpoint 0.2-1 s), 5% 5xx, 2% hangs, 5% malformed (half a
+# cut-off body, half wrong-schema content), and some slow answers; rates are disjoint shares of requests.
 MATRIX = {
     "rate_limit": 0.08,
     "error": 0.03,
