@@ -43,6 +43,12 @@ def test_the_step_s_endpoint_and_the_run_pick_its_executor(job, tmp_path):
     assert isinstance(executor_for(Stage(job, "contexts", RunDir(tmp_path / "run"), "r0", {})), Online)
     stage = Stage(job, "contexts", RunDir(tmp_path / "run"), "r0", {}, in_driver=True)
     assert isinstance(executor_for(stage), InDriver)
+    # A stage whose rows all fit in what one worker has in flight goes from the driver: an actor pool's
+    # start would cost more than their one round trip.
+    one_worker = job.endpoints["writer"].max_concurrency  # step 1's one endpoint
+    stage = Stage(job, "contexts", RunDir(tmp_path / "run"), "r0", {})
+    assert isinstance(executor_for(stage, rows=one_worker), InDriver)
+    assert isinstance(executor_for(stage, rows=one_worker + 1), Online)
 
 
 def test_a_stage_s_input_is_read_while_other_jobs_hold_every_cpu(job, ray_session, tmp_path):

@@ -15,18 +15,22 @@ from .base import Executor
 from .batch import Batch
 from .cancel import cancel_superseded
 from .driver import InDriver
-from .inputs import Inputs, Parts
+from .inputs import Inputs, Parts, input_ids
 from .online import Online
 from .stage import Stage
 
 
-def executor_for(stage: Stage) -> Executor:
-    """The step's executor: in batches when its endpoint is a batch endpoint, otherwise online (through
-    Ray Data's actors, or in the driver when the run asks for it)."""
+def executor_for(stage: Stage, rows: int | None = None) -> Executor:
+    """The step's executor: in batches when its endpoint is a batch endpoint, otherwise online: through
+    Ray Data's actors, or in the driver when the run asks for it or when the stage's `rows` all fit in
+    what one worker has in flight (a top-up round, step 1): starting an actor pool (seconds) would cost
+    more than their one round trip."""
     if stage.job.batch_endpoint(stage.step):
         return Batch(stage)
     refuse_batches_in_flight(stage.run_dir, stage.step, stage.round_id)
-    return InDriver(stage) if stage.in_driver else Online(stage)
+    in_flight = sum(spec.max_concurrency for _, spec in stage.job.pool(stage.step))
+    small = rows is not None and rows <= in_flight
+    return InDriver(stage) if stage.in_driver or small else Online(stage)
 
 
 def refuse_batches_in_flight(run: RunDir, step: str, round_id: str) -> None:
@@ -44,7 +48,7 @@ def refuse_batches_in_flight(run: RunDir, step: str, round_id: str) -> None:
 
 def execute(stage: Stage, inputs: Inputs) -> StageResult:
     """Every input row of `stage` answered once: kept, rejected, or sent again until it is one of those."""
-    return executor_for(stage).run(inputs)
+    return executor_for(stage, len(input_ids(inputs))).run(inputs)
 
 
 __all__ = ["Parts", "Stage", "cancel_superseded", "execute", "executor_for", "refuse_batches_in_flight"]
