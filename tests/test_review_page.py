@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import ROOT, copy_run
+from conftest import MANUAL_QA, ROOT, copy_run, exact_dedup_only
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -22,8 +22,10 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from targen_ray.engine import job as job_mod
 from targen_ray.engine.review import decisions
 from targen_ray.engine.review.sample import sample
+from targen_ray.engine.runner import run
 from targen_ray.engine.store import RunDir
 from targen_ray.engine.tasks.declared import normalise
 from targen_ray.interface.cli import main
@@ -162,8 +164,11 @@ def test_a_review_by_keyboard_and_mouse_survives_a_killed_server(boolq, browser,
     assert f"report: {boolq}/{RunDir.report()}/report.html" in capsys.readouterr().out
 
 
-def test_an_answer_span_is_selected_in_its_field(finished_manual_qa, browser, tmp_path):
-    run_dir = copy_run(finished_manual_qa, tmp_path)  # the review writes its decisions into it
+def test_an_answer_span_is_selected_in_its_field(ray_session, fake, browser, tmp_path):
+    # A run of its own: the double click below lands on a word of this run's first context (on the
+    # session's 400-row run it once landed between words).
+    run_dir = tmp_path / "run"
+    run(job_mod.load(exact_dedup_only(MANUAL_QA, tmp_path), fake.endpoints()), str(run_dir), limit=10, in_driver=True)
     server = Server(run_dir, "ben")
     try:
         _open(browser, server.url)
